@@ -1,0 +1,54 @@
+"""`handkit <verb>`: one thin module per verb in `handkit/commands/` (style rule R10).
+
+A verb module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`, and
+calls an importable library function that does the work. A user error (`ValueError`,
+`FileNotFoundError`, `FileExistsError`) exits with status 2 and a one-line message, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+
+import handkit
+import handkit.commands
+
+__all__ = ["main", "build_parser"]
+
+
+def _verbs() -> dict[str, object]:
+    names = sorted(m.name for m in pkgutil.iter_modules(handkit.commands.__path__)
+                   if not m.name.startswith("_"))
+    return {name: importlib.import_module(f"handkit.commands.{name}") for name in names}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="handkit", description=handkit.__doc__)
+    parser.add_argument("--version", action="version", version=f"handkit {handkit.__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name, module in _verbs().items():
+        verb = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(verb)
+        verb.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Nothing in handkit downloads: make any hub client fail fast instead of waiting.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as err:
+        print(f"handkit {args.verb}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"handkit {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

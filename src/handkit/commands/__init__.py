@@ -1,0 +1,1 @@
+"""One module per `handkit` verb; see `handkit.cli`."""

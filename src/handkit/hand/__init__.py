@@ -1,0 +1,1 @@
+"""What a hand is: keypoint layout (skeleton), parametric hand models (model, openhand, mano)."""

@@ -1,0 +1,1 @@
+"""handkit.mining"""
