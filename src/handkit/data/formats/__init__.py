@@ -1,1 +1,79 @@
-"""handkit.data.formats"""
+"""Dataset formats: one module per dataset's real on-disk layout, one registry to open them.
+
+>>> ds = open_dataset("freihand", "/data/FreiHAND_pub_v2", "training")
+>>> sample = ds[0]            # a validated handkit.data.schema.Sample
+>>> list_formats()
+['assemblyhands', 'dexycb', 'freihand', 'hand100m', 'ho3d', 'interhand', 'youtube3d']
+
+Modules are imported lazily, on first use. A format module provides a class whose ``name``
+attribute equals the format name (a `FormatDataset` subclass, constructor
+``(root, split, **options)``); `register_format` adds one at run time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any, Callable
+
+from handkit.data.formats._base import (BadSample, FormatDataset, SkipBadSamples, SkipReport,
+                                        collate_skip_bad)
+from handkit.utils.check import check_choice
+
+__all__ = ["open_dataset", "list_formats", "register_format", "FormatDataset", "SkipBadSamples",
+           "BadSample", "SkipReport", "collate_skip_bad"]
+
+_MODULES: dict[str, str] = {
+    "freihand": "handkit.data.formats.freihand",
+    "youtube3d": "handkit.data.formats.youtube3d",
+    "dexycb": "handkit.data.formats.dexycb",
+    "assemblyhands": "handkit.data.formats.assemblyhands",
+    "interhand": "handkit.data.formats.interhand",
+    "ho3d": "handkit.data.formats.ho3d",
+    "hand100m": "handkit.data.formats.hand100m",
+}
+_FACTORIES: dict[str, Callable[..., Any]] = {}
+
+
+def register_format(name: str, factory: Callable[..., Any]) -> None:
+    """Register `factory(root, split, **options)` under `name`; a duplicate name is an error."""
+    if name in _FACTORIES or name in _MODULES:
+        raise ValueError(f"format {name!r} is already registered; pick another name.")
+    _FACTORIES[name] = factory
+
+
+def list_formats() -> list[str]:
+    """Every format name `open_dataset` accepts, sorted."""
+    return sorted(set(_MODULES) | set(_FACTORIES))
+
+
+def _factory(name: str) -> Callable[..., Any]:
+    if name in _FACTORIES:
+        return _FACTORIES[name]
+    try:
+        module = importlib.import_module(_MODULES[name])
+    except ModuleNotFoundError as err:
+        raise ValueError(f"format {name!r}: its module {_MODULES[name]} is not available "
+                         f"({err}).") from None
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, "name", None) == name:
+            _FACTORIES[name] = value
+            return value
+    raise ValueError(f"format {name!r}: {_MODULES[name]} defines no class with name = {name!r}.")
+
+
+def open_dataset(name: str, root: str | Path, split: str, **options: Any):
+    """Open dataset `name` at `root` for `split`.
+
+    Args:
+        name: one of `list_formats()`.
+        root: the dataset's root directory, as released (see docs/data.md for each layout).
+        split: the format's split name (e.g. FreiHAND ``training``/``evaluation``,
+            InterHand2.6M ``train``/``val``/``test``).
+        options: format-specific keyword options, documented by each format's class.
+
+    Returns:
+        A map-style Dataset of validated `Sample`s.
+    """
+    check_choice(name, list_formats(), name="format")
+    return _factory(name)(root, split, **options)

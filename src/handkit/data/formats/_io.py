@@ -1,0 +1,187 @@
+"""Shared readers for the dataset formats: every error names the file and the field.
+
+A loader never calls `json.load`, `cv2.imread` or `pickle.load` directly; it calls these, so a
+missing file, malformed JSON, a wrong-shaped array, a NaN label or a corrupt image always gives
+one kind of message: ``"<file>: <field>: <what is wrong>"`` (a `SampleError`, a ValueError) or,
+for a missing file, a `FileNotFoundError` naming the file and what it holds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from handkit.data.schema import SampleError
+from handkit.utils.check import check_finite, check_shape
+
+__all__ = [
+    "require_file", "read_json", "get_field", "to_array", "read_image", "read_mask",
+    "read_pickle_restricted", "read_yaml", "project",
+]
+
+
+def require_file(path: Path, what: str) -> Path:
+    """Return `path` if it is a file, else raise FileNotFoundError naming it and its role."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing ({what}).")
+    return path
+
+
+def read_json(path: Path, what: str) -> Any:
+    """Parse a JSON file.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        SampleError: "<file>: malformed JSON (<what>): <parser message>".
+    """
+    require_file(path, what)
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SampleError(f"{path}: malformed JSON ({what}): {err}") from None
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """Parse a YAML file (safe loader only); errors name the file."""
+    import yaml
+
+    require_file(path, what)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        raise SampleError(f"{path}: malformed YAML ({what}): {err}") from None
+
+
+def get_field(obj: Any, key: Any, source: Path | str, field: str | None = None) -> Any:
+    """`obj[key]` or a SampleError "<source>: <field>: missing key <key>"."""
+    try:
+        return obj[key]
+    except (KeyError, IndexError, TypeError):
+        name = field if field is not None else str(key)
+        kind = type(obj).__name__
+        raise SampleError(f"{source}: {name}: missing (no key {key!r} in a {kind}).") from None
+
+
+def to_array(value: Any, pattern: str, source: Path | str, field: str, *,
+             dtype: Any = np.float32, finite: bool = True) -> np.ndarray:
+    """Turn a JSON/pickle value into an array of the given shape pattern (`check_shape` syntax;
+    ``""`` means a single number).
+
+    Raises:
+        SampleError: "<source>: <field>: expected (21, 3), got (20, 3)." or "... contains NaN".
+    """
+    try:
+        array = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise SampleError(f"{source}: {field}: not a numeric array ({err}).") from None
+    try:
+        if not pattern:
+            if array.ndim != 0:
+                raise ValueError(f"{field}: expected a single number, got shape {array.shape}.")
+        else:
+            check_shape(array, pattern, name=field)
+        if finite and array.dtype.kind == "f":
+            check_finite(array, name=field)
+    except ValueError as err:
+        raise SampleError(f"{source}: {err}") from None
+    return array
+
+
+def read_image(path: Path, *, data: bytes | None = None) -> np.ndarray:
+    """Read an image file (or its encoded `data`) as RGB uint8 (H, W, 3).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        SampleError: "<file>: image: cannot decode (corrupt or not an image)."
+    """
+    if data is None:
+        require_file(path, "image")
+        data = Path(path).read_bytes()
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
+    if image is None:
+        raise SampleError(f"{path}: image: cannot decode ({len(data)} bytes; corrupt or not "
+                          "an image).")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_mask(path: Path, *, threshold: int = 127) -> np.ndarray:
+    """Read a single-channel mask image as (H, W) bool (`> threshold`; JPEG masks are noisy)."""
+    require_file(path, "mask")
+    buffer = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
+    mask = cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE) if buffer.size else None
+    if mask is None:
+        raise SampleError(f"{path}: mask: cannot decode (corrupt or not an image).")
+    return mask > threshold
+
+
+# (module, name) pairs a dataset pickle may reference: numpy arrays, dtypes and scalars only.
+_NUMPY_CORE = {"numpy.core.multiarray": "numpy._core.multiarray",
+               "numpy.core.numeric": "numpy._core.numeric",
+               "numpy.core": "numpy._core"}
+_ALLOWED_GLOBALS = {
+    ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
+    ("numpy._core.numeric", "_frombuffer"), ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
+    ("builtins", "complex"), ("__builtin__", "set"), ("__builtin__", "frozenset"),
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Allows numpy arrays, dtypes, scalars and builtin containers; refuses every other global."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        module = _NUMPY_CORE.get(module, module)
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(
+                f"refusing global {module}.{name} (only numpy arrays and basic types are allowed)")
+        if module == "__builtin__":
+            module = "builtins"
+        return getattr(importlib.import_module(module), name)
+
+
+def read_pickle_restricted(path: Path, what: str) -> Any:
+    """Load a pickle that may only hold numpy arrays and basic Python types.
+
+    Python-2 pickles (HO3D meta files, MANO) are read with ``encoding="latin1"``. Anything that
+    would import another global (a class, ``os.system``) is refused: a dataset file must never run
+    code.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        SampleError: "<file>: <what>: unreadable pickle (refusing global os.system ...)".
+    """
+    require_file(path, what)
+    try:
+        with open(path, "rb") as f:
+            return _RestrictedUnpickler(io.BufferedReader(f), encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            ImportError, IndexError, KeyError) as err:
+        raise SampleError(f"{path}: {what}: unreadable pickle ({err}).") from None
+
+
+def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """Pinhole projection.
+
+    Args:
+        points: (..., 3) float, camera frame (x right, y down, z forward), any unit.
+        K: (3, 3) pixel intrinsics.
+
+    Returns:
+        (..., 2) float32 pixels, u = fx·x/z + cx (no half-pixel shift: K is taken as already in
+        handkit's pixel convention, see docs/data.md).
+    """
+    uvw = points @ K.T
+    z = uvw[..., 2:3]
+    safe = np.where(np.abs(z) > 1e-12, z, 1e-12)
+    return (uvw[..., :2] / safe).astype(np.float32)

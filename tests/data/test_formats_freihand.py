@@ -1,0 +1,148 @@
+import json
+
+import numpy as np
+import pytest
+from torch.utils.data import DataLoader
+
+from _format_fixtures import K_SIMPLE, line_hand, write_image, write_json
+from handkit.data.formats import (SkipBadSamples, SkipReport, collate_skip_bad, list_formats,
+                                  open_dataset)
+from handkit.data.formats.freihand import FreiHAND
+from handkit.data.schema import SampleError
+
+N = 3  # labels; 4 colour versions -> 12 images
+
+
+def _color(version: int, label: int) -> tuple[int, int, int]:
+    return (40 + 60 * version, 30 + 80 * label, 200)
+
+
+def make_freihand(root, n=N, versions=4, evaluation=None):
+    """FreiHAND_pub_v2 layout with N labels; label k's hand is shifted by 0.01·k in x."""
+    for v in range(versions):
+        for k in range(n):
+            write_image(root / "training" / "rgb" / f"{v * n + k:08d}.jpg", _color(v, k))
+    for k in range(n):
+        mask = np.zeros((32, 32, 3), np.uint8)
+        mask[:, : 10 + k] = 255
+        write_image(root / "training" / "mask" / f"{k:08d}.jpg", (0, 0, 0))
+        import cv2
+        cv2.imwrite(str(root / "training" / "mask" / f"{k:08d}.jpg"), mask)
+    write_json(root / "training_xyz.json", [line_hand(0.01 * k).tolist() for k in range(n)])
+    write_json(root / "training_K.json", [K_SIMPLE] * n)
+    write_json(root / "training_scale.json", [0.028 + 0.001 * k for k in range(n)])
+    write_json(root / "training_mano.json", [[[0.1 * k] * 61] for k in range(n)])
+    write_json(root / "training_verts.json", [np.full((778, 3), 0.5).tolist()] * n)
+    for k in range(2):
+        write_image(root / "evaluation" / "rgb" / f"{k:08d}.jpg", (10, 20, 30))
+    write_json(root / "evaluation_K.json", [K_SIMPLE] * 2)
+    write_json(root / "evaluation_scale.json", [0.03] * 2)
+    if evaluation is not None:
+        write_json(evaluation / "evaluation_xyz.json", [line_hand(0.0).tolist()] * 2)
+    return root
+
+
+@pytest.fixture
+def fh(tmp_path):
+    return make_freihand(tmp_path / "FreiHAND_pub_v2")
+
+
+def test_training_index_maps_to_label_mod_n_and_version_blocks(fh):
+    ds = FreiHAND(fh, "training")
+    assert len(ds) == 4 * N and ds.versions == ("gs", "hom", "sample", "auto")
+    for i in range(len(ds)):
+        s = ds[i]
+        v, k = divmod(i, N)
+        assert s.extras["label_index"] == k and s.frame_id == v
+        assert s.extras["version"] == ("gs", "hom", "sample", "auto")[v]
+        np.testing.assert_allclose(s.image.reshape(-1, 3).mean(0), _color(v, k), atol=3)
+        assert s.video_id == f"training/{k:08d}" and s.sample_id == f"training/rgb/{i:08d}.jpg"
+        # x = 0.01 j + 0.01 k, z = 0.5, f = 100, c = 16 -> u = 2 j + 2 k + 16, v = 0.02·200 + 16
+        np.testing.assert_allclose(s.keypoints_2d[0, :, 0], 2 * np.arange(21) + 2 * k + 16, atol=1e-4)
+        np.testing.assert_allclose(s.keypoints_2d[0, :, 1], 20.0, atol=1e-5)
+        assert s.keypoints_3d.shape == (1, 21, 3) and s.joint_valid.all() and s.is_right.all()
+        assert s.scale[0] == pytest.approx(0.028 + 0.001 * k)
+        assert s.extras["mano"].shape == (61,) and s.extras["mano"][0] == pytest.approx(0.1 * k)
+        # mask: the first 10 + k columns are hand
+        assert s.mask[:, : 9 + k].all() and not s.mask[:, 11 + k:].any()
+        assert s.dataset == "freihand" and s.vertices is None
+
+
+def test_version_subset_and_vertices(fh):
+    ds = FreiHAND(fh, "train", versions=["hom", "auto"], vertices=True)
+    assert len(ds) == 2 * N
+    s = ds[N + 1]  # second block = auto, label 1 -> image 3·N + 1
+    assert s.extras["version"] == "auto" and s.sample_id == f"training/rgb/{3 * N + 1:08d}.jpg"
+    assert s.vertices.shape == (1, 778, 3)
+    with pytest.raises(ValueError, match="versions: unknown value 'rgb'"):
+        FreiHAND(fh, versions=["rgb"])
+
+
+def test_evaluation_without_and_with_labels(tmp_path):
+    root = make_freihand(tmp_path / "FreiHAND_pub_v2")
+    s = FreiHAND(root, "evaluation")[1]
+    assert not s.joint_valid.any() and s.keypoints_3d is None and s.scale[0] == pytest.approx(0.03)
+    make_freihand(root, evaluation=tmp_path / "FreiHAND_pub_v2_eval")  # SiMHand's sibling dir
+    s = FreiHAND(root, "evaluation")[1]
+    assert s.joint_valid.all() and s.keypoints_3d is not None
+
+
+def test_registry(fh):
+    assert {"freihand", "interhand", "ho3d", "dexycb", "assemblyhands", "youtube3d"} <= set(list_formats())
+    assert len(open_dataset("freihand", fh, "training", versions=["gs"])) == N
+    with pytest.raises(ValueError, match=r"format: unknown value 'frei'; choose one of \['assemblyhands'"):
+        open_dataset("frei", fh, "training")
+
+
+def test_missing_file_names_the_file(fh):
+    (fh / "training_K.json").unlink()
+    with pytest.raises(FileNotFoundError, match=r"training_K\.json: missing \(FreiHAND K\)"):
+        FreiHAND(fh)
+
+
+def test_malformed_json_names_the_file(fh):
+    (fh / "training_xyz.json").write_text("[[1, 2,")
+    with pytest.raises(SampleError, match=r"training_xyz\.json: malformed JSON"):
+        FreiHAND(fh)
+
+
+def test_label_count_mismatch(fh):
+    write_json(fh / "training_scale.json", [0.03])
+    with pytest.raises(SampleError, match=r"training_scale\.json: scale: 1 entries, but training_K"):
+        FreiHAND(fh)
+
+
+def test_wrong_shape_and_nan_name_file_and_field(fh):
+    xyz = json.loads((fh / "training_xyz.json").read_text())
+    xyz[1] = xyz[1][:20]
+    xyz[2][5][0] = float("nan")
+    (fh / "training_xyz.json").write_text(json.dumps(xyz))
+    ds = FreiHAND(fh, versions=["gs"])
+    with pytest.raises(SampleError, match=r"training_xyz\.json: xyz\[1\]: expected \(21, 3\), got \(20, 3\)"):
+        ds[1]
+    with pytest.raises(SampleError, match=r"training_xyz\.json: xyz\[2\]: contains NaN .*index \(5, 0\)"):
+        ds[2]
+
+
+def test_corrupt_image_and_image_count(fh):
+    (fh / "training" / "rgb" / "00000001.jpg").write_bytes(b"not a jpeg")
+    ds = FreiHAND(fh)
+    with pytest.raises(SampleError, match=r"00000001\.jpg: image: cannot decode"):
+        ds[1]
+    (fh / "training" / "rgb" / "00000002.jpg").unlink()
+    with pytest.raises(SampleError, match=r"rgb: images: 11 files is not a positive multiple of the 3"):
+        FreiHAND(fh)
+
+
+def test_skip_bad_samples_counts_and_loses_nothing_else(fh):
+    (fh / "training" / "rgb" / "00000004.jpg").write_bytes(b"")
+    ds = SkipBadSamples(FreiHAND(fh))
+    report = SkipReport()
+    seen = []
+    for batch in DataLoader(ds, batch_size=5, collate_fn=collate_skip_bad, num_workers=0):
+        report.update(batch)
+        seen += batch.get("sample_id", [])
+    assert report.count == 1 and ds.report.count == 1
+    assert report.bad[0].sample_id == "training/rgb/00000004.jpg"
+    assert sorted(seen) == [f"training/rgb/{i:08d}.jpg" for i in range(12) if i != 4]
+    assert "skipped 1 bad sample(s)" in report.summary() and "image: cannot decode" in report.summary()
