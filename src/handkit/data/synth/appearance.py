@@ -1,0 +1,159 @@
+"""Random appearance: skin tones and texture, lights, backgrounds, occluders, camera artefacts.
+
+Every sampler takes an explicit `numpy.random.Generator` and returns plain arrays; nothing is
+stored between calls except a per-process cache of the bundled scikit-image photographs.
+Images are float32 RGB in [0, 1] until `finish_image` turns them into uint8.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+__all__ = ["Look", "sample_look", "vertex_colors", "sample_background", "sample_occluder",
+           "finish_image", "PHOTO_NAMES"]
+
+# Skin tones from very light to very dark (linear-ish RGB), interpolated; covers the human range.
+_SKIN = np.array([[0.98, 0.84, 0.74], [0.93, 0.74, 0.61], [0.82, 0.60, 0.46],
+                  [0.66, 0.45, 0.32], [0.48, 0.31, 0.21], [0.30, 0.19, 0.13]], dtype=np.float32)
+PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "moon", "page",
+               "text", "hubble_deep_field", "immunohistochemistry", "colorwheel", "retina",
+               "grass", "gravel", "brick", "cell", "clock")
+"""Photographs bundled with scikit-image (no download) used as background crops."""
+
+
+@dataclass(frozen=True)
+class Look:
+    """Appearance of one hand under one light (all sampled once per hand/video)."""
+
+    skin: np.ndarray  # (3,) albedo in [0, 1]
+    texture: np.ndarray  # (4, 5) low-frequency texture: 4 waves × (kx, ky, kz, phase, amp)
+    nail: np.ndarray  # (3,) nail albedo
+    light_dir: np.ndarray  # (3,) unit, towards the light, camera frame
+    light_rgb: np.ndarray  # (3,) color × intensity
+    ambient: float
+    specular: float
+    shininess: float
+
+
+def sample_look(rng: np.random.Generator) -> Look:
+    """Random skin tone, texture, nail color and light."""
+    t = rng.uniform(0, len(_SKIN) - 1)
+    i = min(int(t), len(_SKIN) - 2)
+    skin = _SKIN[i] * (1 - (t - i)) + _SKIN[i + 1] * (t - i)
+    skin = np.clip(skin * rng.uniform(0.9, 1.1, 3) * rng.uniform(0.85, 1.1), 0, 1)
+    waves = np.concatenate([rng.normal(0, 1, (4, 3)) * rng.uniform(60, 250, (4, 1)),
+                            rng.uniform(0, 2 * np.pi, (4, 1)), rng.uniform(0.01, 0.06, (4, 1))], 1)
+    nail = np.clip(skin * 0.55 + np.array([0.45, 0.38, 0.38]) * rng.uniform(0.8, 1.1), 0, 1)
+    light = rng.normal(0, 1, 3)
+    light[2] = -abs(light[2]) - 0.3  # mostly from the camera's side
+    tint = np.clip(1 + rng.normal(0, 0.08, 3), 0.75, 1.25)
+    return Look(skin=skin.astype(np.float32), texture=waves, nail=nail.astype(np.float32),
+                light_dir=light / np.linalg.norm(light), light_rgb=tint * rng.uniform(0.55, 1.0),
+                ambient=float(rng.uniform(0.25, 0.55)), specular=float(rng.uniform(0.02, 0.18)),
+                shininess=float(rng.uniform(8, 40)))
+
+
+def vertex_colors(look: Look, rest_vertices: np.ndarray, nail: np.ndarray) -> np.ndarray:
+    """Per-vertex albedo: skin × low-frequency texture (in rest coordinates), nails blended in.
+
+    Args:
+        rest_vertices: (V, 3) meters, the model's rest frame (so texture sticks to the skin).
+        nail: (V,) in [0, 1], the model's nail region.
+
+    Returns:
+        (V, 3) float32 albedo in [0, 1].
+    """
+    k, phase, amp = look.texture[:, :3], look.texture[:, 3], look.texture[:, 4]
+    mod = 1 + (np.sin(rest_vertices @ k.T + phase) * amp).sum(1)
+    color = look.skin[None] * mod[:, None]
+    color = color * (1 - nail[:, None]) + look.nail[None] * nail[:, None]
+    return np.clip(color, 0, 1).astype(np.float32)
+
+
+@lru_cache(maxsize=None)
+def _photo(name: str) -> np.ndarray:
+    import skimage.data
+
+    img = getattr(skimage.data, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return np.ascontiguousarray(img[..., :3])
+
+
+def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int, channels: int) -> np.ndarray:
+    small = rng.uniform(0, 1, (cells, cells, channels)).astype(np.float32)
+    out = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return out.reshape(h, w, channels)
+
+
+def sample_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A background image (H, W, 3) float32 in [0, 1]: a random crop of a bundled photograph
+    (half the time) or a procedural texture (gradient + smooth noise + stripes)."""
+    if rng.uniform() < 0.5:
+        photo = _photo(PHOTO_NAMES[rng.integers(len(PHOTO_NAMES))])
+        ph, pw = photo.shape[:2]
+        side = int(rng.uniform(0.3, 1.0) * min(ph, pw))
+        y0, x0 = rng.integers(0, ph - side + 1), rng.integers(0, pw - side + 1)
+        crop = photo[y0:y0 + side, x0:x0 + side]
+        if rng.uniform() < 0.5:
+            crop = crop[:, ::-1]
+        img = cv2.resize(np.ascontiguousarray(crop), (width, height), interpolation=cv2.INTER_AREA)
+        img = img.astype(np.float32) / 255.0
+        return np.clip(img * rng.uniform(0.6, 1.2) + rng.uniform(-0.1, 0.1, 3), 0, 1).astype(np.float32)
+    base = rng.uniform(0, 1, 3).astype(np.float32)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * xx / width + np.sin(angle) * yy / height)[..., None]
+    img = base + ramp * rng.uniform(-0.4, 0.4, 3).astype(np.float32)
+    img = img + (_smooth_noise(rng, height, width, int(rng.integers(3, 12)), 3) - 0.5) * 0.5
+    if rng.uniform() < 0.4:
+        freq = rng.uniform(0.05, 0.4)
+        stripes = np.sin((xx * np.cos(angle + 1) + yy * np.sin(angle + 1)) * freq)[..., None]
+        img = img + stripes * rng.uniform(0.05, 0.2, 3).astype(np.float32)
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def sample_occluder(rng: np.random.Generator, height: int, width: int,
+                    box: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A random object in front of the hand: an ellipse or polygon overlapping `box`.
+
+    Args:
+        box: (4,) [x1, y1, x2, y2] pixels, the hand's box (the occluder overlaps its border).
+
+    Returns:
+        mask (H, W) bool, colors (H, W, 3) float32 (valid where `mask`).
+    """
+    x1, y1, x2, y2 = box
+    bw, bh = max(x2 - x1, 4.0), max(y2 - y1, 4.0)
+    cx = rng.uniform(x1, x2) + rng.choice([-1, 1]) * bw * rng.uniform(0.3, 0.7)
+    cy = rng.uniform(y1, y2) + rng.choice([-1, 1]) * bh * rng.uniform(0.3, 0.7)
+    mask = np.zeros((height, width), np.uint8)
+    shift = 4  # sub-pixel precision of cv2 drawing
+    if rng.uniform() < 0.5:
+        axes = (int(bw * rng.uniform(0.15, 0.4) * 16), int(bh * rng.uniform(0.15, 0.4) * 16))
+        cv2.ellipse(mask, (int(cx * 16), int(cy * 16)), axes, float(rng.uniform(0, 180)), 0, 360,
+                    1, -1, cv2.LINE_8, shift)
+    else:
+        n = int(rng.integers(3, 7))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+        rad = rng.uniform(0.15, 0.45, n) * max(bw, bh)
+        pts = np.stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)], 1) * 16
+        cv2.fillPoly(mask, [pts.astype(np.int32)], 1, cv2.LINE_8, shift)
+    color = rng.uniform(0, 1, 3).astype(np.float32)
+    shading = _smooth_noise(rng, height, width, 4, 1) * 0.4 + 0.8
+    return mask.astype(bool), np.clip(color * shading, 0, 1).astype(np.float32)
+
+
+def finish_image(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Camera artefacts: random Gaussian blur and sensor noise; float [0, 1] → uint8.
+
+    JPEG artefacts come from the writers' JPEG encoding (random quality per image)."""
+    if rng.uniform() < 0.5:
+        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 1.2)))
+    sigma = rng.uniform(0.0, 0.03)
+    noise = rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma)
+    return np.clip((img + noise) * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,146 @@
+"""Generate a synthetic dataset folder: checks, chunked parallel work, resume, meta.json, preview.
+
+Samples are made in chunks of `CHUNK` consecutive indices. Each finished chunk leaves its label
+records in ``<out>/.synth_work/chunk_XXXXXX.json`` (written atomically), so an interrupted run
+resumes where it stopped; image files that already exist are kept. When all chunks are done the
+writer assembles the dataset's annotation files in index order, ``meta.json`` is written and
+the work folder removed. Every sample is a function of (seed, index) only, so the bytes written
+do not depend on `workers`.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+from pathlib import Path
+
+from tqdm import tqdm
+
+import handkit
+from handkit.data.synth.writers import WRITERS, Writer
+from handkit.utils.check import check_choice
+
+__all__ = ["CHUNK", "synthesize", "check_request"]
+
+CHUNK = 32
+_WORK = ".synth_work"
+
+
+def check_request(fmt: str, out: str | os.PathLike, n: int, seed: int, size: int | None,
+                  workers: int) -> tuple[Writer, Path, int]:
+    """Validate a request before any work; returns (writer, output folder, image size)."""
+    check_choice(fmt, WRITERS, name="format")
+    writer = WRITERS[fmt]
+    if not isinstance(n, int) or n <= 0:
+        raise ValueError(f"n: expected a positive number of samples, got {n!r}.")
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}.")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers: expected an integer >= 1, got {workers!r}.")
+    size = writer.default_size if size is None else size
+    lo, hi = writer.size_range
+    if not isinstance(size, int) or not lo <= size <= hi:
+        raise ValueError(f"size: {fmt} images must be {lo}-{hi} px, got {size!r}.")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out: {out} exists and is not a folder.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".synth_write_test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"out: cannot write to {out} ({err.strerror or err}).") from None
+    return writer, out, size
+
+
+def _meta(fmt: str, n: int, seed: int, size: int, writer: Writer) -> dict:
+    return {"generator": "handkit synth", "version": handkit.__version__, "format": fmt,
+            "args": {"n": n, "seed": seed, "size": size}, "model": "OpenHand",
+            "layout": writer.layout, "complete": False}
+
+
+def _chunk_path(out: Path, c: int) -> Path:
+    return out / _WORK / f"chunk_{c:06d}.json"
+
+
+def _run_chunk(job: tuple[str, str, int, int, int, int]) -> int:
+    fmt, out, n, seed, size, c = job
+    import torch
+
+    torch.set_num_threads(1)
+    writer = WRITERS[fmt]
+    records = [writer.make(Path(out), seed, i, size, n)
+               for i in range(c * CHUNK, min(n, (c + 1) * CHUNK))]
+    path = _chunk_path(Path(out), c)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(records))
+    os.replace(tmp, path)
+    return c
+
+
+def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: int | None = None,
+               workers: int = 1, preview: str | os.PathLike | None = None,
+               progress: bool = True) -> Path:
+    """Write `n` synthetic samples in format `fmt` into `out` (see `WRITERS`).
+
+    Args:
+        fmt: ``freihand``, ``interhand``, ``hand100m`` or ``multihand``.
+        out: output folder (created; an existing one from the same arguments is resumed).
+        n: number of samples (> 0). seed: integer >= 0. size: image size in px (format default).
+        workers: processes. preview: optional PNG path for a contact sheet with skeletons.
+        progress: show a progress bar.
+
+    Returns:
+        The output folder. Raises ValueError for a bad request, before any work.
+    """
+    writer, out, size = check_request(fmt, out, n, seed, size, workers)
+    meta = _meta(fmt, n, seed, size, writer)
+    meta_path = out / "meta.json"
+    if meta_path.exists():
+        try:
+            old = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"out: {meta_path} is not valid JSON ({err}); remove it.") from None
+        if (old.get("format"), old.get("args")) != (fmt, meta["args"]):
+            raise ValueError(f"out: {out} holds a {old.get('format')} dataset made with "
+                             f"{old.get('args')}; use another folder to make {meta['args']}.")
+        complete = bool(old.get("complete"))
+    else:
+        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+        complete = False
+    if not complete:
+        (out / _WORK).mkdir(exist_ok=True)
+        n_chunks = (n + CHUNK - 1) // CHUNK
+        todo = [c for c in range(n_chunks) if not _chunk_path(out, c).exists()]
+        jobs = [(fmt, str(out), n, seed, size, c) for c in todo]
+        bar = tqdm(total=n, initial=n - sum(min(n, (c + 1) * CHUNK) - c * CHUNK for c in todo),
+                   desc=f"synth {fmt}", unit="img", disable=not progress)
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                _run_chunk(job)
+                bar.update(min(n, (job[-1] + 1) * CHUNK) - job[-1] * CHUNK)
+        else:
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            with mp.get_context(method).Pool(workers) as pool:
+                for c in pool.imap_unordered(_run_chunk, jobs):
+                    bar.update(min(n, (c + 1) * CHUNK) - c * CHUNK)
+        bar.close()
+        records = []
+        for c in range(n_chunks):
+            records += json.loads(_chunk_path(out, c).read_text())
+        writer.finalize(out, records, seed)
+        meta["complete"] = True
+        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+        _keep = out / _WORK / "preview.json"
+        _keep.write_text(json.dumps([r["_preview"] for r in records[:64]]))
+        for c in range(n_chunks):
+            _chunk_path(out, c).unlink()
+    if preview is not None:
+        from handkit.data.synth.preview import contact_sheet
+
+        items = json.loads((out / _WORK / "preview.json").read_text())
+        contact_sheet(out, items, Path(preview))
+    return out

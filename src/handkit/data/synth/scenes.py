@@ -1,0 +1,191 @@
+"""Scenes of the synthetic world: pose hands with OpenHand, place them in a camera, render.
+
+A scene is a pure function of ``(seed, index)`` (plus size): every random draw comes from
+``numpy.random.default_rng([seed, stream, index])``, so any worker can make any sample and the
+output does not depend on how samples are shared among processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from handkit.data.synth import appearance as app
+from handkit.data.synth.poses import random_rotation, rotation_aa, sample_angles
+from handkit.data.synth.renderer import (joint_visibility, project_points, rasterize, shade,
+                                         vertex_normals)
+from handkit.hand.model import Handedness, mirror_pose
+from handkit.hand.openhand import OpenHand, angles_to_pose
+
+__all__ = ["HandState", "HandLabel", "Scene", "hand_model", "pose_hand", "render_hands",
+           "freihand_camera", "fit_depth", "freihand_scene", "rng_for"]
+
+
+@lru_cache(maxsize=1)
+def hand_model() -> OpenHand:
+    """The process-wide OpenHand (built once per process)."""
+    return OpenHand()
+
+
+@lru_cache(maxsize=1)
+def _template() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    m = hand_model()
+    zeros = torch.zeros(1, m.num_shape)
+    rest = m.rest_vertices(zeros, m.rest_joints(zeros))[0].numpy()
+    return rest, m.nail.numpy(), m.faces.numpy(), m.parts.numpy()
+
+
+def rng_for(seed: int, stream: int, index: int) -> np.random.Generator:
+    """The generator of sample `index` in random stream `stream` (0 samples, 1 videos, ...)."""
+    return np.random.default_rng([int(seed), int(stream), int(index)])
+
+
+@dataclass(frozen=True)
+class HandState:
+    """A posed hand in the camera frame (before rendering)."""
+
+    handedness: Handedness
+    global_orient: np.ndarray  # (3,) axis-angle, camera frame, rotation about the wrist
+    finger_pose: np.ndarray  # (15, 3) axis-angle (model input, already mirrored for left hands)
+    shape: np.ndarray  # (10,) OpenHand shape coefficients
+    transl: np.ndarray  # (3,) meters, camera frame
+    vertices: np.ndarray  # (V, 3) float32 meters, camera frame
+    joints: np.ndarray  # (21, 3) float32 meters, camera frame, handkit order
+    colors: np.ndarray  # (V, 3) float32 albedo
+    look: app.Look
+
+    def moved(self, offset: np.ndarray) -> "HandState":
+        """The same hand translated by `offset` (3,) meters."""
+        off = np.asarray(offset, np.float32)
+        return HandState(self.handedness, self.global_orient, self.finger_pose, self.shape,
+                         (self.transl + offset).astype(np.float32), self.vertices + off,
+                         self.joints + off, self.colors, self.look)
+
+
+@dataclass(frozen=True)
+class HandLabel:
+    """Labels of one rendered hand."""
+
+    state: HandState
+    uv: np.ndarray  # (21, 2) float64 pixels, handkit order
+    visible: np.ndarray  # (21,) bool, from the depth buffer, occluders and image bounds
+    box: np.ndarray  # (4,) [x1, y1, x2, y2] pixels, tight box of the projected vertices
+    pixels: int  # number of visible hand pixels
+
+
+@dataclass(frozen=True)
+class Scene:
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    K: np.ndarray  # (3, 3) float64
+    hands: tuple[HandLabel, ...]
+    mask: np.ndarray  # (H, W) bool, visible hand pixels (any hand)
+    parts: np.ndarray  # (H, W) uint8, 0 background, 1 + PART_NAMES index
+    instance: np.ndarray  # (H, W) int8, -1 background, else index into `hands`
+    depth: np.ndarray  # (H, W) float32 meters, 0 where no hand
+
+
+def pose_hand(rng: np.random.Generator, angles: np.ndarray, R: np.ndarray,
+              handedness: Handedness, shape: np.ndarray | None = None,
+              look: app.Look | None = None) -> HandState:
+    """Run OpenHand for anatomical `angles` (15, 3) and global rotation `R` (3, 3); wrist at 0."""
+    shape = np.clip(rng.normal(0, 1, 10), -2.5, 2.5) if shape is None else shape
+    look = app.sample_look(rng) if look is None else look
+    pose = angles_to_pose(torch.as_tensor(angles, dtype=torch.float32))
+    orient = torch.as_tensor(rotation_aa(R), dtype=torch.float32)
+    if handedness == "left":  # angles describe the anatomy; mirror them into the left model
+        pose = mirror_pose(pose)
+    with torch.no_grad():
+        out = hand_model()(orient[None], pose[None], torch.as_tensor(shape, dtype=torch.float32)[None],
+                           handedness=handedness)
+    rest, nail, _, _ = _template()
+    return HandState(handedness, orient.numpy(), pose.numpy(), shape.astype(np.float32),
+                     np.zeros(3, np.float32), out.vertices[0].numpy(), out.joints[0].numpy(),
+                     app.vertex_colors(look, rest, nail), look)
+
+
+def fit_depth(vertices: np.ndarray, f: float, radius_px: float) -> float:
+    """Depth (meters) at which the hand's bounding sphere spans `radius_px` pixels."""
+    center = (vertices.max(0) + vertices.min(0)) / 2
+    r = float(np.linalg.norm(vertices - center, axis=1).max())
+    return f * r / radius_px
+
+
+def freihand_camera(rng: np.random.Generator, size: int) -> np.ndarray:
+    """FreiHAND-like K for a `size`-px crop: f ∈ [390, 500]·size/224, principal point ≈ size/2."""
+    f = rng.uniform(390, 500) * size / 224
+    c = size / 2 + rng.uniform(-3, 3, 2) * size / 224
+    return np.array([[f, 0, c[0]], [0, f, c[1]], [0, 0, 1.0]])
+
+
+def _center_in_view(hand: HandState, K: np.ndarray, size: tuple[int, int], uv_target: np.ndarray,
+                    depth: float, margin: float) -> HandState:
+    """Translate the hand so its box centre projects at `uv_target` at `depth`, then push it back
+    until every vertex projects inside the image with `margin` pixels to spare."""
+    center = (hand.vertices.max(0) + hand.vertices.min(0)) / 2
+    ray = np.linalg.solve(K, np.array([uv_target[0], uv_target[1], 1.0]))
+    placed = hand.moved(ray * depth - center)
+    h, w = size
+    for _ in range(8):
+        uv = project_points(placed.vertices.astype(np.float64), K)
+        over = max(0.0, margin - uv[:, 0].min(), uv[:, 0].max() - (w - margin),
+                   margin - uv[:, 1].min(), uv[:, 1].max() - (h - margin))
+        if over <= 0:
+            break
+        depth *= 1.0 + over / min(h, w) * 2 + 0.02
+        placed = hand.moved(ray * depth - center)
+    return placed
+
+
+def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray,
+                 height: int, width: int, occluder_prob: float = 0.3) -> Scene:
+    """Rasterize, shade and composite `hands` over a random background, add occluders and
+    camera artefacts, and label every hand (2D keypoints, depth-buffer visibility, box)."""
+    _, _, faces, parts = _template()
+    n_v = len(parts)
+    verts = np.concatenate([h.vertices for h in hands]).astype(np.float64)
+    all_faces = np.concatenate([(faces if h.handedness == "right" else faces[:, ::-1]) + k * n_v
+                                for k, h in enumerate(hands)])
+    frags = rasterize(verts, all_faces, K, height, width)
+    look = hands[0].look
+    colors = np.concatenate([h.colors for h in hands])
+    rgb = shade(frags, verts, vertex_normals(verts, all_faces), all_faces, colors, K,
+                look.light_dir, look.light_rgb, look.ambient, look.specular, look.shininess)
+    img = app.sample_background(rng, height, width).reshape(-1, 3)
+    img[frags.pix] = rgb
+    vertex = all_faces[frags.face, 0]
+    instance = np.full(height * width, -1, np.int8)
+    instance[frags.pix] = vertex // n_v
+    part_map = np.zeros(height * width, np.uint8)
+    part_map[frags.pix] = parts[vertex % n_v] + 1
+    img = img.reshape(height, width, 3)
+    instance, part_map = instance.reshape(height, width), part_map.reshape(height, width)
+    boxes = [np.concatenate([uv.min(0), uv.max(0)]) for uv in
+             (project_points(h.vertices.astype(np.float64), K) for h in hands)]
+    if rng.uniform() < occluder_prob:
+        occ, occ_rgb = app.sample_occluder(rng, height, width, boxes[rng.integers(len(hands))])
+        img[occ] = occ_rgb[occ]
+        instance[occ], part_map[occ] = -1, 0
+    depth = np.where(instance >= 0, frags.depth, 0.0).astype(np.float32)
+    labels = []
+    for k, (h, box) in enumerate(zip(hands, boxes)):
+        own = instance == k
+        uv, visible = joint_visibility(h.joints.astype(np.float64), K, depth, own)
+        labels.append(HandLabel(h, uv, visible, box, int(own.sum())))
+    image = app.finish_image(rng, img)
+    return Scene(image, K, tuple(labels), instance >= 0, part_map, instance, depth)
+
+
+def freihand_scene(seed: int, index: int, size: int = 224) -> Scene:
+    """One hand centred in a `size`×`size` crop (FreiHAND-like), sample `index` of `seed`."""
+    rng = rng_for(seed, 0, index)
+    handedness: Handedness = "right"  # FreiHAND has right hands only
+    hand = pose_hand(rng, sample_angles(rng), random_rotation(rng), handedness)
+    K = freihand_camera(rng, size)
+    radius = rng.uniform(0.30, 0.46) * size
+    depth = float(np.clip(fit_depth(hand.vertices, K[0, 0], radius), 0.3, 1.2))
+    target = size / 2 + rng.uniform(-0.05, 0.05, 2) * size
+    hand = _center_in_view(hand, K, (size, size), target, depth, margin=1.0)
+    return render_hands(rng, [hand], K, size, size)
