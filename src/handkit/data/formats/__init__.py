@@ -30,9 +30,22 @@ _MODULES: dict[str, str] = {
     "assemblyhands": "handkit.data.formats.assemblyhands",
     "interhand": "handkit.data.formats.interhand",
     "ho3d": "handkit.data.formats.ho3d",
-    "hand100m": "handkit.data.formats.hand100m",
 }
-_FACTORIES: dict[str, Callable[..., Any]] = {}
+
+
+def _hand100m(root: str | Path, split: str, *, source: str = "Ego4D", **options: Any):
+    """Hand100M (the mining engineer's `Hand100MDataset`): `split` is the file's {scale} part,
+    ``<root>/annotations/<source>/Hand100M_<source>_<split>_v1-1.json`` (specs/pretrain.md §2.2);
+    `root` may also be the JSON file itself."""
+    from handkit.data.formats.hand100m import Hand100MDataset
+
+    path = Path(root)
+    if path.is_dir():
+        path = path / "annotations" / source / f"Hand100M_{source}_{split}_v1-1.json"
+    return Hand100MDataset(path, **options)
+
+
+_FACTORIES: dict[str, Callable[..., Any]] = {"hand100m": _hand100m}
 
 
 def register_format(name: str, factory: Callable[..., Any]) -> None:
