@@ -1,1 +1,16 @@
-"""handkit.eval"""
+"""handkit.eval: metrics (MPJPE, PA-MPJPE, PCK/AUC, MRRPE, PA-MPVPE, F-score) and reports."""
+
+from handkit.eval.metrics import (
+    PCK_PRESETS,
+    auc,
+    f_score,
+    joint_errors,
+    mpjpe,
+    mrrpe,
+    pa_mpjpe,
+    pa_mpvpe,
+    pck_curve,
+)
+
+__all__ = ["PCK_PRESETS", "auc", "f_score", "joint_errors", "mpjpe", "mrrpe", "pa_mpjpe",
+           "pa_mpvpe", "pck_curve"]

@@ -3,6 +3,7 @@
 Imports nothing of handkit but `hand/` and `utils/`.
 """
 
+from handkit.geometry.align import Similarity, align_root_scale, procrustes, procrustes_transform
 from handkit.geometry.camera import (
     backproject,
     crop_resize_matrix,
@@ -19,4 +20,5 @@ __all__ = [
     "project", "backproject", "pixel_rays", "weak_perspective_project", "transform_K",
     "crop_resize_matrix", "resize_matrix", "flip_K",
     "CONVENTIONS", "Convention", "to_25d", "root_depth", "from_25d",
+    "Similarity", "procrustes", "procrustes_transform", "align_root_scale",
 ]
