@@ -120,9 +120,12 @@ def add_fingertips(joints16, vertices, tips: str = "freihand"):
         (B, 21, 3), ``mano`` order; `convert(..., "mano", "handkit")` gives handkit order.
     """
     check_choice(tips, TIP_VERTEX_SETS, name="tips")
-    check_shape(joints16, "B 16 3", name="joints16")
-    check_shape(vertices, "B V 3", name="vertices")
+    b = check_shape(joints16, "B 16 3", name="joints16")["B"]
+    v = check_shape(vertices, f"{b} V 3", name="vertices")["V"]
     ids = list(TIP_VERTEX_SETS[tips])
+    if v <= max(ids):
+        raise ValueError(f"vertices: {v} vertices, but the {tips!r} set needs tip vertex "
+                         f"{max(ids)}; pass MANO's 778 vertices.")
     if isinstance(joints16, torch.Tensor):
         return torch.cat([joints16, vertices[:, ids]], dim=1)
     return np.concatenate([joints16, vertices[:, ids]], axis=1)
