@@ -1,0 +1,71 @@
+"""Colour steps of the seed augmenter in OpenCV's 8-bit HSV, batched (specs/pretrain.md §1.3).
+
+Images here are float (B, 3, H, W) RGB in uint8 units [0, 255]. The seeds call
+`cv2.cvtColor(img, COLOR_BGR2HSV)` on an RGB image, so OpenCV reads channel 0 as blue: the hue is
+computed with R and B swapped. Kept (official behaviour): channel 2 plays "red" below.
+OpenCV 8-bit HSV: H = degrees / 2 in [0, 180), S and V in [0, 255].
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["hsv_jitter", "color_drop"]
+
+
+def _bgr_to_hsv(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    b, g, r = x[:, 0], x[:, 1], x[:, 2]          # OpenCV's reading of an RGB array as BGR
+    v = torch.maximum(torch.maximum(r, g), b)
+    mn = torch.minimum(torch.minimum(r, g), b)
+    diff = v - mn
+    safe = torch.where(diff > 0, diff, torch.ones_like(diff))
+    s = torch.where(v > 0, 255.0 * diff / torch.where(v > 0, v, torch.ones_like(v)),
+                    torch.zeros_like(v))
+    h = torch.where(v == r, 60.0 * (g - b) / safe,
+                    torch.where(v == g, 120.0 + 60.0 * (b - r) / safe,
+                                240.0 + 60.0 * (r - g) / safe))
+    h = torch.where(diff > 0, h, torch.zeros_like(h))
+    h = torch.where(h < 0, h + 360.0, h) / 2.0
+    return h, s, v
+
+
+def _hsv_to_bgr(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
+    hd, sn = h * 2.0, s / 255.0
+
+    def f(n: float) -> Tensor:
+        k = torch.remainder(n + hd / 60.0, 6.0)
+        return v - v * sn * torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)
+    return torch.stack([f(1), f(3), f(5)], dim=1)   # channels (B, G, R) in OpenCV's reading
+
+
+def hsv_jitter(x: Tensor, hsv: Tensor, *, quantize: bool) -> Tensor:
+    """Seed colour jitter: H *= h, S *= s, V = V * a + b, each clipped to [0, 255].
+
+    Args:
+        x: (B, 3, H, W) float RGB, uint8 units.
+        hsv: (B, 4) factors (h, s, a, b); b in uint8 levels.
+        quantize: mimic the uint8 buffers (round after BGR2HSV, truncate after scaling, as
+            `astype(np.uint8)`); use for uint8 images.
+
+    Returns:
+        (B, 3, H, W) float RGB, uint8 units.
+    """
+    h, s, v = _bgr_to_hsv(x)
+    if quantize:
+        h, s, v = h.round().clamp(0, 179), s.round(), v.round()
+    f = hsv.to(x.dtype)[:, :, None, None]
+    h = (h * f[:, 0]).clamp(0, 255)
+    s = (s * f[:, 1]).clamp(0, 255)
+    v = (v * f[:, 2] + f[:, 3]).clamp(0, 255)
+    if quantize:
+        h, s, v = h.trunc(), s.trunc(), v.trunc()
+    return _hsv_to_bgr(h, s, v)
+
+
+def color_drop(x: Tensor, *, quantize: bool) -> Tensor:
+    """`cv2.cvtColor(img, COLOR_BGR2GRAY)` on an RGB image, copied into 3 channels."""
+    gray = 0.114 * x[:, 0] + 0.587 * x[:, 1] + 0.299 * x[:, 2]
+    if quantize:
+        gray = gray.round()
+    return gray[:, None].expand(-1, 3, -1, -1)
