@@ -57,8 +57,9 @@ _FINGER_LIMITS = np.array([[[-10, 10], [-22, 22], [-25, 95]],
 _THUMB_LIMITS = np.array([[[-20, 25], [-40, 35], [-25, 50]],
                           [[-10, 10], [-10, 10], [-15, 60]],
                           [[-4, 4], [-4, 4], [-20, 85]]]) * _DEG
-JOINT_LIMITS = torch.tensor(np.concatenate([_THUMB_LIMITS] + [_FINGER_LIMITS] * 4), dtype=torch.float32)
-"""(15, 3, 2) radians: [min, max] of (twist, abduction, flexion) per `POSE_JOINTS` joint.
+JOINT_LIMITS = torch.tensor(np.concatenate([_THUMB_LIMITS] + [_FINGER_LIMITS] * 4),
+                            dtype=torch.float64)
+"""(15, 3, 2) float64 radians: [min, max] of (twist, abduction, flexion) per `POSE_JOINTS` joint.
 Convention: positive flexion curls towards the palm, positive abduction turns towards the pinky
 (right hand), positive twist is right-handed about the bone (towards the child)."""
 
@@ -86,8 +87,8 @@ def _rest_frames() -> np.ndarray:
 
 
 def joint_frames() -> Tensor:
-    """(15, 3, 3) float32 anatomical frames of the `POSE_JOINTS`, right hand, rest frame."""
-    return torch.tensor(_rest_frames(), dtype=torch.float32)
+    """(15, 3, 3) float64 anatomical frames of the `POSE_JOINTS`, right hand, rest frame."""
+    return _FRAMES
 
 
 def angles_to_pose(angles: Tensor) -> Tensor:
@@ -276,6 +277,7 @@ def _build() -> dict[str, np.ndarray]:
                 nail=np.array(bld.nail))
 
 
+_FRAMES = torch.tensor(_rest_frames(), dtype=torch.float64)
 _PARENTS16 = (-1,) + tuple(0 if PARENTS[j] == 0 else POSE_JOINTS.index(PARENTS[j]) + 1
                            for j in POSE_JOINTS)
 

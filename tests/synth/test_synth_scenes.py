@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+
+from handkit.data.synth.scenes import freihand_scene, hand_model
+from handkit.geometry.camera import project
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_freihand_labels_agree_with_pixels(index):
+    size = 96
+    scene = freihand_scene(seed=5, index=index, size=size)
+    hand = scene.hands[0]
+    xyz, K = hand.state.joints.astype(np.float64), scene.K
+    # projecting the 3D keypoints with K gives the 2D keypoints
+    assert np.abs(project(xyz, K).numpy() - hand.uv).max() <= 0.5
+    # visible joints lie on the hand mask (at the pixel containing them)
+    vis = hand.visible
+    cols, rows = np.floor(hand.uv[vis]).astype(int).T
+    assert np.all(scene.mask[rows, cols])
+    # the mask is the union of the part segmentation
+    assert np.array_equal(scene.mask, scene.parts > 0)
+    assert np.array_equal(scene.mask, scene.instance == 0)
+    # the whole hand projects inside the crop, and the mask lies inside its projected box
+    uv_verts = project(hand.state.vertices.astype(np.float64), K).numpy()
+    assert uv_verts.min() >= 0 and uv_verts.max() <= size
+    r, c = np.nonzero(scene.mask)
+    x1, y1, x2, y2 = hand.box
+    assert c.min() + 0.5 >= x1 and c.max() + 0.5 <= x2 and r.min() + 0.5 >= y1 and r.max() + 0.5 <= y2
+    # every hand pixel back-projects (pixel centre, depth) onto the hand surface
+    z = scene.depth[r, c]
+    pts = np.stack([(c + 0.5 - K[0, 2]) / K[0, 0] * z, (r + 0.5 - K[1, 2]) / K[1, 1] * z, z], 1)
+    dist, _ = cKDTree(hand.state.vertices).query(pts)
+    v, f = hand.state.vertices, hand_model().faces.numpy()
+    longest = max(np.linalg.norm(v[f[:, i]] - v[f[:, (i + 1) % 3]], axis=1).max() for i in range(3))
+    assert dist.max() < longest / np.sqrt(3) + 1e-4  # a point of a triangle is this close to a corner
+    assert scene.image.shape == (size, size, 3) and scene.image.dtype == np.uint8
+
+
+def test_scene_is_a_function_of_seed_and_index():
+    a, b = freihand_scene(1, 7, 64), freihand_scene(1, 7, 64)
+    assert np.array_equal(a.image, b.image)
+    assert not np.array_equal(a.image, freihand_scene(1, 8, 64).image)
+
+
+def test_some_joints_are_truly_hidden():
+    hidden = sum(int((~freihand_scene(2, i, 64).hands[0].visible).sum()) for i in range(10))
+    assert hidden > 0

@@ -1,0 +1,106 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from handkit.cli import main
+from handkit.data.synth import runner
+from handkit.data.synth.runner import synthesize
+from handkit.data.synth.writers import WRITERS
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def freihand_one(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fh1")
+    synthesize("freihand", out, n=40, seed=11, size=48, workers=1, progress=False)
+    return out
+
+
+def test_byte_identical_for_one_and_two_workers(freihand_one, tmp_path):
+    synthesize("freihand", tmp_path, n=40, seed=11, size=48, workers=2, progress=False)
+    assert _files(freihand_one) == _files(tmp_path)
+
+
+def test_freihand_layout(freihand_one):
+    out = freihand_one
+    assert len(list((out / "training/rgb").glob("*.jpg"))) == 35  # n // 8 go to evaluation
+    assert len(list((out / "training/mask").glob("*.jpg"))) == 35
+    assert sorted(p.name for p in (out / "evaluation/rgb").iterdir()) == [f"{i:08d}.jpg" for i in range(5)]
+    for split, count in (("training", 35), ("evaluation", 5)):
+        xyz = np.array(json.loads((out / f"{split}_xyz.json").read_text()))
+        K = np.array(json.loads((out / f"{split}_K.json").read_text()))
+        scale = np.array(json.loads((out / f"{split}_scale.json").read_text()))
+        verts = json.loads((out / f"{split}_verts.json").read_text())
+        assert xyz.shape == (count, 21, 3) and K.shape == (count, 3, 3) and scale.shape == (count,)
+        assert len(verts) == count and np.array(verts[0]).shape[1] == 3
+        assert np.allclose(scale, np.linalg.norm(xyz[:, 9] - xyz[:, 10], axis=1), atol=2e-6)
+        centre = xyz.mean(1)[:, 2]  # meters, hands 0.3-1.2 m in front of the camera
+        assert np.all((centre > 0.25) & (centre < 1.3)) and np.all(xyz[..., 2] > 0.1)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["args"] == {"n": 40, "seed": 11, "size": 48} and meta["complete"]
+
+
+def test_resume_keeps_existing_files(freihand_one, tmp_path, monkeypatch):
+    make = WRITERS["freihand"].make
+
+    def interrupted(out, seed, index, size, n):
+        if index == 33:
+            raise KeyboardInterrupt
+        return make(out, seed, index, size, n)
+
+    monkeypatch.setattr(WRITERS["freihand"], "make", staticmethod(interrupted))
+    with pytest.raises(KeyboardInterrupt):
+        synthesize("freihand", tmp_path, n=40, seed=11, size=48, progress=False)
+    first = tmp_path / "training/rgb/00000000.jpg"
+    stamp = first.stat().st_mtime_ns
+    assert not (tmp_path / "training_xyz.json").exists()
+    monkeypatch.setattr(WRITERS["freihand"], "make", staticmethod(make))
+    synthesize("freihand", tmp_path, n=40, seed=11, size=48, progress=False)
+    assert first.stat().st_mtime_ns == stamp  # the finished chunk was not redone
+    assert _files(freihand_one) == _files(tmp_path)
+
+
+def test_preview_contact_sheet(freihand_one, tmp_path):
+    sheet = tmp_path / "grid.png"
+    synthesize("freihand", freihand_one, n=40, seed=11, size=48, preview=sheet, progress=False)
+    assert sheet.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(fmt="coco", n=3), "format: unknown value 'coco'"),
+    (dict(fmt="freihand", n=0), "n: expected a positive number"),
+    (dict(fmt="freihand", n=-2), "n: expected a positive number"),
+    (dict(fmt="freihand", n=3, workers=0), "workers: expected"),
+    (dict(fmt="freihand", n=3, size=8), "size: freihand images must be"),
+])
+def test_bad_requests_fail_before_any_work(tmp_path, kwargs, message):
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match=message):
+        synthesize(kwargs.pop("fmt"), out, progress=False, **kwargs)
+    assert not out.exists()
+
+
+def test_unwritable_or_mismatched_output(tmp_path, freihand_one):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match="out: cannot write to"):
+        synthesize("freihand", blocker / "sub", n=2, progress=False)
+    with pytest.raises(ValueError, match="is not a folder"):
+        synthesize("freihand", blocker, n=2, progress=False)
+    with pytest.raises(ValueError, match="use another folder"):
+        synthesize("freihand", freihand_one, n=41, seed=11, size=48, progress=False)
+
+
+def test_cli_reports_bad_request(tmp_path, capsys):
+    assert main(["synth", "coco", "--out", str(tmp_path / "x"), "--n", "3"]) == 2
+    assert "format: unknown value 'coco'" in capsys.readouterr().err
+    assert main(["synth", "freihand", "--out", str(tmp_path / "y"), "--n", "0"]) == 2
+
+
+def test_chunking_constant_is_sane():
+    assert runner.CHUNK >= 8
