@@ -129,3 +129,10 @@ def test_align_root_scale_other_root_and_zero_bone(hands):
 def test_bad_input_names_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_procrustes_gradcheck(hands):
+    gt = hands(2, seed=8)
+    pred = (1.3 * gt @ _rot_z(0.3) + 0.01 * torch.randn(2, 21, 3, dtype=torch.float64)
+            ).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda p: procrustes(p, gt), (pred,))
