@@ -33,3 +33,11 @@ def line_hand(offset: float = 0.0, depth: float = 0.5) -> np.ndarray:
 
 
 K_SIMPLE = [[100.0, 0.0, 16.0], [0.0, 100.0, 16.0], [0.0, 0.0, 1.0]]
+
+
+def interhand_index(j: int) -> int:
+    """Hand-derived: handkit joint j -> InterHand index within one hand (tips first, wrist 20)."""
+    if j == 0:
+        return 20
+    finger, level = divmod(j - 1, 4)  # level 0 = base
+    return 4 * finger + 3 - level

@@ -4,20 +4,12 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from _format_fixtures import write_image, write_json
+from _format_fixtures import interhand_index as _ih_index, write_image, write_json
 from handkit.data.formats import open_dataset
 from handkit.data.formats.interhand import InterHand26M
 from handkit.data.schema import SampleError
 
 FOCAL, PRINCPT = [1200.0, 1100.0], [167.0, 256.0]
-
-
-def _ih_index(j: int) -> int:
-    """Hand-derived: handkit joint j -> InterHand index within one hand (tips first, wrist 20)."""
-    if j == 0:
-        return 20
-    finger, level = divmod(j - 1, 4)  # level 0 = base
-    return 4 * finger + 3 - level
 
 
 def make_interhand(root, rng=None):

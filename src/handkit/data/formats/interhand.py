@@ -33,7 +33,7 @@ from handkit.data.schema import Sample, SampleError
 from handkit.hand.skeleton import INTERHAND_LEFT, INTERHAND_RIGHT, convert
 from handkit.utils.check import check_choice
 
-__all__ = ["InterHand26M", "HAND_TYPES", "camera_to_K", "world_to_camera"]
+__all__ = ["InterHand26M", "HAND_TYPES", "camera_to_K", "world_to_camera", "split_hands"]
 
 HAND_TYPES = ("right", "left", "interacting")
 _ROOTS = (20, 41)  # right wrist, left wrist (InterHand indices)
@@ -56,6 +56,37 @@ def world_to_camera(world: np.ndarray, camrot: np.ndarray, campos: np.ndarray) -
 def camera_to_K(focal: Sequence[float], princpt: Sequence[float]) -> np.ndarray:
     """(3, 3) float32 pixel intrinsics from InterHand2.6M's ``focal`` [fx, fy], ``princpt`` [cx, cy]."""
     return np.array([[focal[0], 0, princpt[0]], [0, focal[1], princpt[1]], [0, 0, 1]], np.float32)
+
+
+def split_hands(cam_mm: np.ndarray, valid: np.ndarray, source: Path | str,
+                field: str) -> tuple[np.ndarray, np.ndarray]:
+    """InterHand-layout 42 joints (right 0-20, left 21-41) → two hands in handkit order.
+
+    Args:
+        cam_mm: (42, 3) float, mm, camera frame, InterHand order per hand.
+        valid: (42,) bool joint validity; a hand whose wrist (20 / 41) is invalid becomes
+            wholly invalid (InterHand2.6M's rule).
+        source, field: named in the error.
+
+    Returns:
+        (2, 21, 3) float32 meters and (2, 21) bool, hands [right, left], handkit order; non-finite
+        coordinates of invalid joints are set to 0.
+
+    Raises:
+        SampleError: a valid joint is NaN or inf.
+    """
+    valid = valid.copy()
+    for root_index, hand in zip(_ROOTS, (INTERHAND_RIGHT, INTERHAND_LEFT)):
+        valid[hand] &= valid[root_index]
+    bad = ~np.isfinite(cam_mm).all(1) & valid
+    if bad.any():
+        raise SampleError(f"{source}: {field}: contains NaN or inf at valid joint "
+                          f"{int(np.argmax(bad))}.")
+    cam_m = np.where(np.isfinite(cam_mm), cam_mm, 0.0) / 1000.0
+    hands = (INTERHAND_RIGHT, INTERHAND_LEFT)
+    xyz = np.stack([convert(cam_m[h], "interhand", "handkit") for h in hands])
+    valid2 = np.stack([convert(valid[h, None], "interhand", "handkit")[:, 0] for h in hands])
+    return xyz.astype(np.float32), valid2
 
 
 def _check_skeleton(path: Path) -> None:
@@ -153,24 +184,12 @@ class InterHand26M(FormatDataset):
         field = f"annotations[{where}].joint_valid"
         raw = get_field(ann, "joint_valid", data, field)
         valid = to_array(raw, "42 1" if np.ndim(raw) == 2 else "42", data, field).reshape(42) > 0
-        for root_index, hand in zip(_ROOTS, (INTERHAND_RIGHT, INTERHAND_LEFT)):
-            valid[hand] &= valid[root_index]
-
         src, field = self.files["joint_3d"], f"[{capture!r}][{str(frame)!r}].world_coord"
         per_frame = get_field(get_field(self.joints, capture, src, f"[{capture!r}]"), str(frame),
                               src, f"[{capture!r}][{str(frame)!r}]")
         world = to_array(get_field(per_frame, "world_coord", src, field), "42 3", src, field,
                          dtype=np.float64, finite=False)
-        bad = ~np.isfinite(world).all(1) & valid
-        if bad.any():
-            raise SampleError(f"{src}: {field}: contains NaN or inf at valid joint "
-                              f"{int(np.argmax(bad))}.")
-        world = np.where(np.isfinite(world), world, 0.0)
-        cam_m = world_to_camera(world, camrot, campos) / 1000.0
-        xyz = np.stack([convert(cam_m[h], "interhand", "handkit")
-                        for h in (INTERHAND_RIGHT, INTERHAND_LEFT)]).astype(np.float32)
-        valid2 = np.stack([convert(valid[h, None], "interhand", "handkit")[:, 0]
-                           for h in (INTERHAND_RIGHT, INTERHAND_LEFT)])
+        xyz, valid2 = split_hands(world_to_camera(world, camrot, campos), valid, src, field)
         path = self.root / "images" / self.split / file_name
         sample = Sample(
             image=read_image(path), keypoints_2d=project(xyz, K), joint_valid=valid2,
