@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import zipfile
 from pathlib import Path
 from typing import Literal
 
@@ -138,7 +139,7 @@ class DexYCB(FormatDataset):
         try:
             with np.load(label_path, allow_pickle=False) as npz:
                 labels = {k: npz[k] for k in npz.files}
-        except (ValueError, OSError, EOFError) as err:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
             raise SampleError(f"{label_path}: labels: unreadable npz ({err}).") from None
         xyz = to_array(get_field(labels, "joint_3d", label_path), "1 21 3", label_path,
                        "joint_3d")
