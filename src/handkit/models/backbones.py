@@ -122,7 +122,8 @@ class ResNetBackbone(Backbone):
         return self.fc(self.forward_pooled(x))
 
     def ignored_weight_keys(self) -> tuple[str, ...]:
-        return () if hasattr(self, "fc") else ("fc.",)
+        # PeCLR/SiMHand pre-training files also hold the encoder's unused `final_layer`.
+        return ("final_layer.",) if hasattr(self, "fc") else ("fc.", "final_layer.")
 
 
 class HRNetBackbone(Backbone):

@@ -48,7 +48,7 @@ PECLR_FEATURE_INDEX: dict[str, int] = {
 8 avgpool hold no tensors)."""
 
 _PECLR_PREFIX = "encoder.features."
-_PECLR_RE = re.compile(r"^encoder\.features\.(\d+)\.(.+)$")
+_FEATURES_RE = re.compile(r"^((?:.*\.)?encoder\.)features\.(\d+)\.(.+)$")
 _CONTAINERS = {"state_dict": True, "top": False}
 
 
@@ -108,6 +108,25 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     return dict(obj)
 
 
+def _rename_features(state_dict: Mapping[str, Tensor], source: str) -> dict[str, Tensor]:
+    """``<p>encoder.features.N.rest`` → ``<p>encoder.{conv1,bn1,layer1..4}.rest`` (PeCLR/SiMHand
+    pre-training and minimal-hand DetNet both name the wrapped ResNet ``encoder.features``); all
+    other keys are kept as they are."""
+    names = {i: n for n, i in PECLR_FEATURE_INDEX.items()}
+    out: dict[str, Tensor] = {}
+    for key, value in state_dict.items():
+        match = _FEATURES_RE.match(key)
+        if match is None:
+            out[key] = value
+            continue
+        index = int(match.group(2))
+        if index not in names:
+            raise ValueError(f"{source}: key {key!r}: features.{index} has no tensors in a "
+                             f"ResNet (expected indices {sorted(names)}).")
+        out[f"{match.group(1)}{names[index]}.{match.group(3)}"] = value
+    return out
+
+
 def peclr_to_torchvision(state_dict: Mapping[str, Tensor], *, source: str = "<state dict>"
                          ) -> dict[str, Tensor]:
     """PeCLR/SiMHand Lightning keys → torchvision ResNet keys (specs/pretrain.md §5).
@@ -119,20 +138,10 @@ def peclr_to_torchvision(state_dict: Mapping[str, Tensor], *, source: str = "<st
         ValueError: a ``features`` index that holds no tensors in a ResNet (naming the key), or no
             ``encoder.features.*`` key at all.
     """
-    names = {i: n for n, i in PECLR_FEATURE_INDEX.items()}
-    out: dict[str, Tensor] = {}
-    for key, value in state_dict.items():
-        match = _PECLR_RE.match(key)
-        if match is None:
-            continue
-        index = int(match.group(1))
-        if index not in names:
-            raise ValueError(f"{source}: key {key!r}: encoder.features.{index} has no tensors "
-                             f"in a ResNet (expected indices {sorted(names)}).")
-        out[f"{names[index]}.{match.group(2)}"] = value
-    if not out:
+    feats = {k: v for k, v in state_dict.items() if k.startswith(_PECLR_PREFIX)}
+    if not feats:
         raise ValueError(f"{source}: no '{_PECLR_PREFIX}*' keys; not a PeCLR/SiMHand checkpoint.")
-    return out
+    return {k[len("encoder."):]: v for k, v in _rename_features(feats, source).items()}
 
 
 def torchvision_to_peclr(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -176,7 +185,9 @@ def load_weights(module: nn.Module, weights: str | Path | Mapping[str, Tensor], 
                  skip: tuple[str, ...] | None = None) -> LoadReport:
     """Load a local weights file (or state dict) into `module`, finding the key layout.
 
-    A PeCLR/SiMHand Lightning file is converted with `peclr_to_torchvision`. Then the prefix that
+    ``features.N`` keys (PeCLR/SiMHand Lightning files, minimal-hand DetNet checkpoints) are
+    renamed to torchvision's child names as in `peclr_to_torchvision`, other keys kept. Then the
+    prefix that
     maps the file's keys onto the module's is found (``backend_model.`` of an RN_25D_wMLPref file,
     ``encoder.`` of a handkit checkpoint, timm's bare names onto ``net.``).
 
@@ -203,8 +214,8 @@ def load_weights(module: nn.Module, weights: str | Path | Mapping[str, Tensor], 
     source = str(weights) if isinstance(weights, (str, Path)) else "<state dict>"
     state = read_state_dict(weights) if isinstance(weights, (str, Path)) else dict(weights)
     layout = "plain"
-    if any(k.startswith(_PECLR_PREFIX) for k in state):
-        state, layout = peclr_to_torchvision(state, source=source), "peclr"
+    if any(_FEATURES_RE.match(k) for k in state):
+        state, layout = _rename_features(state, source), "peclr"
     if skip is None:
         skip = tuple(getattr(module, "ignored_weight_keys", lambda: ())())
     skip = tuple(skip)
