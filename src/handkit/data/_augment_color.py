@@ -15,28 +15,26 @@ __all__ = ["hsv_jitter", "color_drop"]
 
 
 def _bgr_to_hsv(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    b, g, r = x[:, 0], x[:, 1], x[:, 2]          # OpenCV's reading of an RGB array as BGR
-    v = torch.maximum(torch.maximum(r, g), b)
-    mn = torch.minimum(torch.minimum(r, g), b)
-    diff = v - mn
-    safe = torch.where(diff > 0, diff, torch.ones_like(diff))
-    s = torch.where(v > 0, 255.0 * diff / torch.where(v > 0, v, torch.ones_like(v)),
-                    torch.zeros_like(v))
-    h = torch.where(v == r, 60.0 * (g - b) / safe,
-                    torch.where(v == g, 120.0 + 60.0 * (b - r) / safe,
-                                240.0 + 60.0 * (r - g) / safe))
-    h = torch.where(diff > 0, h, torch.zeros_like(h))
-    h = torch.where(h < 0, h + 360.0, h) / 2.0
+    b, g, r = x.unbind(1)                        # OpenCV's reading of an RGB array as BGR
+    v = x.amax(dim=1)
+    diff = v - x.amin(dim=1)
+    s = 255.0 * diff / v.clamp(min=1e-12)        # 0 where v == 0 (then diff == 0 too)
+    inv = 60.0 / diff.clamp(min=1e-12)
+    h = torch.where(v == r, (g - b) * inv,
+                    torch.where(v == g, (b - r) * inv + 120.0, (r - g) * inv + 240.0))
+    h = torch.where(h < 0, h + 360.0, h) * 0.5   # 0 where diff == 0 (all differences are 0)
     return h, s, v
 
 
-def _hsv_to_bgr(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
-    hd, sn = h * 2.0, s / 255.0
+_SECTORS = torch.tensor([1.0, 3.0, 5.0])
 
-    def f(n: float) -> Tensor:
-        k = torch.remainder(n + hd / 60.0, 6.0)
-        return v - v * sn * torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)
-    return torch.stack([f(1), f(3), f(5)], dim=1)   # channels (B, G, R) in OpenCV's reading
+
+def _hsv_to_bgr(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
+    n = _SECTORS.to(device=h.device, dtype=h.dtype)[None, :, None, None]
+    k = torch.remainder(n + (h / 30.0)[:, None], 6.0)          # h is degrees / 2
+    w = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+    vs = (v * s / 255.0)[:, None]
+    return v[:, None] - vs * w                                 # channels (B, G, R), OpenCV order
 
 
 def hsv_jitter(x: Tensor, hsv: Tensor, *, quantize: bool) -> Tensor:

@@ -23,7 +23,6 @@ happens, as in every seed experiment builder: with `crop=False` it is centred (j
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -262,25 +261,50 @@ def _gaussian_blur(img: Tensor, p: AugmentParams) -> Tensor:
     return img
 
 
+def _affine_grid(theta: Tensor, h: int, w: int) -> Tensor:
+    """`F.affine_grid(theta, align_corners=False)` by broadcasting (several times faster on CPU)."""
+    xs = (torch.arange(w, device=theta.device, dtype=theta.dtype) * 2 + 1) / w - 1
+    ys = (torch.arange(h, device=theta.device, dtype=theta.dtype) * 2 + 1) / h - 1
+    grid = theta.new_empty(theta.shape[0], h, w, 2)
+    for k in range(2):
+        row = theta[:, k, None, :]                                          # (n, 1, 3)
+        torch.add((row[..., 0] * xs)[:, None, :], (row[..., 1] * ys + row[..., 2])[:, :, None],
+                  out=grid[..., k])
+    return grid
+
+
 def _warp(img: Tensor, p: AugmentParams, antialias: bool) -> Tensor:
-    """Resample every image through its own affine `p.matrix` in one grid_sample."""
-    b, _, h_in, w_in = img.shape
+    """Resample every image through its own affine `p.matrix` (bilinear, zeros outside).
+
+    With `antialias`, images shrunk by a factor s are supersampled round(s) x round(s) times and
+    box-averaged (an INTER_AREA stand-in); images are grouped by that factor so each group costs
+    only what it needs.
+    """
+    b, ch, h_in, w_in = img.shape
     h_out, w_out = p.output_size
-    factor = 1
+    out_wh = torch.tensor([w_out, h_out], dtype=torch.float64, device=img.device)
+    factors = torch.ones(b, dtype=torch.long, device=img.device)
     if antialias:
-        shrink = (p.crop_size / torch.tensor([w_out, h_out], dtype=torch.float64,
-                                             device=img.device)).max()
-        factor = int(min(max(math.ceil(float(shrink) - 1e-6), 1), 4))
-    inv = torch.linalg.inv(p.matrix)
-    ys = (torch.arange(h_out * factor, device=img.device, dtype=torch.float64) + 0.5) / factor
-    xs = (torch.arange(w_out * factor, device=img.device, dtype=torch.float64) + 0.5) / factor
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    pts = torch.stack([gx, gy, torch.ones_like(gx)], dim=-1).view(-1, 3)   # output px
-    src = torch.einsum("bij,nj->bni", inv[:, :2], pts)                      # input px
-    norm = torch.tensor([2.0 / w_in, 2.0 / h_in], dtype=torch.float64, device=img.device)
-    grid = (src * norm - 1.0).view(b, h_out * factor, w_out * factor, 2).to(img.dtype)
-    out = F.grid_sample(img, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return F.avg_pool2d(out, factor) if factor > 1 else out
+        factors = (p.crop_size / out_wh).amax(dim=1).round().clamp(1, 4).long()
+    # theta maps normalised output coords to normalised input coords (align_corners=False:
+    # -1 and +1 are the outer pixel edges, i.e. handkit's continuous pixel coordinates).
+    def to_norm(h: int, w: int) -> Tensor:
+        return torch.tensor([[2.0 / w, 0, -1], [0, 2.0 / h, -1], [0, 0, 1]], dtype=torch.float64,
+                            device=img.device)
+    theta = (to_norm(h_in, w_in) @ torch.linalg.inv(p.matrix)
+             @ torch.linalg.inv(to_norm(h_out, w_out)))[:, :2].to(img.dtype)
+    out = img.new_empty(b, ch, h_out, w_out)
+    for f in factors.unique().tolist():
+        idx = (factors == f).nonzero().squeeze(1)
+        grid = _affine_grid(theta[idx], h_out * f, w_out * f)
+        sub = img if idx.numel() == b else img[idx]
+        res = F.grid_sample(sub, grid, mode="bilinear", padding_mode="zeros",
+                            align_corners=False)
+        res = F.avg_pool2d(res, f) if f > 1 else res
+        if idx.numel() == b:
+            return res
+        out[idx] = res
+    return out
 
 
 def apply_augment(images: Tensor, keypoints: Tensor | None, params: AugmentParams,
@@ -307,8 +331,10 @@ def apply_augment(images: Tensor, keypoints: Tensor | None, params: AugmentParam
     def q(t: Tensor) -> Tensor:  # uint8 input: every seed step writes a uint8 buffer
         return t.round().clamp(0, 255) if is_uint8 else t
     x = images.float() if is_uint8 else images * 255.0
-    x = _cutout(x, params)
-    x = q(_gaussian_blur(x, params))
+    if bool(params.cutout.any()):
+        x = _cutout(x, params)
+    if bool(params.blur.any()):
+        x = q(_gaussian_blur(x, params))
     x = q(_warp(x, params, antialias))
     if params.hsv is not None:
         x = q(hsv_jitter(x, params.hsv, quantize=is_uint8))
