@@ -79,9 +79,20 @@ def _photo(name: str) -> np.ndarray:
     import skimage.data
 
     img = getattr(skimage.data, name)()
+    scale = 512 / max(img.shape[:2])
+    if scale < 1:  # keep crops cheap to resize
+        img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)),
+                         interpolation=cv2.INTER_AREA)
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     return np.ascontiguousarray(img[..., :3])
+
+
+@lru_cache(maxsize=8)
+def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    yy.flags.writeable = xx.flags.writeable = False
+    return yy, xx
 
 
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int, channels: int) -> np.ndarray:
@@ -101,11 +112,11 @@ def sample_background(rng: np.random.Generator, height: int, width: int) -> np.n
         crop = photo[y0:y0 + side, x0:x0 + side]
         if rng.uniform() < 0.5:
             crop = crop[:, ::-1]
-        img = cv2.resize(np.ascontiguousarray(crop), (width, height), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(np.ascontiguousarray(crop), (width, height), interpolation=cv2.INTER_LINEAR)
         img = img.astype(np.float32) / 255.0
         return np.clip(img * rng.uniform(0.6, 1.2) + rng.uniform(-0.1, 0.1, 3), 0, 1).astype(np.float32)
     base = rng.uniform(0, 1, 3).astype(np.float32)
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    yy, xx = _grid(height, width)
     angle = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(angle) * xx / width + np.sin(angle) * yy / height)[..., None]
     img = base + ramp * rng.uniform(-0.4, 0.4, 3).astype(np.float32)

@@ -52,7 +52,8 @@ def rasterize(verts: np.ndarray, faces: np.ndarray, K: np.ndarray, height: int,
         cull_backfaces: drop triangles facing away from the camera (exact for closed meshes).
 
     Returns:
-        `Fragments`.
+        `Fragments`. A pixel is covered when its centre is inside a triangle (edges shared by
+        two triangles are covered by both, the z-test picks one).
     """
     verts = np.asarray(verts, dtype=np.float64)
     uv = project_points(verts, np.asarray(K, dtype=np.float64))
@@ -62,14 +63,20 @@ def rasterize(verts: np.ndarray, faces: np.ndarray, K: np.ndarray, height: int,
     e2 = tri_uv[:, 2] - tri_uv[:, 0]
     det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     # outward winding, y-down image: a triangle facing the camera has det < 0
-    keep = (z[faces].min(1) > _NEAR) & (np.abs(det) > 1e-12)
+    zf = z[faces]
+    keep = (np.minimum(np.minimum(zf[:, 0], zf[:, 1]), zf[:, 2]) > _NEAR) & (np.abs(det) > 1e-12)
     if cull_backfaces:
         keep &= det < 0
-    lo = np.floor(tri_uv.min(1) - 0.5).astype(np.int64) + 1  # first pixel centre >= min
-    hi = np.floor(tri_uv.max(1) - 0.5).astype(np.int64)
-    lo = np.maximum(lo, 0)
-    hi = np.minimum(hi, [width - 1, height - 1])
-    keep &= np.all(hi >= lo, axis=1)
+    u, v = tri_uv[..., 0], tri_uv[..., 1]
+    umin = np.minimum(np.minimum(u[:, 0], u[:, 1]), u[:, 2])
+    vmin = np.minimum(np.minimum(v[:, 0], v[:, 1]), v[:, 2])
+    umax = np.maximum(np.maximum(u[:, 0], u[:, 1]), u[:, 2])
+    vmax = np.maximum(np.maximum(v[:, 0], v[:, 1]), v[:, 2])
+    lo = np.stack([np.maximum(np.floor(umin - 0.5) + 1, 0), np.maximum(np.floor(vmin - 0.5) + 1, 0)],
+                  1).astype(np.int64)  # first pixel centre >= min
+    hi = np.stack([np.minimum(np.floor(umax - 0.5), width - 1),
+                   np.minimum(np.floor(vmax - 0.5), height - 1)], 1).astype(np.int64)
+    keep &= (hi[:, 0] >= lo[:, 0]) & (hi[:, 1] >= lo[:, 1])
     idx = np.nonzero(keep)[0]
     face_map = np.full(height * width, -1, dtype=np.int32)
     depth = np.zeros(height * width, dtype=np.float32)
@@ -77,42 +84,67 @@ def rasterize(verts: np.ndarray, faces: np.ndarray, K: np.ndarray, height: int,
         empty = np.zeros(0, dtype=np.int64)
         return Fragments(face_map.reshape(height, width), depth.reshape(height, width), empty,
                          empty, np.zeros((0, 3), np.float32))
+    # per face, barycentrics b1, b2 and 1/z as affine functions of the pixel index (col, row):
+    # value = c0 * col + c1 * row + c2 (pixel centres col + 0.5, row + 0.5 folded into c2)
+    coef_all = _affine_coefficients(tri_uv, e1, e2, np.where(det == 0, 1.0, det), 1.0 / zf)
+    coef = coef_all[idx]
     size = hi[idx] - lo[idx] + 1
     counts = size[:, 0] * size[:, 1]
-    tri = np.repeat(idx, counts)
-    start = np.repeat(np.cumsum(counts) - counts, counts)
-    local = np.arange(len(tri)) - start
-    bw = size[:, 0].repeat(counts)
-    px = lo[tri, 0] + local % bw
-    py = lo[tri, 1] + local // bw
-    bary = _barycentric(tri_uv[tri], e1[tri], e2[tri], det[tri], px + 0.5, py + 0.5)
-    inside = np.all(bary >= 0, axis=1)
-    tri, px, py, bary = tri[inside], px[inside], py[inside], bary[inside]
-    inv_z = (bary / z[faces[tri]]).sum(1)
-    pix = py * width + px
+    local_tri = np.repeat(np.arange(len(idx), dtype=np.int32), counts)
+    start = np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
+    local = np.arange(len(local_tri), dtype=np.int32) - start
+    bw = size[local_tri, 0].astype(np.int32)
+    row = local // bw
+    col = local - row * bw + lo[idx, 0].astype(np.int32)[local_tri]
+    row += lo[idx, 1].astype(np.int32)[local_tri]
+    coef32 = coef.astype(np.float32).reshape(len(idx), 9)
+    colf, rowf = col.astype(np.float32), row.astype(np.float32)
+    eps = np.float32(-1e-5)  # float32 slack: shared edges are covered by both faces
+
+    def value(k: int, sel=slice(None)) -> np.ndarray:  # b1 (k=0), b2 (k=1), 1/z (k=2) per pair
+        c = coef32[local_tri[sel]][:, 3 * k: 3 * k + 3]
+        return c[:, 0] * colf[sel] + c[:, 1] * rowf[sel] + c[:, 2]
+
+    b1 = value(0)
+    first = np.nonzero(b1 >= eps)[0]
+    b2 = value(1, first)
+    second = (b2 >= eps) & (b1[first] + b2 <= 1 - eps)
+    sel = first[second]
+    inv_z = value(2, sel).astype(np.float64)
+    tri = idx[local_tri[sel]]
+    pix = row[sel].astype(np.int64) * width + col[sel]
     key = (np.round(1.0 / inv_z / _DEPTH_QUANT).astype(np.int64) << _FACE_BITS) | tri
     zbuf = np.full(height * width, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(zbuf, pix, key)
     covered = np.nonzero(zbuf != np.iinfo(np.int64).max)[0]
     win = zbuf[covered] & ((1 << _FACE_BITS) - 1)
-    b = _barycentric(tri_uv[win], e1[win], e2[win], det[win],
-                     covered % width + 0.5, covered // width + 0.5)
-    b = np.clip(b, 0.0, None)
-    w = b / z[faces[win]]
-    zz = 1.0 / w.sum(1)
-    w = w * zz[:, None]
+    wc = coef_all[win]
+    b = wc[:, :, 0] * (covered % width)[:, None] + wc[:, :, 1] * (covered // width)[:, None] \
+        + wc[:, :, 2]
+    bary = np.clip(np.stack([1.0 - b[:, 0] - b[:, 1], b[:, 0], b[:, 1]], 1), 0.0, None)
+    w = bary / zf[win]
+    zz = 1.0 / (w[:, 0] + w[:, 1] + w[:, 2])
+    w *= zz[:, None]
     face_map[covered] = win
     depth[covered] = zz
     return Fragments(face_map.reshape(height, width), depth.reshape(height, width),
                      covered.astype(np.int64), win.astype(np.int64), w.astype(np.float32))
 
 
-def _barycentric(tri_uv, e1, e2, det, x, y):
-    qx = x - tri_uv[:, 0, 0]
-    qy = y - tri_uv[:, 0, 1]
-    b1 = (qx * e2[:, 1] - qy * e2[:, 0]) / det
-    b2 = (e1[:, 0] * qy - e1[:, 1] * qx) / det
-    return np.stack([1.0 - b1 - b2, b1, b2], axis=1)
+def _affine_coefficients(tri_uv, e1, e2, det, inv_z):
+    """(F, 3, 3): for b1, b2 and 1/z, the coefficients (c_col, c_row, c_0) of the affine map
+    from a pixel's integer (col, row) to the value at its centre (col + 0.5, row + 0.5)."""
+    # b1 = (q × e2) / det, b2 = (e1 × q) / det with q = p - v0
+    b1 = np.stack([e2[:, 1], -e2[:, 0]], 1) / det[:, None]
+    b2 = np.stack([-e1[:, 1], e1[:, 0]], 1) / det[:, None]
+    lin = np.stack([b1, b2], 1)  # (F, 2, 2): d(b1, b2)/d(u, v)
+    const = -(lin @ tri_uv[:, 0, :, None])[..., 0]  # value at u = v = 0
+    dz = inv_z[:, 1:] - inv_z[:, :1]  # 1/z = z0' + b1 dz1 + b2 dz2
+    lin_z = dz[:, :1] * lin[:, 0] + dz[:, 1:] * lin[:, 1]
+    const_z = inv_z[:, 0] + dz[:, 0] * const[:, 0] + dz[:, 1] * const[:, 1]
+    lin = np.concatenate([lin, lin_z[:, None]], 1)  # (F, 3, 2)
+    const = np.concatenate([const, const_z[:, None]], 1)  # (F, 3)
+    return np.concatenate([lin, (const + (lin[..., 0] + lin[..., 1]) * 0.5)[..., None]], 2)
 
 
 def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -127,34 +159,31 @@ def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 
 def shade(frags: Fragments, verts: np.ndarray, normals: np.ndarray, faces: np.ndarray,
-          colors: np.ndarray, K: np.ndarray, light_dir: np.ndarray, light_rgb: np.ndarray,
+          colors: np.ndarray, light_dir: np.ndarray, light_rgb: np.ndarray,
           ambient: float, specular: float, shininess: float) -> np.ndarray:
-    """Lambert + Blinn-Phong shading of the covered pixels.
+    """Lambert + Blinn-Phong shading at the vertices, interpolated over the covered pixels
+    (Gouraud; the meshes are dense enough at 64-512 px).
 
     Args:
         frags: from `rasterize` of (verts, faces).
         verts: (V, 3) meters, camera frame. normals: (V, 3) unit. colors: (V, 3) albedo in [0, 1].
-        K: (3, 3). light_dir: (3,) unit vector towards the light, camera frame.
+        light_dir: (3,) unit vector towards the light, camera frame.
         light_rgb: (3,) light color × intensity. ambient: ambient fraction of the albedo.
         specular: specular strength. shininess: Blinn-Phong exponent.
 
     Returns:
-        (M, 3) float32 linear RGB of the pixels `frags.pix`.
+        (M, 3) float32 RGB of the pixels `frags.pix`.
     """
-    vid = faces[frags.face]  # (M, 3)
-    w = frags.weights[..., None]
-    n = (normals[vid] * w).sum(1)
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
-    albedo = (colors[vid] * w).sum(1)
-    p = (verts[vid] * w).sum(1)
-    view = -p / np.linalg.norm(p, axis=1, keepdims=True)
-    n = np.where((n * view).sum(1, keepdims=True) < 0, -n, n)  # silhouette grazing normals
+    view = -verts / np.linalg.norm(verts, axis=1, keepdims=True)
+    n = np.where((normals * view).sum(1, keepdims=True) < 0, -normals, normals)
     diffuse = np.clip(n @ light_dir, 0.0, None)[:, None]
     half = light_dir[None] + view
     half /= np.linalg.norm(half, axis=1, keepdims=True)
     spec = np.clip((n * half).sum(1), 0.0, None)[:, None] ** shininess
-    rgb = albedo * (ambient + diffuse * light_rgb) + specular * spec * light_rgb
-    return rgb.astype(np.float32)
+    lit = (colors * (ambient + diffuse * light_rgb) + specular * spec * light_rgb).astype(np.float32)
+    tri = lit[faces[frags.face]]  # (M, 3 corners, 3 channels)
+    w = frags.weights
+    return tri[:, 0] * w[:, :1] + tri[:, 1] * w[:, 1:2] + tri[:, 2] * w[:, 2:]
 
 
 def joint_visibility(joints: np.ndarray, K: np.ndarray, depth: np.ndarray, mask: np.ndarray,

@@ -151,8 +151,8 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
     frags = rasterize(verts, all_faces, K, height, width)
     look = hands[0].look
     colors = np.concatenate([h.colors for h in hands])
-    rgb = shade(frags, verts, vertex_normals(verts, all_faces), all_faces, colors, K,
-                look.light_dir, look.light_rgb, look.ambient, look.specular, look.shininess)
+    rgb = shade(frags, verts, vertex_normals(verts, all_faces), all_faces, colors, look.light_dir,
+                look.light_rgb, look.ambient, look.specular, look.shininess)
     img = app.sample_background(rng, height, width).reshape(-1, 3)
     img[frags.pix] = rgb
     vertex = all_faces[frags.face, 0]
