@@ -19,6 +19,7 @@ is written to a temporary directory by this script.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import tempfile
@@ -92,19 +93,24 @@ class DecodeDataset(_Files, Dataset):
                 torch.tensor(self.labels[name], dtype=torch.float32))
 
 
-def batched_augment(images: torch.Tensor, kp: torch.Tensor, g: torch.Generator):
-    out, kp_out, _ = augment(images, kp, CFG, g)
+def batched_augment(images: torch.Tensor, kp: torch.Tensor, g: torch.Generator,
+                    cfg: AugmentConfig = CFG):
+    out, kp_out, _ = augment(images, kp, cfg, g)
     return (out.float().div_(255) - MEAN) / STD, kp_out
 
 
 class BatchAugmentDataset(DecodeDataset):
     """(a, in workers) one item = one whole batch: decode B images, then one batched augment."""
 
+    def __init__(self, root: Path, cfg: AugmentConfig = CFG):
+        super().__init__(root)
+        self.cfg = cfg
+
     def __getitem__(self, idx: list[int]):
         items = [DecodeDataset.__getitem__(self, i) for i in idx]
         images = torch.stack([a for a, _ in items])
         kp = torch.stack([b for _, b in items])
-        return batched_augment(images, kp, torch.Generator().manual_seed(idx[0]))
+        return batched_augment(images, kp, torch.Generator().manual_seed(idx[0]), self.cfg)
 
 
 class _BatchIndices(Sampler):
@@ -156,6 +162,10 @@ def run(root: Path, batch: int, batches: int, workers: int) -> dict[str, float]:
     batch_loader = DataLoader(BatchAugmentDataset(root), batch_size=None,
                               sampler=_BatchIndices(n, batch, total), **common)
     results["handkit (decode + batched augment in workers)"] = _time(batch_loader, batches)
+    no_aa = dataclasses.replace(CFG, antialias=False)
+    batch_loader = DataLoader(BatchAugmentDataset(root, no_aa), batch_size=None,
+                              sampler=_BatchIndices(n, batch, total), **common)
+    results["handkit (as above, antialias off: plain bilinear)"] = _time(batch_loader, batches)
     return results
 
 

@@ -59,23 +59,28 @@ def test_augment_then_invert_is_identity_on_keypoints(dtype):
     assert (out - kp).abs().max() > 1.0
 
 
-def test_rendered_dot_lands_on_transformed_keypoint():
-    b, size = 12, 224
+@pytest.mark.parametrize("size", [224, 480])   # 480: shrink ~2-4, the pooled antialias path
+def test_rendered_dot_lands_on_transformed_keypoint(size):
+    b = 12
     kp = _hands(b, size, seed=3)
-    sigma = 2.5
+    sigma = 2.5 * size / 224
     ys, xs = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
     j = 9                                       # render joint 9 (middle MCP) of each hand
     u, v = kp[:, j, 0, None, None], kp[:, j, 1, None, None]
     dot = torch.exp(-((xs - u) ** 2 + (ys - v) ** 2) / (2 * sigma ** 2))
     img = dot[:, None].expand(-1, 3, -1, -1).contiguous()
-    out, kp_out, _ = augment(img, kp, dataclasses.replace(AugmentConfig(), color_jitter=False),
-                             torch.Generator().manual_seed(5))
+    out, kp_out, params = augment(img, kp,
+                                  dataclasses.replace(AugmentConfig(), color_jitter=False),
+                                  torch.Generator().manual_seed(5))
     w = out[:, 0]
     h_out, w_out = w.shape[-2:]
     oy, ox = torch.meshgrid(torch.arange(h_out) + 0.5, torch.arange(w_out) + 0.5, indexing="ij")
     mass = w.sum(dim=(1, 2))
     centroid = torch.stack([(w * ox).sum((1, 2)) / mass, (w * oy).sum((1, 2)) / mass], dim=1)
     assert (centroid - kp_out[:, j]).norm(dim=1).max() <= 1.0
+    if size > 224:
+        shrink = (params.crop_size / 128).amax(dim=1)
+        assert shrink.min() > 1.5                     # every image took the pooled path
 
 
 def test_zero_strength_is_identity_image():

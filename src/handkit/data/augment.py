@@ -276,35 +276,41 @@ def _affine_grid(theta: Tensor, h: int, w: int) -> Tensor:
 def _warp(img: Tensor, p: AugmentParams, antialias: bool) -> Tensor:
     """Resample every image through its own affine `p.matrix` (bilinear, zeros outside).
 
-    With `antialias`, images shrunk by a factor s are supersampled round(s) x round(s) times and
-    box-averaged (an INTER_AREA stand-in); images are grouped by that factor so each group costs
-    only what it needs.
+    With `antialias` (an INTER_AREA stand-in), an image shrunk by s >= 1.5 is first box-filtered
+    and decimated by f = round(s) (avg-pool, exact in continuous coordinates: u -> u / f), then
+    warped; images are grouped by f so each group is pooled once.
     """
     b, ch, h_in, w_in = img.shape
     h_out, w_out = p.output_size
     out_wh = torch.tensor([w_out, h_out], dtype=torch.float64, device=img.device)
     factors = torch.ones(b, dtype=torch.long, device=img.device)
     if antialias:
-        factors = (p.crop_size / out_wh).amax(dim=1).round().clamp(1, 4).long()
-    # theta maps normalised output coords to normalised input coords (align_corners=False:
-    # -1 and +1 are the outer pixel edges, i.e. handkit's continuous pixel coordinates).
-    def to_norm(h: int, w: int) -> Tensor:
-        return torch.tensor([[2.0 / w, 0, -1], [0, 2.0 / h, -1], [0, 0, 1]], dtype=torch.float64,
-                            device=img.device)
-    theta = (to_norm(h_in, w_in) @ torch.linalg.inv(p.matrix)
-             @ torch.linalg.inv(to_norm(h_out, w_out)))[:, :2].to(img.dtype)
+        factors = (p.crop_size / out_wh).amax(dim=1).round().clamp(1, 8).long()
+    inv = torch.linalg.inv(p.matrix)
     out = img.new_empty(b, ch, h_out, w_out)
     for f in factors.unique().tolist():
         idx = (factors == f).nonzero().squeeze(1)
-        grid = _affine_grid(theta[idx], h_out * f, w_out * f)
-        sub = img if idx.numel() == b else img[idx]
-        res = F.grid_sample(sub, grid, mode="bilinear", padding_mode="zeros",
-                            align_corners=False)
-        res = F.avg_pool2d(res, f) if f > 1 else res
+        src = img if idx.numel() == b else img[idx]
+        if f > 1:
+            src = F.avg_pool2d(src, f, ceil_mode=True)
+        shrink = torch.diag(torch.tensor([1.0 / f, 1.0 / f, 1.0], dtype=torch.float64,
+                                         device=img.device))
+        # theta maps normalised output coords to normalised source coords (align_corners=False:
+        # -1 and +1 are the outer pixel edges, i.e. handkit's continuous pixel coordinates).
+        theta = (_to_norm(*src.shape[-2:], img.device) @ shrink @ inv[idx]
+                 @ torch.linalg.inv(_to_norm(h_out, w_out, img.device)))[:, :2].to(img.dtype)
+        res = F.grid_sample(src, _affine_grid(theta, h_out, w_out), mode="bilinear",
+                            padding_mode="zeros", align_corners=False)
         if idx.numel() == b:
             return res
         out[idx] = res
     return out
+
+
+def _to_norm(h: int, w: int, device: torch.device) -> Tensor:
+    """(3, 3) continuous pixel coords of an h x w image -> grid_sample's [-1, 1] coords."""
+    return torch.tensor([[2.0 / w, 0, -1], [0, 2.0 / h, -1], [0, 0, 1]], dtype=torch.float64,
+                        device=device)
 
 
 def apply_augment(images: Tensor, keypoints: Tensor | None, params: AugmentParams,
