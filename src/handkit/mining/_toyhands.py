@@ -8,8 +8,9 @@ the Hand100M `keypoint_25d` (x, y normalised to the official 1.3x crop window). 
 are left hands (the right-hand skeleton mirrored, x -> -x).
 
 Kinematics: bone lengths from an adult template times a per-video size factor (0.85-1.15);
-per finger MCP flexion [-10, 90] deg, abduction [-15, 15] deg, PIP [0, 110], DIP = 2/3 PIP
-(the usual coupling); the thumb has its own opposition / flexion ranges.
+key poses are one of 9 grasp prototypes (open, fist, point, pinch, ...) plus 12 deg noise,
+clipped to MCP flexion [-10, 90] deg, abduction [-15, 15], PIP [0, 110]; DIP = 2/3 PIP (the
+usual coupling); the thumb has its own opposition [0, 70] / flexion [0, 60] ranges.
 """
 
 from __future__ import annotations
@@ -49,16 +50,28 @@ class ToyPool:
     frame: np.ndarray
 
 
+# Grasp prototypes (degrees): per finger (MCP flexion, abduction, PIP flexion) for index,
+# middle, ring, pinky, then thumb (opposition, flexion). Real hand poses concentrate near a few
+# grasps (postural synergies); key poses are a prototype plus noise.
+_PROTOTYPES = np.array([
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 5],            # open, flat
+    [85, 0, 100, 85, 0, 100, 85, 0, 100, 85, 0, 100, 50, 50],  # fist
+    [0, 0, 0, 85, 0, 100, 85, 0, 100, 85, 0, 100, 50, 40],     # point
+    [40, 0, 50, 20, 0, 30, 20, 0, 30, 20, 0, 30, 60, 30],      # pinch
+    [50, 0, 60, 50, 0, 60, 50, 0, 60, 50, 0, 60, 60, 20],      # cylinder grasp
+    [20, 5, 30, 25, 0, 35, 30, -5, 40, 35, -10, 45, 20, 15],   # relaxed
+    [0, 10, 0, 0, -10, 0, 85, 0, 100, 85, 0, 100, 50, 50],     # V sign
+    [85, 0, 100, 85, 0, 100, 85, 0, 100, 85, 0, 100, 0, 0],    # thumbs up
+    [0, 12, 0, 0, 0, 0, 0, -10, 0, 0, -15, 0, 0, 0],           # spread
+])
+_LOW = np.array([-10, -15, 0] * 4 + [0, 0])
+_HIGH = np.array([90, 15, 110] * 4 + [70, 60])
+
+
 def _angles(rng: np.random.Generator, n: int) -> np.ndarray:
-    """(n, 13) key-pose angles, radians: 4x(mcp, abd, pip) fingers + (opp, flex) thumb."""
-    a = np.empty((n, 14))
-    for f in range(4):
-        a[:, 3 * f] = rng.uniform(-10, 90, n)
-        a[:, 3 * f + 1] = rng.uniform(-15, 15, n)
-        a[:, 3 * f + 2] = rng.uniform(0, 110, n)
-    a[:, 12] = rng.uniform(0, 70, n)  # thumb opposition
-    a[:, 13] = rng.uniform(0, 60, n)  # thumb flexion (per joint)
-    return np.radians(a)
+    """(n, 14) key-pose angles, radians: a grasp prototype + 12 deg noise, within limits."""
+    a = _PROTOTYPES[rng.integers(0, len(_PROTOTYPES), n)] + rng.normal(0, 12.0, (n, 14))
+    return np.radians(np.clip(a, _LOW, _HIGH))
 
 
 def _chain(base: np.ndarray, d: np.ndarray, bend: np.ndarray, bones: np.ndarray,

@@ -1,0 +1,81 @@
+"""`handkit mine`: fill a Hand100M file's positive_sample/distance with similar hands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "mine similar-hand positives (other videos) for a Hand100M pool; resumable"
+
+_DETECTORS = ("labels", "model", "mediapipe")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--crops", required=True, type=Path,
+                   help="dataset root holding annotations/<Source>/*.json, or the JSON itself")
+    p.add_argument("--out", required=True, type=Path, help="output Hand100M JSON")
+    p.add_argument("--annotations", type=Path, help="the input JSON if the root holds several")
+    p.add_argument("--k", type=int, default=10, help="positives per hand (default 10)")
+    p.add_argument("--detector", choices=_DETECTORS, default="labels",
+                   help="2D keypoints: the file's own (labels), a model, or MediaPipe")
+    p.add_argument("--model", type=Path, help="--detector model: a TorchScript (.pt) or "
+                   "torch.export (.pt2) file returning (B, 21, 2|3) crop pixels")
+    p.add_argument("--mediapipe-python", help="--detector mediapipe: the separate venv's python "
+                   "(default $HANDKIT_MEDIAPIPE_PYTHON)")
+    p.add_argument("--min-confidence", type=float, default=0.5, help="detector threshold")
+    p.add_argument("--window", type=int, help="exclude same-video poses only within this many "
+                   "frames (default: exclude the whole video)")
+    p.add_argument("--pca-dim", type=int, default=14, help="PCA size, 0 for none (default 14)")
+    p.add_argument("--scale-by", choices=("rms", "bbox", "bone"), default="rms")
+    p.add_argument("--rotation", choices=("keep", "align"), default="keep")
+    p.add_argument("--index", choices=("auto", "flat", "ivf"), default="auto")
+    p.add_argument("--no-resume", action="store_true", help="ignore <out>.partial/")
+
+
+def _find_annotations(crops: Path, annotations: Path | None) -> Path:
+    if annotations is not None:
+        return annotations
+    if crops.is_file():
+        return crops
+    if not crops.is_dir():
+        raise FileNotFoundError(f"--crops: {crops} does not exist.")
+    found = sorted((crops / "annotations").glob("*/*.json")) or sorted(crops.glob("*.json"))
+    if len(found) != 1:
+        listed = ", ".join(str(f) for f in found[:5]) or "none"
+        raise ValueError(f"--crops: expected one Hand100M JSON under {crops}/annotations/<Source>/"
+                         f", found {len(found)} ({listed}); pass --annotations FILE.")
+    return found[0]
+
+
+def _source(args):
+    from handkit.mining.detect2d import MediaPipeKeypoints, ModelKeypoints
+
+    if args.detector == "mediapipe":
+        return MediaPipeKeypoints(args.mediapipe_python, min_confidence=args.min_confidence)
+    if args.detector == "model":
+        import torch
+
+        if args.model is None or not args.model.is_file():
+            raise FileNotFoundError(f"--model: {args.model} not found (needed by --detector "
+                                    "model).")
+        module = torch.export.load(str(args.model)).module() if args.model.suffix == ".pt2" \
+            else torch.jit.load(str(args.model), map_location="cpu")
+        return ModelKeypoints(module, min_confidence=args.min_confidence)
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from handkit.mining.pairs import mine_annotations
+
+    path = _find_annotations(args.crops, args.annotations)
+    root = args.crops if args.crops.is_dir() else None
+    report = mine_annotations(
+        path, args.out, source=_source(args), root=root, k=args.k, scale_by=args.scale_by,
+        rotation=args.rotation, pca_dim=args.pca_dim or None, window=args.window,
+        index=args.index, resume=not args.no_resume)
+    if report.skipped:
+        listing = args.out.with_name(args.out.name + ".skipped.txt")
+        listing.write_text("".join(f"{h}\t{why}\n" for h, why in report.skipped))
+        print(f"{len(report.skipped)} crops without a detectable hand: see {listing}")
+    print(report.summary())
+    return 0

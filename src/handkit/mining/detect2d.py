@@ -1,0 +1,220 @@
+"""2D keypoints of hand crops behind one interface, with pluggable sources (docs/mining.md).
+
+A source maps a batch of crops to `Detections` (keypoints in crop pixels, a per-hand confidence,
+`found`). Sources:
+
+- `LabelKeypoints`: given labels (synthetic or annotated data); confidence 1.
+- `ModelKeypoints`: any torch module returning 21x2 keypoints (a handkit-trained 2D model).
+- `MediaPipeKeypoints`: MediaPipe Hands 0.10.21 run in ITS OWN venv as a subprocess (it needs
+  numpy<2 and cannot share handkit's environment; DESIGN.md, Dependencies).
+
+Crops with no detection (`found` False) are reported and left out by the miner, never crashed on.
+**Convention:** keypoints are (B, 21, 2) float32 pixels of the (unflipped) crop, handkit
+order (= MediaPipe's), handkit pixel convention (centre of column i at i + 0.5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+
+from handkit.utils.check import check_choice, check_shape
+
+__all__ = ["Detections", "KeypointSource", "LabelKeypoints", "ModelKeypoints",
+           "MediaPipeKeypoints", "MEDIAPIPE_ENV"]
+
+MEDIAPIPE_ENV = "HANDKIT_MEDIAPIPE_PYTHON"
+_IMAGENET = (np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225],
+                                                                     np.float32))
+
+
+@dataclass(frozen=True)
+class Detections:
+    """keypoints (B, 21, 2) float32 crop pixels (NaN where not found); confidence (B,) float32
+    in [0, 1] as the source reports it; found (B,) bool."""
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    found: np.ndarray
+
+
+class KeypointSource:
+    """Base class. `needs_images`: whether `detect` reads the crops (labels do not)."""
+
+    name = "base"
+    needs_images = True
+
+    def detect(self, rows: np.ndarray, images: np.ndarray | None) -> Detections:
+        """rows: (B,) int pool rows; images: (B, S, S, 3) uint8 RGB crops or None."""
+        raise NotImplementedError
+
+
+def _finalize(kp: np.ndarray, conf: np.ndarray, min_confidence: float) -> Detections:
+    kp = kp.astype(np.float32)
+    conf = np.nan_to_num(conf.astype(np.float32), nan=0.0)
+    found = np.isfinite(kp).all((1, 2)) & (conf >= min_confidence)
+    kp[~found] = np.nan
+    return Detections(keypoints=kp, confidence=conf, found=found)
+
+
+class LabelKeypoints(KeypointSource):
+    """Keypoints that are already known (synthetic data, annotated datasets, Hand100M files).
+
+    Args:
+        keypoints: (M, 21, 2) crop pixels for the whole pool; NaN rows count as "no hand".
+        confidence: (M,) optional per-hand scores (default 1).
+    """
+
+    name = "labels"
+    needs_images = False
+
+    def __init__(self, keypoints: np.ndarray, confidence: np.ndarray | None = None):
+        m = check_shape(keypoints, "M 21 2", name="keypoints")["M"]
+        self.keypoints = np.asarray(keypoints, np.float32)
+        self.confidence = np.ones(m, np.float32) if confidence is None else \
+            np.asarray(confidence, np.float32)
+        check_shape(self.confidence, f"{m}", name="confidence")
+
+    def detect(self, rows, images=None) -> Detections:
+        return _finalize(self.keypoints[rows].copy(), self.confidence[rows], 0.0)
+
+
+class ModelKeypoints(KeypointSource):
+    """Adapter around any torch module that predicts 21 2D keypoints from a crop.
+
+    The module gets (B, 3, S, S) float32 on its own device (RGB in [0, 1], ImageNet-normalised
+    when `normalize`) and returns either a tensor (B, 21, 2) / (B, 21, 3) (3rd column: per-joint
+    confidence in [0, 1]) or a tuple (keypoints (B, 21, 2), confidence (B,) or (B, 21)).
+    The hand's confidence is the mean joint confidence (1 if the model gives none).
+
+    Args:
+        model: the module (put in eval mode; run under `torch.no_grad`).
+        coords: ``pixels`` (of the S-pixel crop) or ``normalized`` (0..1, multiplied by S).
+        normalize: ImageNet mean/std normalisation (torchvision/timm backbones).
+        min_confidence: hands scoring below are "not found".
+    """
+
+    name = "model"
+    _COORDS = {"pixels": False, "normalized": True}
+
+    def __init__(self, model: torch.nn.Module, *,
+                 coords: Literal["pixels", "normalized"] = "pixels", normalize: bool = True,
+                 min_confidence: float = 0.0):
+        check_choice(coords, self._COORDS, name="coords")
+        self.model, self.coords = model.eval(), coords
+        self.normalize, self.min_confidence = normalize, float(min_confidence)
+
+    def _device(self) -> torch.device:
+        p = next(iter(self.model.parameters()), None)
+        return p.device if p is not None else torch.device("cpu")
+
+    def detect(self, rows, images) -> Detections:
+        b, s = check_shape(images, "B S S 3", name="images")["B"], images.shape[1]
+        x = images.astype(np.float32) / 255.0
+        if self.normalize:
+            x = (x - _IMAGENET[0]) / _IMAGENET[1]
+        x = torch.from_numpy(x).permute(0, 3, 1, 2).to(self._device())
+        with torch.no_grad():
+            out = self.model(x)
+        conf = None
+        if isinstance(out, (tuple, list)):
+            out, conf = out[0], out[1]
+        out = out.detach().float().cpu()
+        c = check_shape(out, f"{b} 21 C", name="model output",
+                        hint="The module must return (B, 21, 2) or (B, 21, 3) keypoints.")["C"]
+        if c not in (2, 3):
+            raise ValueError(f"model output: expected (B, 21, 2) or (B, 21, 3), got "
+                             f"{tuple(out.shape)}.")
+        kp = out[..., :2].numpy() * (s if self._COORDS[self.coords] else 1.0)
+        if conf is None:
+            conf = out[..., 2] if c == 3 else torch.ones(b)
+        conf = torch.as_tensor(conf).detach().float().cpu().reshape(b, -1).mean(1).numpy()
+        return _finalize(kp, conf, self.min_confidence)
+
+
+# Runs inside the MediaPipe venv: argv[1] = JSON list of image paths; one JSON line per image.
+_WORKER = r"""
+import json, sys
+import cv2
+import mediapipe as mp
+paths = json.load(open(sys.argv[1]))
+with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1,
+                              min_detection_confidence=float(sys.argv[2])) as hands:
+    for i, path in enumerate(paths):
+        img = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+        res = hands.process(img)
+        if not res.multi_hand_landmarks:
+            print(json.dumps({"i": i, "found": False}), flush=True)
+            continue
+        lm = res.multi_hand_landmarks[0].landmark
+        cls = res.multi_handedness[0].classification[0]
+        print(json.dumps({"i": i, "found": True, "xy": [[p.x, p.y] for p in lm],
+                          "score": cls.score, "label": cls.label}), flush=True)
+"""
+
+
+class MediaPipeKeypoints(KeypointSource):
+    """MediaPipe Hands (legacy `solutions.hands`, 0.10.21) in a separate venv, via subprocess.
+
+    Set up once (outside handkit's venv; it bundles its palm and landmark models and runs
+    offline): `python3.11 -m venv ~/mp && ~/mp/bin/pip install mediapipe==0.10.21` and pass
+    `python=~/mp/bin/python` or set HANDKIT_MEDIAPIPE_PYTHON. Landmarks (normalised by the crop
+    size) become pixels (x S); the handedness score is the hand's confidence.
+
+    Args:
+        python: the venv's interpreter (default: $HANDKIT_MEDIAPIPE_PYTHON).
+        min_confidence: MediaPipe's `min_detection_confidence`.
+        timeout: seconds per batch.
+
+    Raises:
+        ValueError: no interpreter configured/found, or mediapipe fails in it (its stderr).
+    """
+
+    name = "mediapipe"
+
+    def __init__(self, python: str | os.PathLike | None = None, *, min_confidence: float = 0.5,
+                 timeout: float = 600.0):
+        python = python or os.environ.get(MEDIAPIPE_ENV)
+        how = (f"create a separate venv (`python3.11 -m venv ~/mp && ~/mp/bin/pip install "
+               f"mediapipe==0.10.21`; it needs numpy<2 so it cannot live in handkit's venv) and "
+               f"pass --mediapipe-python ~/mp/bin/python or set {MEDIAPIPE_ENV}.")
+        if not python:
+            raise ValueError(f"mediapipe: no Python interpreter configured; {how}")
+        resolved = shutil.which(str(Path(python).expanduser()))
+        if resolved is None:
+            raise ValueError(f"mediapipe: {python} is not an executable Python; {how}")
+        self.python, self.min_confidence, self.timeout = resolved, float(min_confidence), timeout
+
+    def detect(self, rows, images) -> Detections:
+        b, s = check_shape(images, "B S S 3", name="images")["B"], images.shape[1]
+        with tempfile.TemporaryDirectory(prefix="handkit-mp-") as tmp:
+            paths = []
+            for j, img in enumerate(images):
+                paths.append(os.path.join(tmp, f"{j}.png"))
+                cv2.imwrite(paths[-1], cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+            listing = os.path.join(tmp, "paths.json")
+            Path(listing).write_text(json.dumps(paths))
+            proc = subprocess.run([self.python, "-c", _WORKER, listing, str(self.min_confidence)],
+                                  capture_output=True, text=True, timeout=self.timeout)
+        if proc.returncode != 0:
+            tail = proc.stderr.strip().splitlines()[-3:]
+            raise ValueError(f"mediapipe: the worker in {self.python} failed "
+                             f"(exit {proc.returncode}): {' | '.join(tail)}")
+        kp = np.full((b, 21, 2), np.nan, np.float32)
+        conf = np.zeros(b, np.float32)
+        for line in proc.stdout.splitlines():
+            rec = json.loads(line)
+            if rec["found"]:
+                kp[rec["i"]] = np.asarray(rec["xy"], np.float32) * s
+                conf[rec["i"]] = rec["score"]
+        return _finalize(kp, conf, 0.0)
