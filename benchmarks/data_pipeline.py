@@ -37,6 +37,7 @@ from handkit.data.augment_reference import apply_reference, sample_reference
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 CFG = AugmentConfig()  # README recipe: colour jitter, random crop, rotate, crop, resize
 
 
@@ -94,23 +95,24 @@ class DecodeDataset(_Files, Dataset):
 
 
 def batched_augment(images: torch.Tensor, kp: torch.Tensor, g: torch.Generator,
-                    cfg: AugmentConfig = CFG):
-    out, kp_out, _ = augment(images, kp, cfg, g)
-    return (out.float().div_(255) - MEAN) / STD, kp_out
+                    cfg: AugmentConfig = CFG, compiled: bool = False):
+    out, kp_out, _ = augment(images, kp, cfg, g, normalize=IMAGENET, compiled=compiled)
+    return out, kp_out
 
 
 class BatchAugmentDataset(DecodeDataset):
     """(a, in workers) one item = one whole batch: decode B images, then one batched augment."""
 
-    def __init__(self, root: Path, cfg: AugmentConfig = CFG):
+    def __init__(self, root: Path, cfg: AugmentConfig = CFG, compiled: bool = False):
         super().__init__(root)
-        self.cfg = cfg
+        self.cfg, self.compiled = cfg, compiled
 
     def __getitem__(self, idx: list[int]):
         items = [DecodeDataset.__getitem__(self, i) for i in idx]
         images = torch.stack([a for a, _ in items])
         kp = torch.stack([b for _, b in items])
-        return batched_augment(images, kp, torch.Generator().manual_seed(idx[0]), self.cfg)
+        return batched_augment(images, kp, torch.Generator().manual_seed(idx[0]), self.cfg,
+                               self.compiled)
 
 
 class _BatchIndices(Sampler):
@@ -131,11 +133,12 @@ def _init_worker(_: int) -> None:
     cv2.setNumThreads(1)
 
 
-def _time(loader_iter, batches: int, post=None) -> float:
+def _time(loader_iter, batches: int, warm: int, post=None) -> float:
     it = iter(loader_iter)
-    first = next(it)                                   # warm-up: worker start, first batch
-    if post is not None:
-        post(*first)
+    for _ in range(warm):                  # warm-up: worker start, first batch of each worker
+        first = next(it)
+        if post is not None:
+            post(*first)
     t0 = time.perf_counter()
     count = 0
     for batch in it:
@@ -145,27 +148,35 @@ def _time(loader_iter, batches: int, post=None) -> float:
     return count / (time.perf_counter() - t0)
 
 
-def run(root: Path, batch: int, batches: int, workers: int) -> dict[str, float]:
+def run(root: Path, batch: int, batches: int, workers: int,
+        compiled: bool) -> dict[str, float]:
     common = dict(num_workers=workers, worker_init_fn=_init_worker if workers else None,
                   persistent_workers=False)
     n = len(_Files(root))
-    total = batches + 1
+    warm = max(workers, 1)
+    total = batches + warm
     results = {}
     seed_loader = DataLoader(SeedStyleDataset(root),
                              batch_sampler=_BatchIndices(n, batch, total), **common)
-    results["seed-style (per-image OpenCV in workers)"] = _time(seed_loader, batches)
+    results["seed-style (per-image OpenCV in workers)"] = _time(seed_loader, batches, warm)
     g = torch.Generator().manual_seed(0)
     dec_loader = DataLoader(DecodeDataset(root), batch_sampler=_BatchIndices(n, batch, total),
                             **common)
     results["handkit (decode in workers, batched augment in main)"] = _time(
-        dec_loader, batches, post=lambda x, k: batched_augment(x, k, g))
+        dec_loader, batches, warm, post=lambda x, k: batched_augment(x, k, g))
     batch_loader = DataLoader(BatchAugmentDataset(root), batch_size=None,
                               sampler=_BatchIndices(n, batch, total), **common)
-    results["handkit (decode + batched augment in workers)"] = _time(batch_loader, batches)
+    results["handkit (decode + batched augment in workers)"] = _time(batch_loader, batches, warm)
     no_aa = dataclasses.replace(CFG, antialias=False)
     batch_loader = DataLoader(BatchAugmentDataset(root, no_aa), batch_size=None,
                               sampler=_BatchIndices(n, batch, total), **common)
-    results["handkit (as above, antialias off: plain bilinear)"] = _time(batch_loader, batches)
+    results["handkit (as above, antialias off: plain bilinear)"] = _time(batch_loader, batches,
+                                                                         warm)
+    if compiled:
+        batch_loader = DataLoader(BatchAugmentDataset(root, CFG, compiled=True), batch_size=None,
+                                  sampler=_BatchIndices(n, batch, total), **common)
+        results["handkit (in workers, torch.compile colour stage)"] = _time(batch_loader,
+                                                                           batches, warm)
     return results
 
 
@@ -176,12 +187,13 @@ def main() -> int:
     ap.add_argument("--batches", type=int, default=8, help="timed batches per pipeline")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the main process")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="handkit-bench-") as tmp:
         root = Path(tmp)
         write_fixture(root, args.images)
-        res = run(root, args.batch, args.batches, args.workers)
+        res = run(root, args.batch, args.batches, args.workers, not args.no_compile)
     base = res["seed-style (per-image OpenCV in workers)"]
     print(f"\nload+decode+augment to a (B, 3, 128, 128) batch; B={args.batch}, "
           f"{args.batches} timed batches, {args.workers} workers, {args.threads} main threads, "

@@ -236,3 +236,28 @@ def test_opencv_blur_kernel_quirk_on_non_square_images():
     p = sample_augment(kp, (60, 100), dataclasses.replace(OFF, gaussian_blur=True),
                        torch.Generator())
     assert p.blur_kernel == (7, 11)
+
+
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def test_normalize_output_is_to_tensor_then_normalize():
+    kp, img = _hands(4), _images(4)
+    params = sample_augment(kp, (224, 224), AugmentConfig(), torch.Generator().manual_seed(0))
+    plain, _ = apply_augment(img, kp, params)
+    norm, _ = apply_augment(img, kp, params, normalize=IMAGENET)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in IMAGENET)
+    assert norm.dtype == torch.float32
+    # plain is rounded to uint8 at the end; the normalised output is not: within half a level.
+    assert ((norm * std + mean) * 255 - plain.float()).abs().max() <= 0.5 + 1e-3
+
+
+@pytest.mark.slow
+def test_compiled_colour_stage_matches_eager():
+    kp, img = _hands(4), _images(4)
+    cfg = AugmentConfig(gaussian_noise=True, color_drop=True, prob=0.5)
+    params = sample_augment(kp, (224, 224), cfg, torch.Generator().manual_seed(0))
+    eager, _ = apply_augment(img, kp, params, normalize=IMAGENET)
+    comp, _ = apply_augment(img, kp, params, normalize=IMAGENET, compiled=True)
+    diff = (eager - comp).abs()      # fused arithmetic may round a value to the next uint8 level
+    assert diff.max() <= 1 / 255 / 0.224 + 1e-4 and (diff > 1e-4).float().mean() < 1e-3

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["hsv_jitter", "color_drop"]
+__all__ = ["hsv_jitter", "color_drop", "color_stage"]
 
 
 def _bgr_to_hsv(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -67,3 +67,34 @@ def color_drop(x: Tensor, *, quantize: bool) -> Tensor:
     if quantize:
         gray = gray.round()
     return gray[:, None].expand(-1, 3, -1, -1)
+
+
+def color_stage(x: Tensor, hsv: Tensor | None, noise_on: Tensor, noise_field: Tensor | None,
+                drop_on: Tensor, quantize: bool, mean: Tensor | None, std: Tensor | None
+                ) -> Tensor:
+    """The seed steps after the resize, pointwise, in one function (so it can be compiled).
+
+    Args:
+        x: (B, 3, H, W) float RGB, uint8 units.
+        hsv: (B, 4) colour-jitter factors or None.
+        noise_on: (B,) bool; noise_field: (B, 3, H, W) uint8 levels or None.
+        drop_on: (B,) bool, colour drop.
+        quantize: uint8 semantics (round to a uint8 buffer after every step).
+        mean, std: (3,) float; when given, return (x / 255 - mean) / std as float32
+            (ToTensor + Normalize), else x in uint8 units (rounded if quantize).
+
+    Returns:
+        (B, 3, H, W) float.
+    """
+    def q(t: Tensor) -> Tensor:
+        return t.round().clamp(0, 255) if quantize else t
+    if hsv is not None:
+        x = q(hsv_jitter(x, hsv, quantize=quantize))
+    if noise_field is not None:
+        noisy = x + noise_field.to(x.dtype)
+        noisy = torch.where(noisy >= 256, noisy - 256, noisy)              # uint8 wrap-around
+        x = torch.where(noise_on[:, None, None, None], noisy, x)
+    x = torch.where(drop_on[:, None, None, None], q(color_drop(x, quantize=False)), x)
+    if mean is not None and std is not None:
+        return (x / 255.0 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+    return x
