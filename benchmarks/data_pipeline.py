@@ -4,6 +4,8 @@ Compares, on the same machine in the same run:
   (a) handkit: workers only read + decode (simplejpeg) and stack uint8 tensors; the batched
       augmenter (`handkit.data.augment`) then runs once per batch, either in the main process
       (the GPU layout: augment on the device) or inside the workers (a batch-level dataset).
+      A third variant samples the batch's parameters once and applies them image by image with
+      OpenCV (`handkit.data.augment_cv2`, one warpAffine per image straight to 128x128).
   (b) seed-style: per-image OpenCV ops in DataLoader workers (`cv2.imread`, BGR->RGB, the
       per-sample reference augmenter, ToTensor + Normalize), default collate.
 Both use the README recipe flags (colour jitter, random crop, rotate, crop, resize) and end with
@@ -32,7 +34,8 @@ import simplejpeg
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from handkit.data.augment import AugmentConfig, augment
+from handkit.data.augment import AugmentConfig, augment, sample_augment
+from handkit.data.augment_cv2 import apply_augment_cv2
 from handkit.data.augment_reference import apply_reference, sample_reference
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -115,6 +118,17 @@ class BatchAugmentDataset(DecodeDataset):
                                self.compiled)
 
 
+class BatchCv2Dataset(DecodeDataset):
+    """(a, OpenCV backend) one item = one batch: decode, sample once, apply per image with cv2."""
+
+    def __getitem__(self, idx: list[int]):
+        rgb = [simplejpeg.decode_jpeg((self.root / self.names[i]).read_bytes(), colorspace="RGB")
+               for i in idx]
+        kp = torch.tensor([self.labels[self.names[i]] for i in idx], dtype=torch.float32)
+        params = sample_augment(kp, rgb[0].shape[:2], CFG, torch.Generator().manual_seed(idx[0]))
+        return apply_augment_cv2(rgb, kp, params, normalize=IMAGENET)
+
+
 class _BatchIndices(Sampler):
     def __init__(self, n: int, batch: int, batches: int, seed: int = 0):
         self.n, self.batch, self.batches, self.seed = n, batch, batches, seed
@@ -172,6 +186,10 @@ def run(root: Path, batch: int, batches: int, workers: int,
                               sampler=_BatchIndices(n, batch, total), **common)
     results["handkit (as above, antialias off: plain bilinear)"] = _time(batch_loader, batches,
                                                                          warm)
+    batch_loader = DataLoader(BatchCv2Dataset(root), batch_size=None,
+                              sampler=_BatchIndices(n, batch, total), **common)
+    results["handkit (decode + batch params + OpenCV apply in workers)"] = _time(
+        batch_loader, batches, warm)
     if compiled:
         batch_loader = DataLoader(BatchAugmentDataset(root, CFG, compiled=True), batch_size=None,
                                   sampler=_BatchIndices(n, batch, total), **common)
