@@ -22,7 +22,9 @@ __all__ = ["main", "build_parser"]
 def _verbs() -> dict[str, object]:
     names = sorted(m.name for m in pkgutil.iter_modules(handkit.commands.__path__)
                    if not m.name.startswith("_"))
-    return {name: importlib.import_module(f"handkit.commands.{name}") for name in names}
+    # A module `export_encoder.py` is the verb `export-encoder`.
+    return {name.replace("_", "-"): importlib.import_module(f"handkit.commands.{name}")
+            for name in names}
 
 
 def build_parser() -> argparse.ArgumentParser:

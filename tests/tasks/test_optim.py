@@ -67,3 +67,12 @@ def test_lars_skips_zero_parameters_and_works_with_schedulers():
     p.grad = torch.ones(3)
     opt.step()
     assert p.abs().sum() > 0  # zero norm: gradient used as-is (no LARS scaling), Adam moved it
+
+
+def test_lars_follows_the_inner_optimizer_after_load_state_dict():
+    """A scheduler writing LRs must reach the inner optimiser after a checkpoint restore."""
+    p = nn.Parameter(torch.ones(2))
+    opt = LARS(torch.optim.Adam([p], lr=1.0))
+    opt.load_state_dict(opt.state_dict())
+    opt.param_groups[0]["lr"] = 0.25
+    assert opt.optimizer.param_groups[0]["lr"] == 0.25

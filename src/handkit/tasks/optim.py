@@ -77,12 +77,19 @@ class LARS(torch.optim.Optimizer):
             raise ValueError(f"eta must be > 0, got {eta}.")
         self.optimizer = optimizer
         self.eta, self.clip, self.eps = eta, clip, eps
-        # Share state with the wrapped optimiser so LR schedulers and checkpoints see one object.
         self.defaults = optimizer.defaults
-        self.param_groups = optimizer.param_groups
-        self.state = optimizer.state
         self._optimizer_step_pre_hooks = {}
         self._optimizer_step_post_hooks = {}
+
+    # Properties, not copies: `load_state_dict` replaces the inner optimiser's group objects, and
+    # an LR scheduler writing to a stale copy would silently stop reaching it after a resume.
+    @property
+    def param_groups(self) -> list[dict]:
+        return self.optimizer.param_groups
+
+    @property
+    def state(self):
+        return self.optimizer.state
 
     def __getstate__(self):
         return self.__dict__

@@ -1,0 +1,289 @@
+"""Contrastive pre-training: SimCLR, PeCLR, SiMHand and their adaptive-weighted `_w` variants.
+
+The task wires parts and does no maths (style rule R9): the batched augmenter
+(`data.augment`), an encoder from the backbone registry, the SimCLR projection head, and the
+losses of `losses.contrastive`. Defaults are SiMHand's README recipe (specs/pretrain.md §1):
+ResNet-50, 128-px views, `--color_jitter --random_crop --rotate --crop --resize`, τ = 0.5,
+LARS(Adam), lr 1e-4·√1024, warm-up 10 epochs then cosine, 100 epochs.
+
+Methods (official experiment names in brackets):
+- simclr  [simclr / simclr_w]: two augmentations of one image; plain projections.
+- peclr   [peclr (hybrid2) / peclr_w]: as SimCLR, projections made equivariant (`peclr_transform`).
+- simhand [simhand / simhand_w]: view 2 is the anchor's mined similar hand; PeCLR transform.
+`loss.weighting` = "none" gives plain NT-Xent; "linear"/"non_linear" the SiMHand weights (`_w`).
+
+Batch semantics (§1.7): SiMHand's "batch 8192" ran DataParallel on 8 GPUs, i.e. the loss, the
+min–max weight normalisation and BatchNorm statistics were computed per 1024-pair chunk. Here
+`loss.loss_chunk_size` splits each device's batch into chunks that go through the encoder, the
+head and the loss separately, and the chunk losses are averaged: batch 8192 with chunk 1024 is
+the official objective on any number of devices. With DDP, each device's batch is also its own
+chunk (no gather), which is the same objective.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from handkit.data.augment import AugmentConfig, augment
+from handkit.losses.contrastive import (nt_xent, peclr_transform, select_weight_joints,
+                                        simhand_weights, weighted_nt_xent)
+from handkit.models.backbones import create_backbone
+from handkit.models.heads import SimCLRHead
+from handkit.models.weights import save_torchvision
+from handkit.tasks.optim import LARS, scaled_base_lr, warmup_cosine_factor, weight_decay_groups
+from handkit.tasks.pretrain_data import PretrainDataConfig, PretrainDataModule
+from handkit.tasks.runner import TrainerConfig, fit, load_task_state
+from handkit.utils.check import check_choice
+from handkit.utils.config import config_to_dict
+
+__all__ = ["LossConfig", "OptimConfig", "PretrainConfig", "PretrainTask", "build_task",
+           "IMAGENET_MEAN", "IMAGENET_STD", "pretrain", "export_encoder"]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+METHODS = ("simclr", "peclr", "simhand")
+
+
+@dataclass
+class LossConfig:
+    """Contrastive loss options (specs/pretrain.md §1.4, §1.6.3); defaults are SiMHand's README.
+
+    Attributes:
+        weighting: "none" (plain NT-Xent) or the SiMHand weight type "linear" / "non_linear".
+        diff_type: keypoint distance, "mpjpe" | "w_o_abs" | "w_abs".
+        mode: where weights enter, "pos_neg" | "pos" | "neg".
+        temperature: τ, 0.5.
+        lambda_pos, lambda_neg: non-linear slopes (official choices 5/2.5/1 and 0.05/0.01/0.005).
+        pca: "off" | "official" (released, unsound) | "fixed".
+        pca_dim: 14.
+        linear_eps: 0 officially (NaN weights when all positive distances tie); > 0 fixes it.
+        joints_type: "augmented" | "original".
+        fix_joints_type: honour "original" (official code always uses augmented joints).
+        loss_chunk_size: pairs per loss/BN chunk; 0 = the whole device batch.
+    """
+
+    weighting: Literal["none", "linear", "non_linear"] = "none"
+    diff_type: Literal["mpjpe", "w_o_abs", "w_abs"] = "mpjpe"
+    mode: Literal["pos_neg", "pos", "neg"] = "pos_neg"
+    temperature: float = 0.5
+    lambda_pos: float | None = None
+    lambda_neg: float | None = None
+    pca: Literal["off", "official", "fixed"] = "off"
+    pca_dim: int = 14
+    linear_eps: float = 0.0
+    joints_type: Literal["augmented", "original"] = "augmented"
+    fix_joints_type: bool = False
+    loss_chunk_size: int = 0
+
+
+@dataclass
+class OptimConfig:
+    """Attributes:
+        optimizer: "lars" (LARS around Adam, official default) or "adam" (cosine, no warm-up).
+        lr: 1e-4, scaled to `lr·sqrt(lr_batch·accumulate)`.
+        lr_batch: SiMHand hard-codes 1024; PeCLR uses its batch size (128).
+        weight_decay: 1e-6 on parameters whose name lacks "bias"/"bn".
+        warmup_epochs: 10.
+        lars_eta: 0.02.
+    """
+
+    optimizer: Literal["lars", "adam"] = "lars"
+    lr: float = 1e-4
+    lr_batch: int = 1024
+    weight_decay: float = 1e-6
+    warmup_epochs: int = 10
+    lars_eta: float = 0.02
+
+
+@dataclass
+class PretrainConfig:
+    """A whole pre-training experiment; YAML files in configs/ override these defaults."""
+
+    method: Literal["simclr", "peclr", "simhand"] = "simhand"
+    encoder: str = "resnet50"
+    hidden_dim: int = 512
+    output_dim: int = 128
+    init: str | None = None
+    channels_last: bool = True
+    seed: int = 5
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    data: PretrainDataConfig = field(default_factory=PretrainDataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def _normalize(images: Tensor) -> Tensor:
+    """(B, 3, H, W) uint8 → float, ImageNet mean/std (the seeds' ToTensor + Normalize)."""
+    mean = images.new_tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]
+    std = images.new_tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]
+    return (images.float() / 255.0 - mean) / std
+
+
+class PretrainTask(L.LightningModule):
+    """Contrastive pre-training task.
+
+    Args:
+        encoder: a `models.backbones.Backbone` (its `forward_pooled` gives the representation).
+        head: the projection head (`SimCLRHead`).
+        cfg: the experiment config (stored as plain data in checkpoints).
+    """
+
+    def __init__(self, encoder: nn.Module, head: nn.Module, cfg: PretrainConfig):
+        super().__init__()
+        check_choice(cfg.method, METHODS, name="method")
+        if cfg.loss.weighting == "non_linear" and None in (cfg.loss.lambda_pos, cfg.loss.lambda_neg):
+            raise ValueError("loss.lambda_pos/lambda_neg: required for weighting=non_linear "
+                             "(official: lambda_pos 5.0/2.5/1.0, lambda_neg 0.05/0.01/0.005).")
+        self.encoder, self.head, self.cfg = encoder, head, cfg
+        self.save_hyperparameters({"config": config_to_dict(cfg)})
+        self.skipped = 0
+
+    def _generator(self) -> torch.Generator:
+        """Augmentation randomness from (seed, step, rank): identical after a resume."""
+        key = f"{self.cfg.seed}/{self.global_step}/{self.global_rank}".encode()
+        seed = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def project(self, images: Tensor) -> Tensor:
+        """(B, 3, H, W) normalised float → (B, output_dim) head output (not normalised)."""
+        if self.cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.head(self.encoder.forward_pooled(images))
+
+    def chunk_loss(self, views1: Tensor, views2: Tensor, jitter: Tensor, angle_deg: Tensor,
+                   joints1: Tensor, joints2: Tensor) -> Tensor:
+        """Loss of one chunk of N pairs; both views go through the network together (official).
+
+        Args:
+            views1, views2: (N, 3, h, w) float, normalised augmented views.
+            jitter: (2N, 2) px, the augmenter's stored crop jitter, view-1 rows first.
+            angle_deg: (2N,) degrees, the augmenter's rotation, view-1 rows first.
+            joints1, joints2: (N, 21, 2) px of the views, for the SiMHand weights.
+        """
+        n = views1.shape[0]
+        z = self.project(torch.cat([views1, views2])).float()
+        if self.cfg.method == "simclr":
+            z = F.normalize(z, dim=1)
+        else:
+            z = peclr_transform(z, jitter[:, 0], jitter[:, 1], angle_deg,
+                                image_size=self.cfg.augment.output_size,
+                                crop=self.cfg.augment.crop, rotate=self.cfg.augment.rotate)
+        z1, z2 = z[:n], z[n:]
+        lc = self.cfg.loss
+        if lc.weighting == "none":
+            return nt_xent(z1, z2, lc.temperature)
+        pos_w, neg_w = simhand_weights(
+            joints1, joints2, lc.weighting, lc.diff_type, lambda_pos=lc.lambda_pos,
+            lambda_neg=lc.lambda_neg, pca=lc.pca, pca_dim=lc.pca_dim, linear_eps=lc.linear_eps)
+        return weighted_nt_xent(z1, z2, pos_w, neg_w, lc.mode, lc.temperature)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        self.skipped += len(batch.get("bad", []))
+        if "image1" not in batch:
+            return None  # every sample of this batch was bad; counted above
+        g = self._generator()
+        views, joints, params = [], [], []
+        for k in ("1", "2"):
+            v, j, p = augment(batch[f"image{k}"], batch[f"keypoints{k}"], self.cfg.augment, g)
+            views.append(_normalize(v))
+            joints.append(j.float())
+            params.append(p)
+        j1, j2 = select_weight_joints(joints[0], joints[1], None, None,
+                                      self.cfg.loss.joints_type,
+                                      fixed=self.cfg.loss.fix_joints_type)
+        n = views[0].shape[0]
+        size = self.cfg.loss.loss_chunk_size or n
+        losses = []
+        for s in range(0, n, size):
+            part = slice(s, min(s + size, n))
+            jitter = torch.cat([params[0].jitter[part], params[1].jitter[part]])
+            angle = torch.cat([params[0].angle_deg[part], params[1].angle_deg[part]])
+            losses.append(self.chunk_loss(views[0][part], views[1][part], jitter, angle,
+                                          j1[part], j2[part]))
+        loss = torch.stack(losses).mean()
+        self.log("train/loss", loss, prog_bar=True, batch_size=n, sync_dist=False)
+        self.log("train/skipped", float(self.skipped), batch_size=n)
+        return loss
+
+    def on_train_end(self) -> None:
+        if self.skipped:
+            print(f"pretrain: skipped {self.skipped} bad samples (see train/skipped in the logs)")
+
+    def configure_optimizers(self):
+        oc, tc = self.cfg.optim, self.cfg.trainer
+        base_lr = scaled_base_lr(oc.lr, oc.lr_batch, tc.accumulate_grad_batches)
+        adam = torch.optim.Adam(weight_decay_groups(self, oc.weight_decay), lr=base_lr)
+        steps_per_epoch = max(1, self.trainer.estimated_stepping_batches
+                              // max(1, self.trainer.max_epochs))
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        if oc.optimizer == "lars":
+            optimizer = LARS(adam, eta=oc.lars_eta)
+            warmup = oc.warmup_epochs * steps_per_epoch
+        else:
+            optimizer, warmup = adam, 0
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine_factor(step, warmup, total))
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def build_task(cfg: PretrainConfig) -> PretrainTask:
+    """Encoder (from the registry, optionally initialised from `cfg.init`) + head + task."""
+    encoder = create_backbone(cfg.encoder, weights=cfg.init)
+    head = SimCLRHead(encoder.out_channels, cfg.hidden_dim, cfg.output_dim)
+    task = PretrainTask(encoder, head, cfg)
+    if cfg.channels_last:
+        task = task.to(memory_format=torch.channels_last)
+    return task
+
+
+def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = False,
+             callbacks: list | None = None) -> Path:
+    """Run a pre-training experiment; returns the exported encoder file.
+
+    Seeds everything (model initialisation included) from `cfg.seed`, trains with per-epoch
+    checkpoints under `out_dir/checkpoints` (resumable), and writes the encoder as a plain
+    torchvision ResNet state dict to `out_dir/encoder_torchvision.pth` (PeCLR's release layout,
+    `{"state_dict": ...}`), ready for `handkit finetune --init`.
+    """
+    check_choice(cfg.method, METHODS, name="method")
+    positives = "mined" if cfg.method == "simhand" else "same"
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    task = build_task(cfg)
+    datamodule = PretrainDataModule(cfg.data, positives, cfg.seed)
+    trainer = fit(task, datamodule, cfg.trainer, out_dir, resume=resume, seed=cfg.seed,
+                  callbacks=callbacks)
+    out = Path(out_dir) / "encoder_torchvision.pth"
+    if trainer.is_global_zero:
+        save_torchvision(task.encoder, out)
+    return out
+
+
+def export_encoder(checkpoint: str | Path, out: str | Path,
+                   container: Literal["state_dict", "top"] = "state_dict") -> Path:
+    """Write the encoder of a pre-training checkpoint as a torchvision ResNet state dict.
+
+    Args:
+        checkpoint: a `handkit pretrain` Lightning checkpoint (read with weights_only=True).
+        out: output file.
+        container: "state_dict" (PeCLR release: `{"state_dict": sd}`) or "top" (SiMHand hub).
+    """
+    state, hparams = load_task_state(checkpoint)
+    config = hparams.get("config")
+    if not isinstance(config, dict) or "encoder" not in config:
+        raise ValueError(f"{checkpoint}: hyper_parameters.config.encoder missing; not a "
+                         "`handkit pretrain` checkpoint.")
+    encoder = create_backbone(config["encoder"])
+    encoder_state = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
+    encoder.load_state_dict(encoder_state)
+    save_torchvision(encoder, out, container=container)
+    return Path(out)

@@ -1,0 +1,159 @@
+"""Data for contrastive pre-training: pairs of views' sources, batched and sampled as the seeds.
+
+A pair is (view-1 image, its keypoints, view-2 image, its keypoints), before augmentation; the
+task augments both views on the device. For SimCLR and PeCLR both views come from the same
+image (`positives="same"`); for SiMHand view 2 is the anchor's top-1 mined similar hand
+(`positives="mined"`, a Hand100M annotation file with `positive_sample` filled,
+specs/pretrain.md §1.6.1). Left hands are mirrored to right hands, as every seed loader does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from handkit.data.formats import open_dataset
+from handkit.data.formats.hand100m import Hand100MPairDataset
+from handkit.data.sampling import BalancedResampler
+from handkit.data.schema import Sample, SampleError
+from handkit.hand.skeleton import mirror_uv
+
+__all__ = ["DataSource", "PretrainDataConfig", "ViewPairs", "PretrainDataModule",
+           "detect_format", "collate_pairs"]
+
+
+@dataclass
+class DataSource:
+    """One dataset in the pre-training mix.
+
+    Attributes:
+        root: dataset folder, or a Hand100M annotation JSON file.
+        format: a `data.formats.list_formats()` name, or "auto" (`detect_format`).
+        split: the split (FreiHAND "training"; Hand100M: the `{scale}` part of the file name).
+    """
+
+    root: str = ""
+    format: str = "auto"
+    split: str = "training"
+
+
+@dataclass
+class PretrainDataConfig:
+    """Attributes:
+        sources: datasets, balanced 50/50 by the sampler as the seeds do (§1.7).
+        batch_size: pairs per device per step.
+        num_workers: DataLoader worker processes (decode + crop only; augmentation runs in the
+            task, batched).
+        samples_per_epoch: draws per epoch; 0 = total length of the sources (official).
+    """
+
+    sources: list[DataSource] = field(default_factory=list)
+    batch_size: int = 1024
+    num_workers: int = 8
+    samples_per_epoch: int = 0
+
+
+def detect_format(path: str | Path) -> tuple[str, str]:
+    """Guess (format, split) of a folder or file: a `.json` file or a folder with
+    `annotations/` is Hand100M; a folder with `training/rgb` is FreiHAND."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"data: {path} does not exist.")
+    if path.suffix == ".json":
+        return "hand100m", ""
+    if (path / "training" / "rgb").is_dir():
+        return "freihand", "training"
+    if (path / "annotations").is_dir():
+        files = sorted((path / "annotations").glob("*/Hand100M_*_v1-1.json"))
+        if files:
+            return "hand100m", str(files[0])
+    raise ValueError(f"data: cannot tell the format of {path}: expected a FreiHAND folder "
+                     "(training/rgb) or a Hand100M annotation JSON / root; pass format explicitly.")
+
+
+def _open(source: DataSource, positives: str) -> Dataset:
+    fmt, split = (source.format, source.split)
+    if fmt == "auto":
+        fmt, detected = detect_format(source.root)
+        split = detected or split
+    if fmt == "hand100m":
+        dataset = open_dataset("hand100m", split if split.endswith(".json") else source.root,
+                               "" if split.endswith(".json") else split)
+        return Hand100MPairDataset(dataset) if positives == "mined" else dataset
+    if positives == "mined":
+        raise ValueError(f"data: {source.root} is {fmt!r}; SiMHand's mined positives need a "
+                         "Hand100M annotation file (run `handkit mine`).")
+    return open_dataset(fmt, source.root, split)
+
+
+def _view(sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
+    """(3, H, W) uint8 image and (21, 2) float32 keypoints of hand 0, mirrored if left."""
+    image, uv = sample.image, sample.keypoints_2d[0]
+    if not bool(sample.is_right[0]):
+        image, uv = image[:, ::-1], mirror_uv(uv, image.shape[1])
+    return (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1),
+            torch.from_numpy(np.asarray(uv, dtype=np.float32)))
+
+
+class ViewPairs(Dataset):
+    """Item i → dict(image1, keypoints1, image2, keypoints2), or None for a bad sample.
+
+    Args:
+        dataset: yields `Sample`s (`positives="same"`) or (anchor, positive) pairs.
+    """
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict | None:
+        try:
+            item = self.dataset[i]
+        except (SampleError, OSError) as err:
+            return {"bad": f"{type(err).__name__}: {err}"}
+        first, second = item if isinstance(item, tuple) else (item, item)
+        image1, keypoints1 = _view(first)
+        image2, keypoints2 = _view(second)
+        return {"image1": image1, "keypoints1": keypoints1,
+                "image2": image2, "keypoints2": keypoints2}
+
+
+def collate_pairs(items: list[dict]) -> dict:
+    """Stack good pairs; `bad` lists the reasons of the skipped ones (the task counts them)."""
+    good = [x for x in items if "bad" not in x]
+    batch = {k: torch.stack([x[k] for x in good]) for k in good[0]} if good else {}
+    batch["bad"] = [x["bad"] for x in items if "bad" in x]
+    return batch
+
+
+class PretrainDataModule(L.LightningDataModule):
+    """Sources → balanced with-replacement draw → decoded pairs, one loader per rank."""
+
+    def __init__(self, cfg: PretrainDataConfig, positives: Literal["same", "mined"], seed: int):
+        super().__init__()
+        if not cfg.sources:
+            raise ValueError("data.sources: empty; give at least one dataset (--data DIR).")
+        self.cfg, self.positives, self.seed = cfg, positives, seed
+        self.dataset: ConcatDataset | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        parts = [ViewPairs(_open(s, self.positives)) for s in self.cfg.sources]
+        self.dataset = ConcatDataset(parts)
+
+    def train_dataloader(self) -> DataLoader:
+        sampler = BalancedResampler(
+            [len(d) for d in self.dataset.datasets], self.cfg.samples_per_epoch or None,
+            seed=self.seed, rank=self.trainer.global_rank if self.trainer else 0,
+            world_size=self.trainer.world_size if self.trainer else 1)
+        return DataLoader(self.dataset, batch_size=self.cfg.batch_size, sampler=sampler,
+                          num_workers=self.cfg.num_workers, collate_fn=collate_pairs,
+                          drop_last=True, persistent_workers=self.cfg.num_workers > 0,
+                          pin_memory=torch.cuda.is_available())

@@ -1,0 +1,114 @@
+"""Run a Lightning task the same way for every method: devices, precision, checkpoints, resume.
+
+`TrainerConfig` is the part of every experiment config that says *where and how* to train, not
+*what*; `fit` builds the `lightning.Trainer`, checkpoints every epoch (`last.ckpt` plus
+`epoch=E.ckpt`), logs CSV and TensorBoard under `out_dir`, and resumes from `last.ckpt`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+__all__ = ["TrainerConfig", "fit", "load_task_state"]
+
+
+@dataclass
+class TrainerConfig:
+    """Where and how to train.
+
+    Attributes:
+        accelerator: "auto" picks a GPU when one is present.
+        devices: devices per node ("auto", or a count).
+        num_nodes: nodes for multi-node DDP.
+        strategy: "auto" or "ddp" (gloo on CPU, NCCL on GPU).
+        precision: Lightning precision ("32-true", "bf16-mixed", "16-mixed").
+        max_epochs: training epochs.
+        max_steps: stop after this many optimiser steps (-1: no limit).
+        limit_train_batches: batches per epoch (int) or fraction (float); 1.0 = all.
+        accumulate_grad_batches: gradient accumulation.
+        log_every_n_steps: logging interval.
+        progress_bar: show a progress bar.
+    """
+
+    accelerator: str = "auto"
+    devices: str = "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "64-true"] = "32-true"
+    max_epochs: int = 100
+    max_steps: int = -1
+    limit_train_batches: float = 1.0
+    accumulate_grad_batches: int = 1
+    log_every_n_steps: int = 10
+    progress_bar: bool = True
+
+
+def _devices(value: str) -> int | str:
+    return int(value) if str(value).isdigit() else value
+
+
+def fit(task: L.LightningModule, datamodule: L.LightningDataModule, cfg: TrainerConfig,
+        out_dir: str | Path, *, resume: bool = False, seed: int = 5,
+        callbacks: list | None = None) -> L.Trainer:
+    """Train `task` and return the trainer; checkpoints go to `out_dir/checkpoints`.
+
+    Args:
+        resume: continue from `out_dir/checkpoints/last.ckpt` (error if it does not exist).
+        callbacks: extra Lightning callbacks.
+        seed: global seed (`lightning.seed_everything`), the seeds' default 5.
+
+    Raises:
+        FileNotFoundError: `resume` without a checkpoint to resume from.
+    """
+    out_dir = Path(out_dir)
+    last = out_dir / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {last}; run without --resume first.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(seed, workers=True, verbose=False)
+    limit = cfg.limit_train_batches
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator, devices=_devices(cfg.devices), num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy, precision=cfg.precision, max_epochs=cfg.max_epochs,
+        max_steps=cfg.max_steps,
+        limit_train_batches=int(limit) if float(limit).is_integer() and limit > 1 else limit,
+        accumulate_grad_batches=cfg.accumulate_grad_batches,
+        log_every_n_steps=cfg.log_every_n_steps, default_root_dir=out_dir,
+        logger=[CSVLogger(out_dir, name="logs", version=""),
+                TensorBoardLogger(out_dir, name="tb", version="")],
+        callbacks=[ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="{epoch}",
+                                   save_last=True, save_top_k=-1, every_n_epochs=1)]
+        + ([TQDMProgressBar(refresh_rate=max(1, cfg.log_every_n_steps // 2))]
+           if cfg.progress_bar else []) + list(callbacks or []),
+        enable_progress_bar=cfg.progress_bar, enable_model_summary=False,
+        use_distributed_sampler=False,  # our samplers are rank-aware (data.sampling)
+        deterministic=False,
+    )
+    trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    return trainer
+
+
+def load_task_state(path: str | Path) -> tuple[dict, dict]:
+    """Read a handkit Lightning checkpoint safely: `(state_dict, hyper_parameters)`.
+
+    handkit saves hyper-parameters as plain data, so `weights_only=True` always works; a file
+    that needs arbitrary unpickling is refused rather than trusted.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not loadable safely"
+        raise ValueError(f"{path}: not a checkpoint handkit can read safely ({err}).") from None
+    if "state_dict" not in ckpt:
+        raise ValueError(f"{path}: no 'state_dict' entry; is this a Lightning checkpoint?")
+    return ckpt["state_dict"], ckpt.get("hyper_parameters", {})
+
