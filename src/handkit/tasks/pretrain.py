@@ -121,13 +121,6 @@ class PretrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
-def _normalize(images: Tensor) -> Tensor:
-    """(B, 3, H, W) uint8 → float, ImageNet mean/std (the seeds' ToTensor + Normalize)."""
-    mean = images.new_tensor(IMAGENET_MEAN, dtype=torch.float32)[:, None, None]
-    std = images.new_tensor(IMAGENET_STD, dtype=torch.float32)[:, None, None]
-    return (images.float() / 255.0 - mean) / std
-
-
 class PretrainTask(L.LightningModule):
     """Contrastive pre-training task.
 
@@ -193,8 +186,9 @@ class PretrainTask(L.LightningModule):
         g = self._generator()
         views, joints, params = [], [], []
         for k in ("1", "2"):
-            v, j, p = augment(batch[f"image{k}"], batch[f"keypoints{k}"], self.cfg.augment, g)
-            views.append(_normalize(v))
+            v, j, p = augment(batch[f"image{k}"], batch[f"keypoints{k}"], self.cfg.augment, g,
+                              normalize=(IMAGENET_MEAN, IMAGENET_STD))
+            views.append(v)
             joints.append(j.float())
             params.append(p)
         j1, j2 = select_weight_joints(joints[0], joints[1], None, None,
