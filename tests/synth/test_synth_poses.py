@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from handkit.data.synth.poses import (GESTURES, _aa_to_R, gesture_angles, random_rotation,
+from handkit.data.synth.poses import (GESTURES, rotation_matrix, gesture_angles, random_rotation,
                                       rotation_aa, sample_angles, sample_random_angles,
                                       sample_video, video_frame)
 from handkit.hand.openhand import JOINT_LIMITS
@@ -51,7 +51,7 @@ def test_random_rotation_is_uniform_and_log_map_inverts():
     assert np.allclose(Rs @ Rs.transpose(0, 2, 1), np.eye(3), atol=1e-12)
     assert np.abs(Rs.mean(0)).max() < 0.05  # E[R] = 0 under the Haar measure
     for R in Rs[:50]:
-        assert np.allclose(_aa_to_R(rotation_aa(R)), R, atol=1e-6)
+        assert np.allclose(rotation_matrix(rotation_aa(R)), R, atol=1e-6)
 
 
 def test_videos_are_smooth_and_poses_recur_across_videos():

@@ -15,7 +15,7 @@ import numpy as np
 from handkit.hand.openhand import JOINT_LIMITS
 
 __all__ = ["GESTURES", "gesture_angles", "sample_random_angles", "sample_angles",
-           "random_rotation", "rotation_aa", "Video", "sample_video", "video_frame"]
+           "random_rotation", "rotation_aa", "rotation_matrix", "Video", "sample_video", "video_frame"]
 
 _LIMITS = JOINT_LIMITS.numpy().astype(np.float64)
 _D = math.pi / 180
@@ -124,7 +124,7 @@ def rotation_aa(R: np.ndarray) -> np.ndarray:
     return vec / (2 * math.sin(angle)) * angle
 
 
-def _aa_to_R(aa: np.ndarray) -> np.ndarray:
+def rotation_matrix(aa: np.ndarray) -> np.ndarray:
     angle = np.linalg.norm(aa)
     if angle < 1e-12:
         return np.eye(3)
@@ -168,4 +168,4 @@ def video_frame(video: Video, t: float) -> tuple[np.ndarray, np.ndarray]:
     s = (t - video.times[k]) / span
     s = s * s * (3 - 2 * s)
     angles = video.keys[k] * (1 - s) + video.keys[k + 1] * s
-    return angles, video.R0 @ _aa_to_R(video.spin * t)
+    return angles, video.R0 @ rotation_matrix(video.spin * t)

@@ -21,7 +21,7 @@ from handkit.hand.model import Handedness, mirror_pose
 from handkit.hand.openhand import OpenHand, angles_to_pose
 
 __all__ = ["HandState", "HandLabel", "Scene", "hand_model", "pose_hand", "render_hands",
-           "freihand_camera", "fit_depth", "freihand_scene", "rng_for"]
+           "freihand_camera", "fit_depth", "center_in_view", "freihand_scene", "rng_for"]
 
 
 @lru_cache(maxsize=1)
@@ -120,29 +120,31 @@ def freihand_camera(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.array([[f, 0, c[0]], [0, f, c[1]], [0, 0, 1.0]])
 
 
-def _center_in_view(hand: HandState, K: np.ndarray, size: tuple[int, int], uv_target: np.ndarray,
-                    depth: float, margin: float) -> HandState:
-    """Translate the hand so its box centre projects at `uv_target` at `depth`, then push it back
-    until every vertex projects inside the image with `margin` pixels to spare."""
-    center = (hand.vertices.max(0) + hand.vertices.min(0)) / 2
+def center_in_view(hands: list[HandState], K: np.ndarray, size: tuple[int, int],
+                   uv_target: np.ndarray, depth: float, margin: float) -> list[HandState]:
+    """Translate `hands` together so their joint box centre projects at `uv_target` at `depth`
+    (meters), then push them back until every vertex projects inside the (H, W) image `size`
+    with `margin` pixels to spare."""
+    verts = np.concatenate([h.vertices for h in hands])
+    center = (verts.max(0) + verts.min(0)) / 2
     ray = np.linalg.solve(K, np.array([uv_target[0], uv_target[1], 1.0]))
-    placed = hand.moved(ray * depth - center)
     h, w = size
     for _ in range(8):
-        uv = project_points(placed.vertices.astype(np.float64), K)
+        uv = project_points(verts + (ray * depth - center), K)
         over = max(0.0, margin - uv[:, 0].min(), uv[:, 0].max() - (w - margin),
                    margin - uv[:, 1].min(), uv[:, 1].max() - (h - margin))
         if over <= 0:
             break
         depth *= 1.0 + over / min(h, w) * 2 + 0.02
-        placed = hand.moved(ray * depth - center)
-    return placed
+    return [hand.moved(ray * depth - center) for hand in hands]
 
 
 def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray,
-                 height: int, width: int, occluder_prob: float = 0.3) -> Scene:
-    """Rasterize, shade and composite `hands` over a random background, add occluders and
-    camera artefacts, and label every hand (2D keypoints, depth-buffer visibility, box)."""
+                 height: int, width: int, occluder_prob: float = 0.3,
+                 background: np.ndarray | None = None) -> Scene:
+    """Rasterize, shade and composite `hands` over `background` ((H, W, 3) float32 in [0, 1];
+    random if None), add occluders and camera artefacts, and label every hand (2D keypoints,
+    depth-buffer visibility, box of the projected vertices). The light is `hands[0].look`'s."""
     _, _, faces, parts = _template()
     n_v = len(parts)
     verts = np.concatenate([h.vertices for h in hands]).astype(np.float64)
@@ -153,7 +155,9 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
     colors = np.concatenate([h.colors for h in hands])
     rgb = shade(frags, verts, vertex_normals(verts, all_faces), all_faces, colors, look.light_dir,
                 look.light_rgb, look.ambient, look.specular, look.shininess)
-    img = app.sample_background(rng, height, width).reshape(-1, 3)
+    if background is None:
+        background = app.sample_background(rng, height, width)
+    img = background.reshape(-1, 3).copy()
     img[frags.pix] = rgb
     vertex = all_faces[frags.face, 0]
     instance = np.full(height * width, -1, np.int8)
@@ -187,5 +191,5 @@ def freihand_scene(seed: int, index: int, size: int = 224) -> Scene:
     radius = rng.uniform(0.30, 0.46) * size
     depth = float(np.clip(fit_depth(hand.vertices, K[0, 0], radius), 0.3, 1.2))
     target = size / 2 + rng.uniform(-0.05, 0.05, 2) * size
-    hand = _center_in_view(hand, K, (size, size), target, depth, margin=1.0)
-    return render_hands(rng, [hand], K, size, size)
+    hands = center_in_view([hand], K, (size, size), target, depth, margin=1.0)
+    return render_hands(rng, hands, K, size, size)
