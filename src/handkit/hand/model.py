@@ -25,7 +25,6 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from handkit.hand.skeleton import NUM_JOINTS
 from handkit.utils.check import check_choice, check_finite, check_shape
 
 __all__ = [
@@ -187,6 +186,5 @@ class HandModel(nn.Module):
             check_shape(transl, f"{dims['B']} 3", name="transl")
             vertices = vertices + transl[:, None]
             joints = joints + transl[:, None]
-        assert joints.shape[1] == NUM_JOINTS  # internal invariant, not user input
         return HandOutput(vertices=vertices, faces=faces, joints=joints, rotmats=rotmats,
                           parts=self.parts)

@@ -86,6 +86,9 @@ def _rest_frames() -> np.ndarray:
     return np.stack(frames)
 
 
+_FRAMES = torch.tensor(_rest_frames(), dtype=torch.float64)
+
+
 def joint_frames() -> Tensor:
     """(15, 3, 3) float64 anatomical frames of the `POSE_JOINTS`, right hand, rest frame."""
     return _FRAMES
@@ -277,7 +280,6 @@ def _build() -> dict[str, np.ndarray]:
                 nail=np.array(bld.nail))
 
 
-_FRAMES = torch.tensor(_rest_frames(), dtype=torch.float64)
 _PARENTS16 = (-1,) + tuple(0 if PARENTS[j] == 0 else POSE_JOINTS.index(PARENTS[j]) + 1
                            for j in POSE_JOINTS)
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 __all__ = ["Look", "sample_look", "vertex_colors", "sample_background", "sample_occluder",
-           "finish_image", "PHOTO_NAMES"]
+           "finish_image", "PHOTO_NAMES", "preload_photos"]
 
 # Skin tones from very light to very dark (linear-ish RGB), interpolated; covers the human range.
 _SKIN = np.array([[0.98, 0.84, 0.74], [0.93, 0.74, 0.61], [0.82, 0.60, 0.46],
@@ -95,6 +95,12 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return yy, xx
 
 
+def preload_photos() -> None:
+    """Load every bundled photograph into this process's cache (before forking workers)."""
+    for name in PHOTO_NAMES:
+        _photo(name)
+
+
 def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int, channels: int) -> np.ndarray:
     small = rng.uniform(0, 1, (cells, cells, channels)).astype(np.float32)
     out = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
@@ -165,6 +171,6 @@ def finish_image(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     JPEG artefacts come from the writers' JPEG encoding (random quality per image)."""
     if rng.uniform() < 0.5:
         img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 1.2)))
-    sigma = rng.uniform(0.0, 0.03)
-    noise = rng.standard_normal(img.shape, dtype=np.float32) * np.float32(sigma)
+    sigma = rng.uniform(0.0, 0.03)  # luminance noise (one draw per pixel, shared by channels)
+    noise = rng.standard_normal((*img.shape[:2], 1), dtype=np.float32) * np.float32(sigma)
     return np.clip((img + noise) * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from handkit.geometry.camera import project
+
 __all__ = ["Fragments", "project_points", "rasterize", "vertex_normals", "shade",
            "joint_visibility"]
 
@@ -35,9 +37,8 @@ class Fragments:
 
 
 def project_points(xyz: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Pinhole projection. (N, 3) meters, camera frame, (3, 3) K → (N, 2) pixels."""
-    uvw = xyz @ K.T
-    return uvw[:, :2] / uvw[:, 2:3]
+    """`geometry.camera.project` on numpy: (N, 3) meters, camera frame, (3, 3) K → (N, 2) px."""
+    return project(np.asarray(xyz, dtype=np.float64), np.asarray(K, dtype=np.float64)).numpy()
 
 
 def rasterize(verts: np.ndarray, faces: np.ndarray, K: np.ndarray, height: int,

@@ -4,28 +4,34 @@ Samples are made in chunks of `CHUNK` consecutive indices. Each finished chunk l
 records in ``<out>/.synth_work/chunk_XXXXXX.json`` (written atomically), so an interrupted run
 resumes where it stopped; image files that already exist are kept. When all chunks are done the
 writer assembles the dataset's annotation files in index order, ``meta.json`` is written and
-the work folder removed. Every sample is a function of (seed, index) only, so the bytes written
+the chunk files removed (``.synth_work/preview.json`` stays, for ``--preview`` later).
+Annotations are assembled streaming over the chunk files, so memory stays flat in `n`. Every sample is a function of (seed, index) only, so the bytes written
 do not depend on `workers`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing as mp
 import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 from tqdm import tqdm
 
 import handkit
+from handkit.data.synth.appearance import preload_photos
+from handkit.data.synth.scenes import hand_model
 from handkit.data.synth.writers import WRITERS, Writer
 from handkit.utils.check import check_choice
 
-__all__ = ["CHUNK", "synthesize", "check_request"]
+__all__ = ["CHUNK", "synthesize", "check_request", "warm_up"]
 
 CHUNK = 32
 _WORK = ".synth_work"
+_PREVIEW_ITEMS = 64
 
 
 def check_request(fmt: str, out: str | os.PathLike, n: int, seed: int, size: int | None,
@@ -60,6 +66,12 @@ def _meta(fmt: str, n: int, seed: int, size: int, writer: Writer) -> dict:
     return {"generator": "handkit synth", "version": handkit.__version__, "format": fmt,
             "args": {"n": n, "seed": seed, "size": size}, "model": "OpenHand",
             "layout": writer.layout, "complete": False}
+
+
+def warm_up() -> None:
+    """Build the per-process caches (OpenHand, background photographs) once."""
+    hand_model()
+    preload_photos()
 
 
 def _chunk_path(out: Path, c: int) -> Path:
@@ -123,19 +135,21 @@ def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: in
                 _run_chunk(job)
                 bar.update(min(n, (job[-1] + 1) * CHUNK) - job[-1] * CHUNK)
         else:
+            warm_up()  # forked workers inherit the model and the photographs
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
             with mp.get_context(method).Pool(workers) as pool:
                 for c in pool.imap_unordered(_run_chunk, jobs):
                     bar.update(min(n, (c + 1) * CHUNK) - c * CHUNK)
         bar.close()
-        records = []
-        for c in range(n_chunks):
-            records += json.loads(_chunk_path(out, c).read_text())
+        def records() -> Iterator[dict]:  # one chunk in memory at a time
+            for c in range(n_chunks):
+                yield from json.loads(_chunk_path(out, c).read_text())
+
         writer.finalize(out, records, seed)
         meta["complete"] = True
         meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-        _keep = out / _WORK / "preview.json"
-        _keep.write_text(json.dumps([r["_preview"] for r in records[:64]]))
+        (out / _WORK / "preview.json").write_text(
+            json.dumps([r["_preview"] for r in itertools.islice(records(), _PREVIEW_ITEMS)]))
         for c in range(n_chunks):
             _chunk_path(out, c).unlink()
     if preview is not None:
