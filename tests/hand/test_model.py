@@ -80,3 +80,9 @@ def test_model_rejects_bad_handedness_and_nan():
         model(torch.full((1, 3), float("nan")), torch.zeros(1, 15, 3))
     with pytest.raises(ValueError, match="shape: expected"):
         model(torch.zeros(1, 3), torch.zeros(1, 15, 3), torch.zeros(1, 3))
+
+
+def test_forward_kinematics_rejects_children_before_parents():
+    rot = torch.eye(3).expand(1, 2, 3, 3)
+    with pytest.raises(ValueError, match="parents: joint 0 has parent 1"):
+        forward_kinematics(rot, torch.zeros(1, 2, 3), (1, -1))

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from handkit.cli import main
-from handkit.data.synth import runner
 from handkit.data.synth.runner import synthesize
 from handkit.data.synth.writers import WRITERS
 
@@ -102,5 +101,7 @@ def test_cli_reports_bad_request(tmp_path, capsys):
     assert main(["synth", "freihand", "--out", str(tmp_path / "y"), "--n", "0"]) == 2
 
 
-def test_chunking_constant_is_sane():
-    assert runner.CHUNK >= 8
+def test_cli_lists_every_writer():
+    from handkit.commands.synth import FORMATS
+
+    assert sorted(FORMATS) == sorted(WRITERS)

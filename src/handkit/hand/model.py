@@ -20,6 +20,7 @@ so normals still point outwards.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import torch
@@ -71,6 +72,21 @@ def aa_to_rotmat(aa: Tensor) -> Tensor:
     return eye + a * skew + b * (skew @ skew)
 
 
+@lru_cache(maxsize=16)
+def _levels(parents: tuple[int, ...]) -> tuple[tuple[list[int], list[int] | None], ...]:
+    """Joints grouped by depth in the tree: ((ids, parent ids or None for roots), ...)."""
+    depth: list[int] = []
+    for k, p in enumerate(parents):
+        if p >= k:
+            raise ValueError(f"parents: joint {k} has parent {p}; parents must precede children.")
+        depth.append(0 if p < 0 else depth[p] + 1)
+    out = []
+    for d in range(max(depth) + 1):
+        ids = [k for k in range(len(parents)) if depth[k] == d]
+        out.append((ids, None if d == 0 else [parents[k] for k in ids]))
+    return tuple(out)
+
+
 def forward_kinematics(rotmats: Tensor, joints_rest: Tensor,
                        parents: tuple[int, ...]) -> tuple[Tensor, Tensor]:
     """Chain local rotations down a kinematic tree (MANO's LBS step 6, specs/mesh.md §1.4).
@@ -85,18 +101,16 @@ def forward_kinematics(rotmats: Tensor, joints_rest: Tensor,
         transforms: (B, J, 3, 4) rest-relative world transforms G′_k = G_k · [I | −J_k], ready
             for `lbs`.
     """
-    rot_global: list[Tensor] = []
-    pos_global: list[Tensor] = []
-    for k, parent in enumerate(parents):
-        if parent < 0:
-            rot_global.append(rotmats[:, k])
-            pos_global.append(joints_rest[:, k])
-        else:
-            offset = joints_rest[:, k] - joints_rest[:, parent]
-            rot_global.append(rot_global[parent] @ rotmats[:, k])
-            pos_global.append(pos_global[parent] + (rot_global[parent] @ offset[..., None])[..., 0])
-    rot = torch.stack(rot_global, dim=1)
-    joints = torch.stack(pos_global, dim=1)
+    rot = torch.empty_like(rotmats)
+    joints = torch.empty_like(joints_rest)
+    for level in _levels(tuple(parents)):  # all joints of one tree depth at once
+        ids, par = level
+        if par is None:
+            rot[:, ids], joints[:, ids] = rotmats[:, ids], joints_rest[:, ids]
+            continue
+        offset = joints_rest[:, ids] - joints_rest[:, par]
+        rot[:, ids] = rot[:, par] @ rotmats[:, ids]
+        joints[:, ids] = joints[:, par] + (rot[:, par] @ offset[..., None])[..., 0]
     trans = joints - (rot @ joints_rest[..., None])[..., 0]
     return joints, torch.cat([rot, trans[..., None]], dim=-1)
 

@@ -318,16 +318,14 @@ class OpenHand(HandModel):
         s = shape * self._sigmas.to(shape)
         rest = self.joints_rest.to(shape)
         palm = torch.stack([s[:, 1].exp(), torch.ones_like(s[:, 0]), s[:, 2].exp()], dim=-1)
-        joints = [rest[0].expand(len(s), 3)]
-        for finger in range(5):
-            ids = [1 + 4 * finger + k for k in range(4)]
-            base = rest[ids[0]] * palm
-            seg = rest[ids[1:]] - rest[ids[:3]]  # (3, 3)
-            length = s[:, 4 + finger].exp()[:, None, None]
-            prop = torch.stack([-s[:, 9], torch.zeros_like(s[:, 9]), s[:, 9]], -1).exp()[..., None]
-            chain = base[:, None] + torch.cumsum(seg * length * prop, dim=1)
-            joints += [base[:, None], chain]
-        joints = torch.cat([joints[0][:, None]] + joints[1:], dim=1)
+        fingers = rest[1:].reshape(5, 4, 3)  # thumb..pinky, base..tip
+        base = fingers[None, :, 0] * palm[:, None]  # (B, 5, 3)
+        seg = fingers[:, 1:] - fingers[:, :3]  # (5, 3, 3)
+        prop = torch.stack([-s[:, 9], torch.zeros_like(s[:, 9]), s[:, 9]], -1).exp()  # (B, 3)
+        scale = s[:, 4:9].exp()[:, :, None, None] * prop[:, None, :, None]  # (B, 5, 3, 1)
+        chain = base[:, :, None] + torch.cumsum(seg * scale, dim=2)  # (B, 5, 3, 3)
+        fingers = torch.cat([base[:, :, None], chain], dim=2).reshape(-1, 20, 3)
+        joints = torch.cat([rest[:1].expand(len(s), 1, 3), fingers], dim=1)
         return joints * s[:, :1, None].exp()
 
     def rest_vertices(self, shape: Tensor, joints: Tensor) -> Tensor:
