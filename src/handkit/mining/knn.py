@@ -53,7 +53,7 @@ def _ivf_params(n: int, nlist: int | None, nprobe: int | None) -> tuple[int, int
 
 def build_index(x: np.ndarray, *, kind: Literal["auto", "flat", "ivf"] = "auto",
                 exact_below: int = 50_000, nlist: int | None = None, nprobe: int | None = None,
-                train_size: int = 256, seed: int = 0) -> faiss.Index:
+                train_size: int = 64, seed: int = 0) -> faiss.Index:
     """Build an L2 index over the pool.
 
     Args:

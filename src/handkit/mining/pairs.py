@@ -177,13 +177,13 @@ def mine_annotations(
         rec["distance"] = [round(float(d), 6) for d in res.distances[row][valid]]
         if source.name != "labels":
             kp = np.zeros((21, 3))
-            kp[:, :2] = det.keypoints[i] / CROP_SIZE
+            kp[:, :2] = np.round(det.keypoints[i] / CROP_SIZE, 6)
             rec["keypoint_25d"] = kp.reshape(-1).tolist()
             rec["keypoint_score"] = float(det.confidence[i])
         records.append(rec)
     used = {ann.image_ids[i] for i in keep}
     images = [img for iid, img in ann.images.items() if iid in used]
-    write_annotations(out, images, records)
+    write_annotations(out, images, records, validate=False)  # records of a validated file
     shutil.rmtree(ckpt, ignore_errors=True)
     t4 = time.perf_counter()
     return MiningReport(out=out, num_hands=len(ann), num_mined=len(keep), k=k, skipped=skipped,
