@@ -96,3 +96,27 @@ def test_export_encoder_round_trips_into_torchvision(pool, tmp_path):
     assert sorted(missing) == ["fc.bias", "fc.weight"] and not unexpected
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     torch.testing.assert_close(net.conv1.weight, ckpt["state_dict"]["encoder.conv1.weight"])
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_end_with_identical_weights(pool, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("_ddp_pretrain_script.py")
+    done = subprocess.run([sys.executable, str(script), str(pool), str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    L.seed_everything(5, verbose=False)  # pretrain() seeds 5 before building: the initial weights
+    initial = build_task(_cfg(pool, "method=peclr", "channels_last=false")).state_dict()
+    params = [k for k, _ in build_task(_cfg(pool)).named_parameters()]
+    for key in params:  # DDP averages gradients: parameters agree exactly on both ranks
+        torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(saved[key], rank0[key], rtol=0, atol=0, msg=key)
+    assert any(not torch.equal(initial[k], rank0[k]) for k in params)
+    # BatchNorm running statistics are per-rank buffers; the checkpoint keeps rank 0's, as
+    # DataParallel kept device 0's in the official runs.
+    torch.testing.assert_close(saved["encoder.bn1.running_mean"], rank0["encoder.bn1.running_mean"])
