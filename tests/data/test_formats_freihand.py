@@ -4,42 +4,13 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from _format_fixtures import K_SIMPLE, line_hand, write_image, write_json
+from _format_fixtures import _color, make_freihand, write_json
 from handkit.data.formats import (SkipBadSamples, SkipReport, collate_skip_bad, list_formats,
                                   open_dataset)
 from handkit.data.formats.freihand import FreiHAND
 from handkit.data.schema import SampleError
 
-N = 3  # labels; 4 colour versions -> 12 images
-
-
-def _color(version: int, label: int) -> tuple[int, int, int]:
-    return (40 + 60 * version, 30 + 80 * label, 200)
-
-
-def make_freihand(root, n=N, versions=4, evaluation=None):
-    """FreiHAND_pub_v2 layout with N labels; label k's hand is shifted by 0.01·k in x."""
-    for v in range(versions):
-        for k in range(n):
-            write_image(root / "training" / "rgb" / f"{v * n + k:08d}.jpg", _color(v, k))
-    for k in range(n):
-        mask = np.zeros((32, 32, 3), np.uint8)
-        mask[:, : 10 + k] = 255
-        write_image(root / "training" / "mask" / f"{k:08d}.jpg", (0, 0, 0))
-        import cv2
-        cv2.imwrite(str(root / "training" / "mask" / f"{k:08d}.jpg"), mask)
-    write_json(root / "training_xyz.json", [line_hand(0.01 * k).tolist() for k in range(n)])
-    write_json(root / "training_K.json", [K_SIMPLE] * n)
-    write_json(root / "training_scale.json", [0.028 + 0.001 * k for k in range(n)])
-    write_json(root / "training_mano.json", [[[0.1 * k] * 61] for k in range(n)])
-    write_json(root / "training_verts.json", [np.full((778, 3), 0.5).tolist()] * n)
-    for k in range(2):
-        write_image(root / "evaluation" / "rgb" / f"{k:08d}.jpg", (10, 20, 30))
-    write_json(root / "evaluation_K.json", [K_SIMPLE] * 2)
-    write_json(root / "evaluation_scale.json", [0.03] * 2)
-    if evaluation is not None:
-        write_json(evaluation / "evaluation_xyz.json", [line_hand(0.0).tolist()] * 2)
-    return root
+N = 3  # labels in make_freihand; 4 colour versions -> 12 images
 
 
 @pytest.fixture
