@@ -64,3 +64,16 @@ def test_videos_are_smooth_and_poses_recur_across_videos():
     # similar poses across different videos: the same gestures recur among 20 videos
     names = [g for _ in range(20) for g in sample_video(rng).gestures if g != "random"]
     assert max(names.count(g) for g in set(names)) >= 3
+
+
+@pytest.mark.parametrize("name", ["ok", "pinch"])
+def test_ok_and_pinch_thumb_meets_index(name):
+    import torch
+
+    from handkit.hand.openhand import OpenHand, angles_to_pose
+
+    pose = angles_to_pose(torch.tensor(gesture_angles(name), dtype=torch.float32))[None]
+    joints = OpenHand()(torch.zeros(1, 3), pose).joints[0]
+    assert float((joints[4] - joints[8]).norm()) < 0.015  # thumb tip at the index tip
+    open_joints = OpenHand()(torch.zeros(1, 3), torch.zeros(1, 15, 3)).joints[0]
+    assert float((open_joints[4] - open_joints[8]).norm()) > 0.04

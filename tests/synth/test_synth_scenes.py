@@ -46,3 +46,40 @@ def test_scene_is_a_function_of_seed_and_index():
 def test_some_joints_are_truly_hidden():
     hidden = sum(int((~freihand_scene(2, i, 64).hands[0].visible).sum()) for i in range(10))
     assert hidden > 0
+
+
+@pytest.mark.parametrize("kind", ["two", "multi", "video"])
+def test_multi_hand_scenes_label_each_hand(kind):
+    from handkit.data.synth.multi import multi_hand_scene, two_hand_scene, video_scene
+
+    for index in range(3):
+        if kind == "two":
+            scene, hand_type, _, cam = two_hand_scene(3, index, 160)
+            assert len(scene.hands) == (2 if hand_type == "interacting" else 1)
+            assert np.allclose(scene.K, cam.K)
+        elif kind == "multi":
+            scene = multi_hand_scene(3, index, 128)
+            assert 2 <= len(scene.hands) <= 4
+        else:
+            scene = video_scene(3, index, 128).scene
+        assert np.array_equal(scene.mask, scene.parts > 0)
+        h, w = scene.mask.shape
+        for k, hand in enumerate(scene.hands):
+            uv = project(hand.state.joints.astype(np.float64), scene.K).numpy()
+            assert np.abs(uv - hand.uv).max() <= 0.5
+            cols, rows = np.floor(hand.uv[hand.visible]).astype(int).T
+            assert np.all(scene.instance[rows, cols] == k)
+            x1, y1, x2, y2 = hand.box
+            assert x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h  # placed inside the frame
+
+
+def test_video_frames_share_identity_and_background():
+    from handkit.data.synth.multi import video_scene
+
+    a, b, c = video_scene(8, 0, 128), video_scene(8, 1, 128), video_scene(8, 16, 128)
+    assert a.video == b.video != c.video and (a.frame, b.frame, c.frame) == (0, 1, 0)
+    sa, sb = a.scene.hands[0].state, b.scene.hands[0].state
+    assert np.array_equal(sa.shape, sb.shape) and sa.handedness == sb.handedness
+    assert np.array_equal(sa.colors, sb.colors)
+    # consecutive frames move a little, not a lot
+    assert 0 < np.abs(sa.joints - sb.joints).max() < 0.1
