@@ -8,7 +8,7 @@ import torchvision
 
 from handkit.models.backbones import create_backbone
 from handkit.models.weights import (
-    load_weights, peclr_to_torchvision, read_state_dict, save_torchvision, torchvision_to_peclr,
+    load_encoder, load_weights, peclr_to_torchvision, read_state_dict, save_torchvision, torchvision_to_peclr,
 )
 
 
@@ -129,3 +129,16 @@ def test_errors_name_the_file_and_key(tmp_path):
         peclr_to_torchvision({"encoder.features.3.weight": torch.zeros(1)})
     with pytest.raises(ValueError, match="no key matches"):
         load_weights(create_backbone("resnet18"), {"foo.bar": torch.zeros(1)})
+
+
+def test_load_encoder_finds_the_backbone_inside_a_model(tmp_path):
+    from handkit.models.minimal_hand import DetNet
+
+    tv = torchvision.models.resnet18(weights=None)
+    torch.save(tv.state_dict(), tmp_path / "simhand_hub.pth")  # SiMHand hub: top level, with fc
+    net = DetNet("resnet18")
+    report = load_encoder(net, tmp_path / "simhand_hub.pth")
+    assert report.loaded == 120 and set(report.ignored) == {"fc.weight", "fc.bias"}
+    assert torch.equal(net.encoder.layer1[0].conv1.weight, tv.layer1[0].conv1.weight)
+    with pytest.raises(ValueError, match="exactly one ResNet backbone"):
+        load_encoder(torch.nn.Linear(2, 2), tmp_path / "simhand_hub.pth")

@@ -2,6 +2,9 @@
 
 from handkit.models.backbones import Backbone, create_backbone, list_backbones, register_backbone
 from handkit.models.heads import MLPHead, SimCLRHead
+from handkit.models.minimal_hand import DetNet
+from handkit.models.rn25d import RN25D
+from handkit.models.weights import load_encoder, load_weights, save_torchvision
 
 __all__ = ["Backbone", "create_backbone", "list_backbones", "register_backbone", "MLPHead",
-           "SimCLRHead"]
+           "SimCLRHead", "RN25D", "DetNet", "load_encoder", "load_weights", "save_torchvision"]

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from handkit.hand.skeleton import PARENTS
 from handkit.models.backbones import check_image, create_backbone
-from handkit.models.weights import LoadReport, load_weights
+from handkit.models.weights import LoadReport, load_encoder, load_weights
 from handkit.utils.check import check_shape
 
 __all__ = ["DetNet", "DetNetOutput", "DetNetTargets", "decode_maps", "detnet_targets",
@@ -232,7 +232,7 @@ class DetNet(nn.Module):
     def load_encoder(self, weights: str | Path) -> LoadReport:
         """Initialise the backbone from a pre-trained encoder file (torchvision release format,
         PeCLR/SiMHand Lightning checkpoint, handkit checkpoint)."""
-        return load_weights(self.encoder, weights)
+        return load_encoder(self, weights)
 
     def load_checkpoint(self, weights: str | Path) -> LoadReport:
         """Load a full DetNet state dict (official ``encoder.features.N`` naming or ours)."""

@@ -43,7 +43,7 @@ from handkit.geometry.pose25d import CONVENTIONS, from_25d, root_depth
 from handkit.hand.skeleton import convert
 from handkit.models.backbones import ResNetBackbone, check_image, create_backbone
 from handkit.models.heads import ZRootRefinementHead
-from handkit.models.weights import LoadReport, load_weights
+from handkit.models.weights import LoadReport, load_encoder, load_weights
 from handkit.utils.check import check_choice, check_shape
 
 __all__ = ["RN25D", "RN25DOutput", "ZRootRefiner", "K_DEFAULT", "RN25D_BACKBONES"]
@@ -153,7 +153,7 @@ class RN25D(nn.Module):
     def load_encoder(self, weights: str | Path) -> LoadReport:
         """Initialise the ResNet from a pre-trained encoder file (torchvision release format,
         PeCLR/SiMHand Lightning checkpoint, or a handkit checkpoint); the fc stays as is."""
-        return load_weights(self.backend_model, weights, skip=("fc.", "final_layer."))
+        return load_encoder(self, weights)
 
     def load_checkpoint(self, weights: str | Path) -> LoadReport:
         """Load a full RN_25D_wMLPref state dict (a released fine-tuned file or our own)."""

@@ -38,6 +38,7 @@ __all__ = [
     "peclr_to_torchvision",
     "torchvision_to_peclr",
     "load_weights",
+    "load_encoder",
     "save_torchvision",
 ]
 
@@ -268,6 +269,19 @@ def _find_resnet(module: nn.Module) -> nn.Module:
         raise ValueError(f"module: expected exactly one ResNet backbone inside "
                          f"{type(module).__name__}, found {len(found)}.")
     return found[0]
+
+
+def load_encoder(module: nn.Module, weights: str | Path | Mapping[str, Tensor]) -> LoadReport:
+    """Initialise the one ResNet backbone inside any model from a pre-trained encoder file.
+
+    Accepts every format of `load_weights` (torchvision release files, PeCLR/SiMHand Lightning
+    checkpoints, handkit checkpoints). The backbone's ``fc`` (task-specific, e.g. RN25D's 64
+    outputs) and PeCLR's ``final_layer`` are neither loaded nor required.
+
+    Raises:
+        ValueError: `module` holds no or several ResNet backbones, or the file does not fit.
+    """
+    return load_weights(_find_resnet(module), weights, skip=("fc.", "final_layer."))
 
 
 def save_torchvision(
