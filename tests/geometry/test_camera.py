@@ -120,3 +120,23 @@ def test_numpy_input_accepted():
     uv = project(np.array([[[0.0, 0.0, 2.0]]]), K_HAND.numpy())
     assert isinstance(uv, torch.Tensor)
     torch.testing.assert_close(uv, torch.tensor([[[100.0, 50.0]]], dtype=torch.float64))
+
+
+def test_inverse_3x3_matches_linalg_and_exports_to_onnx(tmp_path):
+    import onnxruntime as ort
+
+    from handkit.geometry.camera import inverse_3x3
+
+    m = torch.randn(4, 3, 3, dtype=torch.float64) + 3 * torch.eye(3, dtype=torch.float64)
+    torch.testing.assert_close(inverse_3x3(m), torch.linalg.inv(m))
+    torch.testing.assert_close(inverse_3x3(m) @ m, torch.eye(3, dtype=torch.float64).expand(4, 3, 3))
+
+    class Inv(torch.nn.Module):
+        def forward(self, x):
+            return inverse_3x3(x)
+
+    path = tmp_path / "inv.onnx"
+    k = m.float()
+    torch.onnx.export(Inv(), (k,), str(path), dynamo=False)
+    out = ort.InferenceSession(str(path)).run(None, {"x": k.numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(out), torch.linalg.inv(k), rtol=1e-4, atol=1e-5)

@@ -25,6 +25,7 @@ __all__ = [
     "project",
     "backproject",
     "pixel_rays",
+    "inverse_3x3",
     "weak_perspective_project",
     "transform_K",
     "crop_resize_matrix",
@@ -96,7 +97,19 @@ def pixel_rays(uv: Any, K: Any) -> Tensor:
 
 def _rays(uv: Tensor, K: Tensor) -> Tensor:
     uv1 = torch.cat([uv, torch.ones_like(uv[..., :1])], dim=-1)
-    return uv1 @ torch.linalg.inv(K).transpose(-1, -2)
+    return uv1 @ inverse_3x3(K).transpose(-1, -2)
+
+
+def inverse_3x3(m: Tensor) -> Tensor:
+    """Inverse of (..., 3, 3) matrices in closed form (adjugate / determinant).
+
+    Used instead of `torch.linalg.inv` because it exports to ONNX (models that back-project
+    pixels, RN_25D_wMLPref among them, must export) and is exact for well-conditioned intrinsics.
+    """
+    r0, r1, r2 = m[..., 0, :], m[..., 1, :], m[..., 2, :]
+    c0, c1, c2 = torch.cross(r1, r2, dim=-1), torch.cross(r2, r0, dim=-1), torch.cross(r0, r1, dim=-1)
+    det = (r0 * c0).sum(-1)
+    return torch.stack([c0, c1, c2], dim=-1) / det[..., None, None]
 
 
 def weak_perspective_project(xyz: Any, scale: Any, trans: Any) -> Tensor:
