@@ -105,15 +105,16 @@ def test_corrupt_image_and_image_count(fh):
         FreiHAND(fh)
 
 
-def test_skip_bad_samples_counts_and_loses_nothing_else(fh):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_skip_bad_samples_counts_and_loses_nothing_else(fh, workers):
     (fh / "training" / "rgb" / "00000004.jpg").write_bytes(b"")
     ds = SkipBadSamples(FreiHAND(fh))
     report = SkipReport()
     seen = []
-    for batch in DataLoader(ds, batch_size=5, collate_fn=collate_skip_bad, num_workers=0):
+    for batch in DataLoader(ds, batch_size=5, collate_fn=collate_skip_bad, num_workers=workers):
         report.update(batch)
         seen += batch.get("sample_id", [])
-    assert report.count == 1 and ds.report.count == 1
+    assert report.count == 1 and ds.report.count == (1 if workers == 0 else 0)  # worker copies
     assert report.bad[0].sample_id == "training/rgb/00000004.jpg"
     assert sorted(seen) == [f"training/rgb/{i:08d}.jpg" for i in range(12) if i != 4]
     assert "skipped 1 bad sample(s)" in report.summary() and "image: cannot decode" in report.summary()
