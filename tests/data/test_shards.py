@@ -204,3 +204,13 @@ def test_pack_cli_subprocess_exit_codes(tmp_path):
     assert done.returncode == 0, done.stderr
     bad = subprocess.run(cmd[:7] + ["nope"] + cmd[8:], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "format: unknown value 'nope'" in bad.stderr
+
+
+def test_pack_with_loader_workers_matches_serial(tmp_path):
+    samples = make_samples(9)
+    report = pack(ListDataset(samples, fail={3}), tmp_path / "par", shard_size=4, codec="png",
+                  num_workers=2, progress=False)
+    assert report.count == 1 and report.bad[0].index == 3 and report.bad[0].sample_id == "s3"
+    reader = ShardReader(tmp_path / "par")
+    for i, s in enumerate(s for j, s in enumerate(samples) if j != 3):
+        assert_same(s, reader[i])
