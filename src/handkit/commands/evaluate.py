@@ -1,0 +1,40 @@
+"""`handkit evaluate`: a fine-tuned checkpoint on a labelled test split → table, JSON, PNGs."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "evaluate a fine-tuned checkpoint: MPJPE, PA-MPJPE, AUC, PCK table + JSON + PNG figures"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ckpt", help="finetune checkpoint (default: the shipped one)")
+    parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
+    parser.add_argument("--format", default="auto", help="dataset format (default: detect)")
+    parser.add_argument("--split", default="test",
+                        help="split (default test = FreiHAND evaluation)")
+    parser.add_argument("--preset", default="freihand",
+                        choices=["freihand", "peclr", "minimal_hand"],
+                        help="PCK/AUC thresholds (default: the FreiHAND leaderboard's)")
+    parser.add_argument("--crop", default="auto", choices=["auto", "two_pass", "gt_box"],
+                        help="test-time crop (auto: two_pass on FreiHAND, else gt_box)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--limit", type=int, help="evaluate the first N samples only")
+    parser.add_argument("--out", default="runs/evaluate",
+                        help="folder for metrics.json, pck.png, gallery.png (default %(default)s)")
+    parser.add_argument("--gallery", type=int, default=16, help="hands in gallery.png")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from handkit.eval.evaluate import evaluate, summary_lines
+
+    report = evaluate(args.ckpt, args.data, format=args.format, split=args.split,
+                      preset=args.preset, crop=args.crop, batch_size=args.batch_size,
+                      limit=args.limit, out_dir=args.out, gallery=args.gallery,
+                      progress=not args.quiet)
+    report.print()
+    print("definitions:")
+    print("\n".join(summary_lines(report)))
+    print(f"wrote {args.out}/metrics.json, {args.out}/pck.png, {args.out}/gallery.png")
+    return 0

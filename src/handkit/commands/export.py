@@ -1,0 +1,44 @@
+"""`handkit export`: a fine-tuned checkpoint → ONNX, or → a small packed checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "export a fine-tuned checkpoint to ONNX (--onnx) or pack it small (--pack, int8/fp16)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ckpt", help="finetune checkpoint (default: the shipped one)")
+    parser.add_argument("--onnx", metavar="OUT.onnx", help="write an ONNX model here")
+    parser.add_argument("--batch", type=int, default=1, help="ONNX batch size (fixed; default 1)")
+    parser.add_argument("--check", action="store_true",
+                        help="after --onnx, compare onnxruntime with torch on a random input")
+    parser.add_argument("--pack", metavar="OUT.pt", help="write a packed checkpoint here "
+                        "(no optimiser state; what `predict --ckpt` reads)")
+    parser.add_argument("--quantize", default="int8", choices=["none", "fp16", "int8"],
+                        help="weights of --pack (default int8, per-channel scales)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.onnx and not args.pack:
+        raise ValueError("nothing to do: pass --onnx OUT.onnx and/or --pack OUT.pt.")
+    if args.pack:
+        from handkit.infer.model_io import pack_checkpoint
+
+        if args.ckpt is None:
+            raise ValueError("--pack needs --ckpt (the shipped checkpoint is already packed).")
+        out = pack_checkpoint(args.ckpt, args.pack, args.quantize)
+        print(f"export: packed {args.ckpt} → {out} ({out.stat().st_size / 1e6:.1f} MB, "
+              f"{args.quantize})")
+    if args.onnx:
+        from handkit.infer.export import export_onnx
+
+        if args.batch < 1:
+            raise ValueError(f"--batch: must be >= 1, got {args.batch}.")
+        out = export_onnx(args.ckpt, args.onnx, batch=args.batch)
+        print(f"export: wrote {out} (+ {out.name}.json with input size and normalisation)")
+        if args.check:
+            from handkit.infer.export import compare_onnx
+
+            print(f"export: max |onnxruntime − torch| = {compare_onnx(args.ckpt, out):.2e}")
+    return 0

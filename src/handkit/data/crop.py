@@ -1,0 +1,93 @@
+"""Square crops around a hand: the box, the affine map T (K' = T K), and the warp.
+
+The test-time crop of PeCLR's FreiHAND script (specs/pretrain.md §3.1, ``P:testing/fh_utils.py``):
+``create_affine_transform_from_bbox(bbox, size)`` scales the box's longer side to `fill` = 0.7 of
+the output and centres it; ``modify_bbox([0, 0, 224, 224], 0.33)`` is the first-pass box, a
+square of side 0.33 · 224 centred on the image. Fine-tuning uses the same map for its pre-crop.
+
+**Convention:** handkit pixels (pixel corners on integers, centre of column i at i + 0.5); T maps
+source pixels to crop pixels, so keypoints map as ``uv' = T uv`` and intrinsics as ``K' = T K``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from handkit.utils.check import check_shape
+
+__all__ = ["keypoint_box", "centre_box", "box_crop_matrix", "warp_crop"]
+
+# handkit continuous coords (pixel centre at i + 0.5) <-> OpenCV's (pixel centre at i).
+_TO_CV = np.array([[1.0, 0, -0.5], [0, 1.0, -0.5], [0, 0, 1.0]])
+_FROM_CV = np.array([[1.0, 0, 0.5], [0, 1.0, 0.5], [0, 0, 1.0]])
+
+
+def keypoint_box(uv: Any, valid: Any = None) -> np.ndarray:
+    """(4,) float64 (x0, y0, x1, y1): the min/max box of the (valid) keypoints.
+
+    Args:
+        uv: (J, 2) float, pixels.
+        valid: optional (J,) bool; at least one joint must be valid.
+    """
+    uv = np.asarray(uv, dtype=np.float64)
+    check_shape(uv, "J 2", name="uv")
+    if valid is not None:
+        uv = uv[np.asarray(valid, dtype=bool)]
+    if len(uv) == 0 or not np.isfinite(uv).all():
+        raise ValueError("uv: no valid, finite keypoint to put a box around.")
+    return np.concatenate([uv.min(0), uv.max(0)])
+
+
+def centre_box(height: int, width: int, side_fraction: float = 0.33) -> np.ndarray:
+    """(4,) square box centred on the image, side = `side_fraction` · min(H, W)
+    (the official first pass: ``modify_bbox([0, 0, 224, 224], 0.33)``)."""
+    side = side_fraction * min(height, width)
+    cx, cy = width / 2, height / 2
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2])
+
+
+def box_crop_matrix(box: Any, out_size: int, fill: float = 0.7) -> np.ndarray:
+    """(3, 3) float64 T: the box's centre goes to the crop's centre and its longer side to
+    `fill` · out_size (official ``create_affine_transform_from_bbox``, s = 0.7 · 224 / side).
+
+    Args:
+        box: (4,) (x0, y0, x1, y1) pixels of the source image.
+        out_size: crop side in pixels.
+        fill: fraction of the crop the box's longer side spans (0 < fill).
+    """
+    x0, y0, x1, y1 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
+    if not fill > 0 or out_size <= 0:
+        raise ValueError(f"fill/out_size: must be > 0, got {fill} and {out_size}.")
+    side = max(x1 - x0, y1 - y0, 1e-6)
+    s = fill * out_size / side
+    c = out_size / 2
+    return np.array([[s, 0.0, c - s * (x0 + x1) / 2], [0.0, s, c - s * (y0 + y1) / 2],
+                     [0.0, 0.0, 1.0]])
+
+
+def warp_crop(image: np.ndarray, T: Any, out_size: int, *, border: int = 0) -> np.ndarray:
+    """Resample `image` through T into an (out_size, out_size, C) crop (bilinear, constant border).
+
+    When T shrinks by ≥ 1.5×, the image is first reduced with ``INTER_AREA`` (no aliasing, and a
+    10k × 10k photo costs one area resize instead of a huge warp).
+
+    Args:
+        image: (H, W, C) uint8 (or float) array.
+        T: (3, 3) float, source px → crop px (handkit convention).
+        out_size: crop side in pixels.
+        border: fill value outside the image.
+    """
+    m = np.asarray(T, dtype=np.float64).reshape(3, 3)
+    shrink = 1.0 / max(np.sqrt(abs(np.linalg.det(m[:2, :2]))), 1e-12)
+    f = int(min(shrink, 64)) if shrink >= 1.5 else 1
+    if f > 1:
+        h, w = image.shape[:2]
+        nw, nh = max(1, -(-w // f)), max(1, -(-h // f))
+        image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+        m = m @ np.diag([w / nw, h / nh, 1.0])
+    m = _TO_CV @ m @ _FROM_CV
+    return cv2.warpAffine(image, m[:2], (out_size, out_size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=border)

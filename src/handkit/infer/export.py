@@ -1,0 +1,112 @@
+"""ONNX export of a fine-tuned model, and an onnxruntime session that plays well with torch.
+
+The exported graph is `PoseNet.forward`: inputs ``image`` (B, 3, S, S) float32, normalised as
+`PoseNet.preprocess` does, and ``K`` (B, 3, 3) float32 crop intrinsics (rn25d only; DetNet needs
+no camera); outputs ``uv`` (B, 21, 2) crop pixels and ``xyz`` (B, 21, 3) bone units (see
+`tasks.finetune_model`). ``torch.onnx.export`` needs onnxscript.
+
+The batch size is fixed at export (`batch`, default 1): `RN25D.decode` reshapes with the batch
+size read as a Python int, which the exporter bakes into the graph; export once per batch size.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from handkit.infer.model_io import load_posenet
+from handkit.tasks.finetune_model import PoseNet
+
+__all__ = ["export_onnx", "onnx_session", "run_onnx", "compare_onnx", "OPSET"]
+
+OPSET = 18
+
+
+class _ImageOnly(nn.Module):
+    """DetNet's graph has no K input."""
+
+    def __init__(self, net: PoseNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        return self.net(image, None)
+
+
+def export_onnx(ckpt: str | Path | PoseNet | None, out: str | Path, *, batch: int = 1,
+                opset: int = OPSET) -> Path:
+    """Write the model as ONNX; returns the path.
+
+    Args:
+        ckpt: finetune/packed checkpoint, a `PoseNet`, or None (the shipped checkpoint).
+        out: output ``.onnx`` file. A ``<out>.json`` beside it records the input size,
+            normalisation and output units.
+        batch: the graph's (fixed) batch size.
+    """
+    net = ckpt if isinstance(ckpt, PoseNet) else load_posenet(ckpt)[0]
+    net = net.eval().cpu()
+    s = net.cfg.image_size
+    image = torch.randn(batch, 3, s, s)
+    K = torch.tensor([[s * 2.0, 0, s / 2], [0, s * 2.0, s / 2], [0, 0, 1]]).expand(batch, 3, 3)
+    module, args, names = ((net, (image, K.contiguous()), ["image", "K"])
+                           if net.kind.absolute else (_ImageOnly(net), (image,), ["image"]))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(module, args, input_names=names, output_names=["uv", "xyz"],
+                                    opset_version=opset, dynamo=True,
+                                    verbose=False)
+    program.save(str(out))
+    meta = {"model": net.cfg.name, "backbone": net.cfg.backbone, "image_size": s, "batch": batch,
+            "inputs": names, "normalize": {"mean": net.normalize[0], "std": net.normalize[1]},
+            "outputs": {"uv": "crop pixels, handkit order", "xyz": "bone units: "
+                        + "-".join(net.kind.bone)
+                        + (", camera frame" if net.kind.absolute else ", wrist-relative")}}
+    Path(str(out) + ".json").write_text(json.dumps(meta, indent=1))
+    return out
+
+
+def onnx_session(path: str | Path, *, threads: int = 1):
+    """An onnxruntime CPU session that does not spin its threads (torch shares the process)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(session, image: np.ndarray, K: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Run an exported model: image (B, 3, S, S) float32 normalised, K (B, 3, 3) → (uv, xyz)."""
+    names = [i.name for i in session.get_inputs()]
+    feed = {"image": np.ascontiguousarray(image, dtype=np.float32)}
+    if "K" in names:
+        if K is None:
+            raise ValueError("K: this model needs the crop intrinsics (B, 3, 3).")
+        feed["K"] = np.ascontiguousarray(K, dtype=np.float32)
+    uv, xyz = session.run(["uv", "xyz"], feed)
+    return uv, xyz
+
+
+def compare_onnx(ckpt: str | Path | PoseNet | None, onnx_path: str | Path, *,
+                 seed: int = 0) -> float:
+    """Max absolute difference between torch and onnxruntime outputs on one random input."""
+    net = ckpt if isinstance(ckpt, PoseNet) else load_posenet(ckpt)[0]
+    session = onnx_session(onnx_path)
+    b, s = session.get_inputs()[0].shape[0], net.cfg.image_size
+    g = torch.Generator().manual_seed(seed)
+    image = torch.randn(b, 3, s, s, generator=g)
+    K = torch.tensor([[s * 2.0, 0, s / 2], [0, s * 2.0, s / 2], [0, 0, 1]]).expand(b, 3, 3)
+    with torch.no_grad():
+        ref = net.eval().cpu()(image, K.contiguous())
+    got = run_onnx(session, image.numpy(), K.numpy())
+    return max(float(np.abs(r.numpy() - o).max()) for r, o in zip(ref, got))

@@ -1,0 +1,226 @@
+"""Supervised fine-tuning: RN_25D_wMLPref (PeCLR/SiMHand) and minimal-hand's DetNet (SiMHand).
+
+The task wires parts and does no maths (style rule R9): the batched augmenter (`data.augment`:
+rotation about the keypoints, random crop around them, colour), the model (`PoseNet` over
+`models.rn25d.RN25D` or `models.minimal_hand.DetNet`), targets from `geometry.pose25d.to_25d`
+or `models.minimal_hand.detnet_targets`, and the losses of `losses.keypoints`.
+
+Geometry of an augmented crop: the augmenter's matrix T maps pre-crop pixels to crop pixels,
+so the crop's intrinsics are K' = T K and the 3D labels stay as they are (rn25d). DetNet's
+location maps live in the crop's axes, so its 3D labels are rotated about the optical axis by
+the same in-plane angle (minimal-hand's ``handataset.py``).
+
+**Losses.** rn25d: the official recipe was never released (specs/pretrain.md §3.1); handkit
+uses ``λ_uv · L1(uv px) + λ_z · L1(z_rel) + λ_xyz · L1(xyz / scale)`` (the weightings of
+``cal_l1_loss`` and ``cal_3d_loss``, all λ = 1; the 3D term is what trains the root MLP).
+detnet: ``DetLoss(100, 1, 1)`` (§3.3). **Optimiser** (unreleased for both, chosen): Adam,
+lr 1e-4 (rn25d) / 1e-3 (detnet configs), cosine decay over the run, no weight decay.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from handkit.data.augment import AugmentConfig, augment
+from handkit.geometry.pose25d import to_25d
+from handkit.losses.keypoints import detnet_loss, l1_25d_loss, l1_3d_loss
+from handkit.tasks.finetune_data import FinetuneDataConfig, FinetuneDataModule
+from handkit.tasks.finetune_model import ModelConfig, PoseNet, build_posenet
+from handkit.tasks.optim import warmup_cosine_factor
+from handkit.tasks.pretrain import PretrainTask
+from handkit.tasks.runner import TrainerConfig, fit
+from handkit.utils.config import config_to_dict
+
+__all__ = ["FinetuneLossConfig", "FinetuneOptimConfig", "FinetuneConfig", "FinetuneTask",
+           "build_finetune_task", "finetune", "rotate_about_z"]
+
+
+@dataclass
+class FinetuneLossConfig:
+    """Attributes:
+        uv, z, xyz: rn25d term weights (2D px, z_rel in bone lengths, 3D in bone lengths).
+        hm, dm, lm: detnet term weights (official 100, 1, 1).
+    """
+
+    uv: float = 1.0
+    z: float = 1.0
+    xyz: float = 1.0
+    hm: float = 100.0
+    dm: float = 1.0
+    lm: float = 1.0
+
+
+@dataclass
+class FinetuneOptimConfig:
+    """Attributes:
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        warmup_steps: linear warm-up steps before the cosine decay.
+    """
+
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+
+
+def _finetune_augment() -> AugmentConfig:
+    return AugmentConfig(output_size=(224, 224), color_jitter=False)
+
+
+@dataclass
+class FinetuneConfig:
+    """A whole fine-tuning experiment; YAML files in configs/finetune/ override these defaults.
+
+    `augment.output_size` must equal (model.image_size, model.image_size). `threads` sets
+    `torch.set_num_threads` for the run (0: torch's default); on a shared CPU, 1 thread per
+    process is often several times faster than oversubscribed cores.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    init: str | None = None
+    seed: int = 5
+    threads: int = 0
+    loss: FinetuneLossConfig = field(default_factory=FinetuneLossConfig)
+    optim: FinetuneOptimConfig = field(default_factory=FinetuneOptimConfig)
+    augment: AugmentConfig = field(default_factory=_finetune_augment)
+    data: FinetuneDataConfig = field(default_factory=FinetuneDataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def rotate_about_z(xyz: Tensor, angle_deg: Tensor) -> Tensor:
+    """Rotate camera-frame points about the optical axis like the image rotation of the augmenter.
+
+    Args:
+        xyz: (B, J, 3) float, camera frame (x right, y down, z forward).
+        angle_deg: (B,) float, degrees, + = counter-clockwise on screen (the augmenter's
+            `angle_deg`, whose pixel map is [[c, s], [−s, c]] about the rotation centre).
+
+    Returns:
+        (B, J, 3): (c·x + s·y, −s·x + c·y, z): for points on the optical axis' neighbourhood the
+        projection turns exactly as the image does.
+    """
+    a = torch.deg2rad(angle_deg.to(xyz.dtype))
+    c, s = torch.cos(a)[:, None], torch.sin(a)[:, None]
+    x, y, z = xyz.unbind(-1)
+    return torch.stack([c * x + s * y, -s * x + c * y, z], dim=-1)
+
+
+class FinetuneTask(L.LightningModule):
+    """Supervised fine-tuning of a `PoseNet`.
+
+    Args:
+        net: the model (its `normalize`, `cfg.name` say how to feed and supervise it).
+        cfg: the experiment config (stored as plain data in checkpoints).
+    """
+
+    def __init__(self, net: PoseNet, cfg: FinetuneConfig):
+        super().__init__()
+        size = (cfg.model.image_size, cfg.model.image_size)
+        if tuple(cfg.augment.output_size) != size:
+            raise ValueError(f"augment.output_size: {tuple(cfg.augment.output_size)} must equal "
+                             f"model.image_size {size}.")
+        self.net, self.cfg = net, cfg
+        self.save_hyperparameters({"config": config_to_dict(cfg)})
+        self.skipped = 0
+
+    # Augmentation randomness from (seed, step, rank), identical after a resume: the same rule
+    # as pre-training (it reads only cfg.seed, global_step, global_rank and device).
+    _generator = PretrainTask._generator
+
+    def losses(self, images: Tensor, uv: Tensor, xyz: Tensor, K: Tensor, valid: Tensor,
+               angle_deg: Tensor) -> dict[str, Tensor]:
+        """Loss terms of one augmented batch.
+
+        Args:
+            images: (B, 3, S, S) float, normalised crops.
+            uv: (B, 21, 2) float, crop pixels (the augmented keypoints).
+            xyz: (B, 21, 3) float, meters, camera frame of the original image.
+            K: (B, 3, 3) float, crop intrinsics (K' = T K).
+            valid: (B, 21) bool.
+            angle_deg: (B,) the crop's in-plane rotation (detnet's 3D targets).
+
+        Returns:
+            dict with "loss" and each weighted term's raw value.
+        """
+        lc = self.cfg.loss
+        if self.cfg.model.name == "rn25d":
+            out = self.net.model(images, K)
+            uv_gt, z_gt, scale = to_25d(xyz, K, convention=self.net.model.zroot_ref.convention)
+            v25 = valid.clone()
+            v25[:, 0] = valid[:, 0] & valid[:, 9]  # the palm needs the wrist and middle MCP
+            t = l1_25d_loss(out.uv, out.z_rel, uv_gt, z_gt, valid=v25, scale=scale)
+            l3 = l1_3d_loss(out.xyz, xyz / scale[:, None, None], valid=valid)
+            loss = lc.uv * t.uv + lc.z * t.z + lc.xyz * l3
+            return {"loss": loss, "uv_px": t.uv, "z": t.z, "xyz": l3}
+        from handkit.models.minimal_hand import detnet_targets
+
+        size = images.shape[-1]
+        out = self.net.model(images)
+        tg = detnet_targets(uv, rotate_about_z(xyz, angle_deg), torch.ones_like(valid[:, 0]),
+                            image_size=size, map_size=out.heatmaps.shape[-1])
+        t = detnet_loss(out.heatmaps, out.delta_maps, out.location_maps, tg.heatmaps,
+                        tg.heatmap_valid * valid, tg.delta_maps, tg.location_maps, tg.has_3d,
+                        lambda_hm=lc.hm, lambda_dm=lc.dm, lambda_lm=lc.lm)
+        return {"loss": t.total, "hm": t.hm, "dm": t.dm, "lm": t.lm}
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        self.skipped += len(batch.get("bad", []))
+        if "image" not in batch:
+            return None  # every sample of this batch was bad; counted above
+        images, uv, params = augment(batch["image"], batch["uv"], self.cfg.augment,
+                                     self._generator(), normalize=self.net.normalize)
+        K = params.matrix.to(batch["K"].dtype) @ batch["K"]
+        terms = self.losses(images, uv.float(), batch["xyz"], K, batch["valid"],
+                            params.angle_deg)
+        n = images.shape[0]
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=n)
+        self.log("train/skipped", float(self.skipped), batch_size=n)
+        return terms["loss"]
+
+    def on_train_end(self) -> None:
+        if self.skipped:
+            print(f"finetune: skipped {self.skipped} bad samples (see train/skipped in the logs)")
+
+    def configure_optimizers(self):
+        oc = self.cfg.optim
+        optimizer = torch.optim.Adam(self.parameters(), lr=oc.lr, weight_decay=oc.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine_factor(step, oc.warmup_steps, total))
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def build_finetune_task(cfg: FinetuneConfig) -> FinetuneTask:
+    """Model (random, or its encoder from `cfg.init`) + task."""
+    net = build_posenet(cfg.model)
+    if cfg.init:
+        report = net.model.load_encoder(cfg.init)
+        print(f"finetune: encoder initialised from {cfg.init} ({report.loaded} tensors)")
+    return FinetuneTask(net, cfg)
+
+
+def finetune(cfg: FinetuneConfig, out_dir: str | Path, *, resume: bool = False,
+             callbacks: list | None = None) -> Path:
+    """Run a fine-tuning experiment; returns `out_dir/checkpoints/last.ckpt`.
+
+    Seeds everything from `cfg.seed`, checkpoints every epoch (resumable with `resume`), logs
+    CSV + TensorBoard under `out_dir`. Evaluate the result with `handkit evaluate --ckpt`.
+    """
+    if not math.isfinite(cfg.optim.lr) or cfg.optim.lr <= 0:
+        raise ValueError(f"optim.lr: must be > 0, got {cfg.optim.lr}.")
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    task = build_finetune_task(cfg)
+    datamodule = FinetuneDataModule(cfg.data, cfg.seed)
+    fit(task, datamodule, cfg.trainer, out_dir, resume=resume, seed=cfg.seed,
+        callbacks=callbacks)
+    return Path(out_dir) / "checkpoints" / "last.ckpt"
