@@ -74,6 +74,10 @@ def warm_up() -> None:
     preload_photos()
 
 
+def _chunk_len(c: int, n: int) -> int:
+    return min(n, (c + 1) * CHUNK) - c * CHUNK
+
+
 def _chunk_path(out: Path, c: int) -> Path:
     return out / _WORK / f"chunk_{c:06d}.json"
 
@@ -85,7 +89,7 @@ def _run_chunk(job: tuple[str, str, int, int, int, int]) -> int:
     torch.set_num_threads(1)
     writer = WRITERS[fmt]
     records = [writer.make(Path(out), seed, i, size, n)
-               for i in range(c * CHUNK, min(n, (c + 1) * CHUNK))]
+               for i in range(c * CHUNK, c * CHUNK + _chunk_len(c, n))]
     path = _chunk_path(Path(out), c)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(records))
@@ -128,19 +132,19 @@ def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: in
         n_chunks = (n + CHUNK - 1) // CHUNK
         todo = [c for c in range(n_chunks) if not _chunk_path(out, c).exists()]
         jobs = [(fmt, str(out), n, seed, size, c) for c in todo]
-        bar = tqdm(total=n, initial=n - sum(min(n, (c + 1) * CHUNK) - c * CHUNK for c in todo),
+        bar = tqdm(total=n, initial=n - sum(_chunk_len(c, n) for c in todo),
                    desc=f"synth {fmt}", unit="img", disable=not progress)
         if workers == 1 or len(jobs) <= 1:
             for job in jobs:
-                _run_chunk(job)
-                bar.update(min(n, (job[-1] + 1) * CHUNK) - job[-1] * CHUNK)
+                bar.update(_chunk_len(_run_chunk(job), n))
         else:
             warm_up()  # forked workers inherit the model and the photographs
             method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
             with mp.get_context(method).Pool(workers) as pool:
                 for c in pool.imap_unordered(_run_chunk, jobs):
-                    bar.update(min(n, (c + 1) * CHUNK) - c * CHUNK)
+                    bar.update(_chunk_len(c, n))
         bar.close()
+
         def records() -> Iterator[dict]:  # one chunk in memory at a time
             for c in range(n_chunks):
                 yield from json.loads(_chunk_path(out, c).read_text())
