@@ -21,13 +21,18 @@ import time
 def _one(n: int, workers: int, size: int) -> dict:
     from handkit.data.synth.runner import synthesize
 
+    def cpu() -> float:
+        usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        return sum(u.ru_utime + u.ru_stime for u in usage)
+
     with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), cpu()
         synthesize("freihand", out, n=n, seed=0, size=size, workers=workers, progress=False)
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, cpu() - cpu0
     self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"workers": workers, "n": n, "seconds": seconds, "rate": n / seconds,
+            "cpu_ms": cpu_seconds / n * 1000,
             "main_mb": self_kb / 1024, "worker_mb": child_kb / 1024}
 
 
@@ -90,11 +95,14 @@ def main() -> None:
         rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True,
                                               text=True).stdout.strip().splitlines()[-1]))
     print(f"\nhandkit synth freihand, {args.size}x{args.size}, end to end (files written)\n")
-    print(f"| workers | images | seconds | images/s | peak RSS main (MB) | peak RSS worker (MB) |")
-    print("|---|---|---|---|---|---|")
+    print("| workers | images | seconds | images/s | CPU ms / image | peak RSS main (MB) "
+          "| peak RSS largest child (MB) |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['workers']} | {r['n']} | {r['seconds']:.1f} | {r['rate']:.0f} | "
-              f"{r['main_mb']:.0f} | {r['worker_mb']:.0f} |")
+              f"{r['cpu_ms']:.1f} | {r['main_mb']:.0f} | {r['worker_mb']:.0f} |")
+    print("\nCPU ms / image counts every process (workers included); 1000 / it is the rate one free "
+          "core would give.")
     stages = _stages(min(200, args.n), args.size)
     print("\nCPU ms per image by stage (one process):\n")
     print("| stage | ms |\n|---|---|")
