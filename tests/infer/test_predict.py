@@ -1,0 +1,113 @@
+"""predict on people's images: bad files give a message, never a traceback; left hands mirror."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from handkit.cli import main
+from handkit.infer.model_io import load_posenet
+from handkit.infer.predict import predict, predict_image, read_image_rgb
+
+from _infer_ckpt import tiny_checkpoint  # pytest (prepend mode) puts tests/infer on sys.path
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return tiny_checkpoint(tmp_path_factory.mktemp("ck") / "tiny.ckpt")
+
+
+def _hand_image(w: int = 120, h: int = 100) -> np.ndarray:
+    img = np.full((h, w, 3), 30, np.uint8)
+    img[30:70, 45:80] = (200, 150, 120)  # a skin-coloured blob off-centre
+    img[20:35, 50:55] = (210, 160, 130)
+    return img
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    d = tmp_path_factory.mktemp("imgs")
+    rgb = _hand_image()
+    Image.fromarray(rgb).save(d / "rgb.jpg", quality=95)
+    Image.fromarray(rgb.mean(2).astype(np.uint8)).save(d / "gray.png")
+    Image.fromarray((rgb.mean(2) * 257).astype(np.uint16)).save(d / "deep16.png")
+    Image.fromarray(np.full((40, 50, 3), 77, np.uint8)).save(d / "blank.png")
+    data = (d / "rgb.jpg").read_bytes()
+    (d / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (d / "notes.png").write_text("not an image")
+    return d
+
+
+def test_16_bit_and_grayscale_are_read_as_rgb8(images):
+    deep, f = read_image_rgb(images / "deep16.png")
+    gray, _ = read_image_rgb(images / "gray.png")
+    assert deep.dtype == np.uint8 and deep.shape == (100, 120, 3) and f == 1
+    assert deep.max() == 255 and np.array_equal(deep[..., 0], deep[..., 2])
+    # 16-bit scaled by its maximum: the same picture as the 8-bit gray up to rounding
+    expected = gray[..., 0].astype(float) / gray.max() * 255
+    assert np.abs(deep[..., 0] - expected).max() <= 1.5
+
+
+def test_truncated_and_non_images_are_clear_errors(images):
+    with pytest.raises(ValueError, match="truncated"):
+        read_image_rgb(images / "truncated.jpg")
+    with pytest.raises(ValueError, match="notes.png: cannot decode"):
+        read_image_rgb(images / "notes.png")
+    with pytest.raises(FileNotFoundError):
+        read_image_rgb(images / "missing.png")
+
+
+def test_a_10k_image_is_reduced_on_decode(tmp_path, ckpt):
+    path = tmp_path / "huge.jpg"
+    big = np.zeros((10_000, 10_000, 3), np.uint8)
+    big[4000:6000, 4500:5500] = 200
+    Image.fromarray(big).save(path, quality=70)
+    del big
+    image, factor = read_image_rgb(path)
+    assert max(image.shape[:2]) <= 2048 and factor == pytest.approx(10_000 / image.shape[1])
+    net = load_posenet(ckpt)[0]
+    result = predict_image(net, path)
+    assert result.uv.shape == (21, 2) and np.isfinite(result.uv).all()
+    assert 0 < result.uv[:, 0].mean() < 10_000 * 2  # reported in original pixels
+
+
+def test_folder_run_skips_and_reports(images, ckpt, tmp_path):
+    run = predict(images, ckpt=ckpt, out_dir=tmp_path, progress=False)
+    done = sorted(r.path.split("/")[-1] for r in run.results)
+    assert done == ["deep16.png", "gray.png", "rgb.jpg"]
+    reasons = dict((p.split("/")[-1], why) for p, why in run.skipped)
+    assert set(reasons) == {"blank.png", "truncated.jpg", "notes.png"}
+    assert "blank" in reasons["blank.png"] and "truncated" in reasons["truncated.jpg"]
+    record = json.loads((tmp_path / "rgb_jpg.json").read_text())
+    assert np.array(record["keypoints_2d_px"]).shape == (21, 2)
+    assert np.array(record["keypoints_3d_rel_m"]).shape == (21, 3)
+    assert record["handedness"] == "right" and record["score"] is None
+    assert any("centred" in n for n in record["notes"])
+    for suffix in ("_overlay.png", "_3d.png"):
+        assert (tmp_path / f"rgb_jpg{suffix}").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_never_tracebacks(images, ckpt, tmp_path, capsys):
+    assert main(["predict", str(images / "truncated.jpg"), "--ckpt", str(ckpt), "--out",
+                 str(tmp_path), "--quiet"]) == 1
+    out = capsys.readouterr()
+    assert "truncated" in out.out and "Traceback" not in out.err
+    assert main(["predict", str(images / "nothing.jpg"), "--ckpt", str(ckpt)]) == 2
+    assert "no such image" in capsys.readouterr().err
+
+
+def test_left_hands_are_mirrored_in_and_out(tmp_path, ckpt):
+    rgb = _hand_image()
+    Image.fromarray(rgb).save(tmp_path / "r.png")
+    Image.fromarray(np.ascontiguousarray(rgb[:, ::-1])).save(tmp_path / "l.png")
+    net = load_posenet(ckpt)[0]
+    right = predict_image(net, tmp_path / "r.png", hand="right")
+    left = predict_image(net, tmp_path / "l.png", hand="left")
+    assert left.handedness == "left"
+    assert np.allclose(left.uv[:, 0], 120 - right.uv[:, 0], atol=1e-3)
+    assert np.allclose(left.uv[:, 1], right.uv[:, 1], atol=1e-3)
+    assert np.allclose(left.xyz_bone[:, 0], -right.xyz_bone[:, 0], atol=1e-4)
+    assert np.allclose(left.xyz_bone[:, 1:], right.xyz_bone[:, 1:], atol=1e-4)

@@ -1,0 +1,156 @@
+"""Fine-tuning: data (mirroring, pre-crop K, label subsets), the 3D rotation, loss goes down, resume."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from handkit.data.augment import AugmentConfig, _rotation, augment, transform_keypoints
+from handkit.data.schema import Sample
+from handkit.geometry.camera import project
+from handkit.tasks.finetune import FinetuneConfig, build_finetune_task, finetune, rotate_about_z
+from handkit.tasks.finetune_data import (FinetuneDataConfig, FinetuneDataModule, HandCrops,
+                                         label_subset, prepare_hand)
+from handkit.tasks.runner import load_task_state
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    from handkit.data.synth.runner import synthesize
+
+    return synthesize("freihand", tmp_path_factory.mktemp("fh"), 16, seed=3, size=128,
+                      progress=False)
+
+
+def _tiny(name: str, root) -> FinetuneConfig:
+    cfg = FinetuneConfig()
+    cfg.model.name, cfg.model.backbone, cfg.model.image_size = name, "resnet18", 32
+    cfg.augment = AugmentConfig(output_size=(32, 32), color_jitter=False)
+    cfg.data = FinetuneDataConfig(root=str(root), batch_size=4, num_workers=0, precrop_size=48)
+    cfg.optim.lr = 1e-3
+    cfg.trainer.accelerator, cfg.trainer.devices, cfg.trainer.progress_bar = "cpu", "1", False
+    return cfg
+
+
+def test_label_subset_is_deterministic_and_sized():
+    a = label_subset(100, 0.1, seed=5)
+    assert len(a) == 10 and np.array_equal(a, label_subset(100, 0.1, seed=5))
+    assert not np.array_equal(a, label_subset(100, 0.1, seed=6))
+    assert np.array_equal(label_subset(100, 0.1, mode="first"), np.arange(10))
+    assert np.array_equal(label_subset(7, 1.0), np.arange(7))
+    assert len(label_subset(100, 0.001)) == 1
+    with pytest.raises(ValueError, match="label_fraction"):
+        label_subset(100, 0.0)
+    with pytest.raises(ValueError, match="subset"):
+        label_subset(100, 0.5, mode="last")
+
+
+def test_rotate_about_z_turns_projections_like_the_image():
+    """About the principal point, projecting rotated 3D = rotating the projected pixels."""
+    K = torch.tensor([[[300.0, 0, 64], [0, 300, 64], [0, 0, 1]]], dtype=torch.float64)
+    xyz = torch.tensor([[[0.02, -0.01, 0.5], [-0.03, 0.04, 0.6], [0.0, 0.0, 0.4]]],
+                       dtype=torch.float64)
+    angle = torch.tensor([30.0], dtype=torch.float64)
+    rot = _rotation(angle, torch.tensor([[64.0, 64.0]], dtype=torch.float64))
+    expected = transform_keypoints(project(xyz, K), rot)
+    assert torch.allclose(project(rotate_about_z(xyz, angle), K), expected, atol=1e-9)
+    # hand-computed: +90° maps (x, y) to (y, -x)
+    out = rotate_about_z(torch.tensor([[[1.0, 2.0, 3.0]]]), torch.tensor([90.0]))
+    assert torch.allclose(out, torch.tensor([[[2.0, -1.0, 3.0]]]), atol=1e-6)
+
+
+def _sample(right: bool) -> Sample:
+    rng = np.random.default_rng(0)
+    xyz = (rng.normal(0, 0.03, (1, 21, 3)) + [0.01, 0.02, 0.5]).astype(np.float32)
+    K = np.array([[200, 0, 60], [0, 210, 50], [0, 0, 1]], np.float32)
+    uvw = xyz @ K.T
+    return Sample(image=rng.integers(0, 255, (100, 120, 3), dtype=np.uint8),
+                  keypoints_2d=(uvw[..., :2] / uvw[..., 2:]).astype(np.float32),
+                  joint_valid=np.ones((1, 21), bool), is_right=np.array([right]), K=K,
+                  keypoints_3d=xyz, scale=np.array([0.03], np.float32), sample_id="s")
+
+
+def test_prepare_hand_mirrors_a_left_hand_consistently():
+    left, right = prepare_hand(_sample(False)), prepare_hand(_sample(True))
+    assert np.array_equal(left["image"], right["image"][:, ::-1])
+    assert np.allclose(left["uv"][:, 0], 120 - right["uv"][:, 0])
+    assert np.allclose(left["xyz"][:, 0], -right["xyz"][:, 0])
+    assert np.allclose(project(torch.from_numpy(left["xyz"]), torch.from_numpy(left["K"])),
+                       left["uv"], atol=1e-3)
+    assert not left["is_right"]
+
+
+def test_prepare_hand_refuses_hands_with_too_few_valid_joints():
+    s = _sample(True)
+    s.joint_valid[0, 5:] = False
+    with pytest.raises(ValueError, match="valid joints"):
+        prepare_hand(s, min_valid=10)
+
+
+def test_precrop_keeps_K_and_keypoints_consistent(synth):
+    dm = FinetuneDataModule(FinetuneDataConfig(root=str(synth), precrop_size=48))
+    dm.setup()
+    item = dm.dataset[0]
+    assert item["image"].shape == (3, 48, 48) and item["image"].dtype == torch.uint8
+    assert torch.allclose(project(item["xyz"], item["K"]), item["uv"], atol=1e-3)
+    # the keypoint box spans precrop_fill of the crop
+    extent = (item["uv"].amax(0) - item["uv"].amin(0)).max()
+    assert math.isclose(float(extent), 0.45 * 48, rel_tol=1e-4)
+
+
+def test_bad_samples_are_reported_not_raised(synth):
+    crops = HandCrops([None], FinetuneDataConfig())  # type: ignore[list-item]
+    with pytest.raises(AttributeError):  # a bug (not a load error) still raises
+        crops[0]
+    s = _sample(True)
+    s.keypoints_3d = None
+    assert "3D" in HandCrops([s], FinetuneDataConfig())[0]["bad"]
+
+
+@pytest.mark.parametrize("name", ["rn25d", "detnet"])
+def test_a_few_steps_lower_the_loss(synth, name):
+    torch.manual_seed(0)
+    cfg = _tiny(name, synth)
+    task = build_finetune_task(cfg)
+    dm = FinetuneDataModule(cfg.data)
+    dm.setup()
+    batch = next(iter(dm.train_dataloader()))
+    opt = torch.optim.Adam(task.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(8):
+        images, uv, p = augment(batch["image"], batch["uv"], cfg.augment,
+                                torch.Generator().manual_seed(1), normalize=task.net.normalize)
+        terms = task.losses(images, uv.float(), batch["xyz"],
+                            p.matrix.float() @ batch["K"], batch["valid"], p.angle_deg)
+        opt.zero_grad()
+        terms["loss"].backward()
+        opt.step()
+        losses.append(float(terms["loss"]))
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+def test_output_size_must_match_the_model(synth):
+    cfg = _tiny("rn25d", synth)
+    cfg.augment = AugmentConfig(output_size=(64, 64))
+    with pytest.raises(ValueError, match="augment.output_size"):
+        build_finetune_task(cfg)
+
+
+def test_resume_continues_a_stopped_run(synth, tmp_path):
+    cfg = _tiny("rn25d", synth)
+    cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 1, 2.0
+    last = finetune(cfg, tmp_path)
+    state, hp = load_task_state(last)
+    assert hp["config"]["model"]["name"] == "rn25d"
+    first = torch.load(last, weights_only=True)
+    assert first["global_step"] == 2
+    cfg.trainer.max_epochs = 2
+    finetune(cfg, tmp_path, resume=True)
+    second = torch.load(last, weights_only=True)
+    assert second["epoch"] == 1 and second["global_step"] == 4  # continued, not restarted
+    assert (tmp_path / "checkpoints" / "epoch=1.ckpt").is_file()
+    with pytest.raises(FileNotFoundError, match="resume"):
+        finetune(cfg, tmp_path / "fresh", resume=True)
