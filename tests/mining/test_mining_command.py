@@ -1,8 +1,11 @@
 import json
 
+import cv2
+import numpy as np
+import torch
 
 from handkit.cli import main
-from handkit.data.formats.hand100m import write_annotations
+from handkit.data.formats.hand100m import read_annotations, write_annotations
 from handkit.mining._toyhands import sample_pool
 
 
@@ -37,3 +40,45 @@ def test_mine_cli_user_errors(tmp_path, capsys, monkeypatch):
     assert main(["mine", "--crops", str(root), "--out", str(tmp_path / "m.json"),
                  "--detector", "mediapipe"]) == 2
     assert "mediapipe: no Python interpreter configured" in capsys.readouterr().err
+
+
+class _FromImage(torch.nn.Module):
+    """A stand-in 2D model: the pinky's u moves with the crop's red; confidence from green."""
+
+    def forward(self, x):
+        b = x.shape[0]
+        j = torch.arange(21, dtype=x.dtype) * 5 + 10
+        red, green = x[:, 0].mean((1, 2)), x[:, 1].mean((1, 2))
+        u = j[None] + 40 * red[:, None] * (j[None] > 80)
+        uv = torch.stack([u, 2 * j[None].expand(b, 21)], -1)
+        return torch.cat([uv, green[:, None, None].expand(b, 21, 1)], -1)
+
+
+def test_mine_cli_folder_of_crops_with_an_exported_model(tmp_path, capsys):
+    crops = tmp_path / "crops"
+    for v in range(4):
+        for f in range(3):
+            img = np.zeros((64, 48, 3), np.uint8)  # BGR on disk
+            img[..., 2] = 60 * v + 10 * f  # red: the pose depends on video and frame
+            img[..., 1] = 0 if (v, f) == (2, 1) else 255  # one crop without a hand
+            (crops / f"vid{v}").mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(crops / f"vid{v}" / f"frame_{30 * f:06d}.png"), img)
+    model = tmp_path / "det.pt2"
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.export.export(_FromImage(), (torch.zeros(2, 3, 224, 224),),
+                                  dynamic_shapes={"x": {0: batch}})
+    torch.export.save(program, str(model))
+    out = tmp_path / "m.json"
+    argv = ["mine", "--crops", str(crops), "--out", str(out), "--k", "2"]
+    assert main(argv) == 2
+    assert "no Hand100M JSON, so no labels" in capsys.readouterr().err
+    assert main(argv + ["--detector", "model", "--model", str(model)]) == 0
+    assert "mined top-2 positives for 11/12 hands" in capsys.readouterr().out
+    ann = read_annotations(out)
+    assert "7" not in ann.hand_ids  # vid2/frame_000030 (sorted 8th) had no hand
+    assert (tmp_path / "m.json.skipped.txt").read_text() == "7\tno hand detected\n"
+    assert ann.video_ids()[0] == "vid0" and ann.frame_ids()[:3].tolist() == [0, 30, 60]
+    groups = ann.video_ids()
+    row = ann.index_of()
+    assert all(groups[row[p]] != groups[i] for i, ps in enumerate(ann.positives) for p in ps)
+    assert max(max(d) for d in ann.distances) > 0

@@ -12,7 +12,8 @@ _DETECTORS = ("labels", "model", "mediapipe")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--crops", required=True, type=Path,
-                   help="dataset root holding annotations/<Source>/*.json, or the JSON itself")
+                   help="dataset root holding annotations/<Source>/*.json, the JSON itself, or "
+                   "a folder of crops <video>/<frame>.jpg (needs --detector model|mediapipe)")
     p.add_argument("--out", required=True, type=Path, help="output Hand100M JSON")
     p.add_argument("--annotations", type=Path, help="the input JSON if the root holds several")
     p.add_argument("--k", type=int, default=10, help="positives per hand (default 10)")
@@ -29,10 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scale-by", choices=("rms", "bbox", "bone"), default="rms")
     p.add_argument("--rotation", choices=("keep", "align"), default="keep")
     p.add_argument("--index", choices=("auto", "flat", "ivf"), default="auto")
+    p.add_argument("--hand", choices=("Right", "Left"), default="Right",
+                   help="handedness of every crop of a bare crop folder (default Right)")
     p.add_argument("--no-resume", action="store_true", help="ignore <out>.partial/")
 
 
-def _find_annotations(crops: Path, annotations: Path | None) -> Path:
+def _find_annotations(crops: Path, annotations: Path | None) -> Path | None:
     if annotations is not None:
         return annotations
     if crops.is_file():
@@ -40,6 +43,8 @@ def _find_annotations(crops: Path, annotations: Path | None) -> Path:
     if not crops.is_dir():
         raise FileNotFoundError(f"--crops: {crops} does not exist.")
     found = sorted((crops / "annotations").glob("*/*.json")) or sorted(crops.glob("*.json"))
+    if not found:
+        return None  # a bare folder of crops
     if len(found) != 1:
         listed = ", ".join(str(f) for f in found[:5]) or "none"
         raise ValueError(f"--crops: expected one Hand100M JSON under {crops}/annotations/<Source>/"
@@ -65,9 +70,15 @@ def _source(args):
 
 
 def run(args: argparse.Namespace) -> int:
-    from handkit.mining.pairs import mine_annotations
+    from handkit.mining.pairs import annotations_from_folder, mine_annotations
 
     path = _find_annotations(args.crops, args.annotations)
+    if path is None:
+        if args.detector == "labels":
+            raise ValueError(f"--crops: {args.crops} holds crops but no Hand100M JSON, so no "
+                             "labels; use --detector model or --detector mediapipe.")
+        pool = args.out.with_name(args.out.name + ".pool.json")
+        path = annotations_from_folder(args.crops, pool, left_right=args.hand)
     root = args.crops if args.crops.is_dir() else None
     report = mine_annotations(
         path, args.out, source=_source(args), root=root, k=args.k, scale_by=args.scale_by,

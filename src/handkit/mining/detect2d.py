@@ -111,7 +111,11 @@ class ModelKeypoints(KeypointSource):
                  coords: Literal["pixels", "normalized"] = "pixels", normalize: bool = True,
                  min_confidence: float = 0.0):
         check_choice(coords, self._COORDS, name="coords")
-        self.model, self.coords = model.eval(), coords
+        try:
+            model.eval()
+        except NotImplementedError:  # torch.export's module(): already an inference graph
+            pass
+        self.model, self.coords = model, coords
         self.normalize, self.min_confidence = normalize, float(min_confidence)
 
     def _device(self) -> torch.device:

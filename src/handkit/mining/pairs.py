@@ -30,7 +30,10 @@ from handkit.mining.embed import embed_poses, fit_pca
 from handkit.mining.knn import _save_npz, search_other_videos
 from handkit.utils.check import check_shape
 
-__all__ = ["MiningReport", "detect_pool", "video_groups", "mine_annotations", "pair_quality"]
+__all__ = ["MiningReport", "detect_pool", "video_groups", "mine_annotations", "pair_quality",
+           "annotations_from_folder"]
+
+_IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 @dataclass
@@ -140,7 +143,7 @@ def mine_annotations(
             crop, 3rd value 0) and `keypoint_score` holds the confidence.
         root: dataset root for reading crops (see `Hand100MDataset`).
         k: positives per hand; scale_by, rotation: `embed.embed_poses`; pca_dim: PCA size or
-            None; window, index, chunk_size: `knn.search_other_videos`.
+            None (skipped for pools of fewer than 2 * pca_dim hands); window, index, chunk_size: `knn.search_other_videos`.
         resume: continue from `<out>.partial/` if present (it is removed on success).
 
     Raises:
@@ -161,7 +164,7 @@ def mine_annotations(
                for i in np.flatnonzero(~det.found)]
     x = embed_poses(det.keypoints[keep], ann.is_right[keep], scale_by=scale_by,
                     rotation=rotation)
-    if pca_dim is not None and pca_dim < x.shape[1]:
+    if pca_dim is not None and 2 * pca_dim <= len(x) and pca_dim < x.shape[1]:
         x = fit_pca(x, pca_dim).apply(x)
     groups, frames = video_groups(ann)
     t2 = time.perf_counter()
@@ -190,6 +193,44 @@ def mine_annotations(
                         num_fallback=res.num_fallback,
                         seconds={"detect": t1 - t0, "embed": t2 - t1, "knn": t3 - t2,
                                  "write": t4 - t3})
+
+
+def annotations_from_folder(folder: str | Path, out: str | Path, *,
+                            left_right: Literal["Left", "Right"] = "Right") -> Path:
+    """Describe a folder of hand crops as a Hand100M file to mine (no keypoints yet).
+
+    Layout: `<folder>/<video>/<frame>.jpg` (Hand100M's frame extraction layout; any depth). The
+    video is the crop's parent folder relative to `folder` (crops directly in `folder` are each
+    their own video); the frame is the last integer in the file name (-1 if none). Each image is
+    one crop: box = the whole image, so the official 1.3x crop is the image itself (clamped).
+    Keypoints are zeros until a detector fills them; every crop gets `left_right`.
+
+    Raises:
+        FileNotFoundError: no image under `folder`.
+    """
+    import re
+
+    from PIL import Image
+
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in _IMAGE_EXTS)
+    if not files:
+        raise FileNotFoundError(f"--crops: no images ({sorted(_IMAGE_EXTS)}) under {folder}.")
+    images, anns = [], []
+    for i, f in enumerate(files):
+        try:
+            with Image.open(f) as im:
+                w, h = im.size
+        except OSError:
+            w = h = 1  # unreadable: reported by the detection stage
+        rel = f.relative_to(folder)
+        digits = re.findall(r"\d+", f.stem)
+        images.append({"id": i, "file_name": rel.as_posix(), "width": w, "height": h,
+                       "video_id": rel.parent.as_posix() if rel.parent != Path(".") else "",
+                       "frame_id": int(digits[-1]) if digits else -1})
+        anns.append({"hand_id": str(i), "image_id": i, "boxes": [0, 0, w, h],
+                     "keypoint_25d": [0.0] * 63, "left_right": left_right})
+    return write_annotations(out, images, anns)
 
 
 def pair_quality(joints_3d: np.ndarray, is_right: np.ndarray, groups: np.ndarray,
