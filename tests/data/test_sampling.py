@@ -31,3 +31,4 @@ def test_bad_arguments_are_named():
         BalancedResampler([3, 0])
     with pytest.raises(ValueError, match="rank 2"):
         BalancedResampler([3], rank=2, world_size=2)
+

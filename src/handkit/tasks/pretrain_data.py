@@ -18,14 +18,14 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from handkit.data.formats import open_dataset
-from handkit.data.formats.hand100m import Hand100MPairDataset
+from handkit.data.formats import detect_format, open_dataset
+from handkit.data.formats.hand100m import Hand100MDataset, Hand100MPairDataset
 from handkit.data.sampling import BalancedResampler
 from handkit.data.schema import Sample, SampleError
 from handkit.hand.skeleton import mirror_uv
 
 __all__ = ["DataSource", "PretrainDataConfig", "ViewPairs", "PretrainDataModule",
-           "detect_format", "collate_pairs"]
+           "collate_pairs"]
 
 
 @dataclass
@@ -34,7 +34,7 @@ class DataSource:
 
     Attributes:
         root: dataset folder, or a Hand100M annotation JSON file.
-        format: a `data.formats.list_formats()` name, or "auto" (`detect_format`).
+        format: a `data.formats.list_formats()` name, or "auto" (`data.formats.detect_format`).
         split: the split (FreiHAND "training"; Hand100M: the `{scale}` part of the file name).
     """
 
@@ -59,37 +59,26 @@ class PretrainDataConfig:
     samples_per_epoch: int = 0
 
 
-def detect_format(path: str | Path) -> tuple[str, str]:
-    """Guess (format, split) of a folder or file: a `.json` file or a folder with
-    `annotations/` is Hand100M; a folder with `training/rgb` is FreiHAND."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"data: {path} does not exist.")
-    if path.suffix == ".json":
-        return "hand100m", ""
-    if (path / "training" / "rgb").is_dir():
-        return "freihand", "training"
-    if (path / "annotations").is_dir():
-        files = sorted((path / "annotations").glob("*/Hand100M_*_v1-1.json"))
-        if files:
-            return "hand100m", str(files[0])
-    raise ValueError(f"data: cannot tell the format of {path}: expected a FreiHAND folder "
-                     "(training/rgb) or a Hand100M annotation JSON / root; pass format explicitly.")
-
-
 def _open(source: DataSource, positives: str) -> Dataset:
-    fmt, split = (source.format, source.split)
-    if fmt == "auto":
-        fmt, detected = detect_format(source.root)
-        split = detected or split
+    fmt = detect_format(source.root) if source.format == "auto" else source.format
     if fmt == "hand100m":
-        dataset = open_dataset("hand100m", split if split.endswith(".json") else source.root,
-                               "" if split.endswith(".json") else split)
+        dataset = _hand100m_file(Path(source.root))
         return Hand100MPairDataset(dataset) if positives == "mined" else dataset
     if positives == "mined":
         raise ValueError(f"data: {source.root} is {fmt!r}; SiMHand's mined positives need a "
                          "Hand100M annotation file (run `handkit mine`).")
-    return open_dataset(fmt, source.root, split)
+    return open_dataset(fmt, source.root, source.split)
+
+
+def _hand100m_file(path: Path) -> Hand100MDataset:
+    """A Hand100M JSON, or the single annotation file under a Hand100M root."""
+    if path.is_dir():
+        files = sorted(path.glob("annotations/*/Hand100M_*_v1-1.json"))
+        if len(files) != 1:
+            raise ValueError(f"data: {path} holds {len(files)} Hand100M annotation files "
+                             f"({[f.name for f in files][:4]}); pass the JSON itself.")
+        path = files[0]
+    return Hand100MDataset(path)
 
 
 def _view(sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,7 +20,7 @@ from handkit.data.formats._base import (BadSample, FormatDataset, SkipBadSamples
                                         collate_skip_bad)
 from handkit.utils.check import check_choice
 
-__all__ = ["open_dataset", "list_formats", "register_format", "FormatDataset", "SkipBadSamples",
+__all__ = ["open_dataset", "list_formats", "register_format", "detect_format", "FormatDataset", "SkipBadSamples",
            "BadSample", "SkipReport", "collate_skip_bad"]
 
 _MODULES: dict[str, str] = {
@@ -90,3 +90,39 @@ def open_dataset(name: str, root: str | Path, split: str, **options: Any):
     """
     check_choice(name, list_formats(), name="format")
     return _factory(name)(root, split, **options)
+
+
+def detect_format(path: str | Path) -> str:
+    """The format of a dataset folder (or Hand100M annotation file), from its layout.
+
+    Hand100M: a ``.json`` file or a folder with ``annotations/*/Hand100M_*_v1-1.json``;
+    FreiHAND: ``training/rgb`` or ``evaluation/rgb``; InterHand2.6M:
+    ``annotations/*/InterHand2.6M_*_data.json``; DexYCB: ``calibration/``; AssemblyHands:
+    ``annotations/`` and ``images/``.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: no known layout (the message lists what was looked for).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"data: {path} does not exist.")
+    if path.is_file():
+        if path.suffix == ".json":
+            return "hand100m"
+        raise ValueError(f"data: {path} is a file; expected a dataset folder or a Hand100M JSON.")
+    checks = [
+        ("hand100m", lambda: any(path.glob("annotations/*/Hand100M_*_v1-1.json"))),
+        ("freihand", lambda: (path / "training" / "rgb").is_dir()
+         or (path / "evaluation" / "rgb").is_dir()),
+        ("interhand", lambda: any(path.glob("annotations/*/InterHand2.6M_*_data.json"))),
+        ("dexycb", lambda: (path / "calibration").is_dir()),
+        ("assemblyhands", lambda: (path / "annotations").is_dir() and (path / "images").is_dir()),
+    ]
+    for name, present in checks:
+        if present():
+            return name
+    raise ValueError(f"data: cannot tell the layout of {path} (looked for Hand100M "
+                     "annotations/*/Hand100M_*.json, FreiHAND training/rgb, InterHand2.6M "
+                     "annotations/*/InterHand2.6M_*_data.json, DexYCB calibration/, AssemblyHands "
+                     "annotations/+images/); pass the format explicitly.")
