@@ -67,8 +67,8 @@ def test_bone_units_to_meters():
                        xyz * np.array([0.03, 0.05])[:, None, None])
     assert np.allclose(to_meters(rn, xyz, gt, np.array([np.nan, 0.05]))[0], bone[0])
     dn = build_posenet(ModelConfig(name="detnet", backbone="resnet18", image_size=32))
-    rel = np.zeros((2, 21, 3))
-    rel[:, 9] = [0.0, -1.0, 0.0]
+    rel = np.zeros((2, 21, 3)) + 0.3  # the wrist's read-out need not be 0: it is subtracted
+    rel[:, 9] = [0.3, -0.7, 0.3]
     out = to_meters(dn, rel, gt, None)
     assert np.allclose(out[:, 0], gt[:, 0])
     assert np.allclose(np.linalg.norm(out[:, 9] - out[:, 0], axis=-1),

@@ -72,7 +72,7 @@ def to_meters(net: PoseNet, xyz: np.ndarray, gt: np.ndarray, scale: np.ndarray |
     if net.kind.absolute:
         s = gt_bone if scale is None else np.where(np.isfinite(scale), scale, gt_bone)
         return xyz * s[:, None, None]
-    return xyz * gt_bone[:, None, None] + gt[:, :1]
+    return (xyz - xyz[:, :1]) * gt_bone[:, None, None] + gt[:, :1]
 
 
 def _align_root_scale(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

@@ -62,11 +62,16 @@ class FinetuneOptimConfig:
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
         warmup_steps: linear warm-up steps before the cosine decay.
+        head_lr_mult: learning-rate factor of everything after the encoder (rn25d's fc and
+            root MLP, detnet's deconvs and heads). rn25d's fc regresses pixels, and Adam's step
+            is ~lr per weight whatever the target's scale, so from scratch a larger head lr
+            reaches the pixel range sooner. 1 = one lr for all.
     """
 
     lr: float = 1e-4
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    head_lr_mult: float = 1.0
 
 
 def _finetune_augment() -> AugmentConfig:
@@ -190,7 +195,14 @@ class FinetuneTask(L.LightningModule):
 
     def configure_optimizers(self):
         oc = self.cfg.optim
-        optimizer = torch.optim.Adam(self.parameters(), lr=oc.lr, weight_decay=oc.weight_decay)
+        encoder, head = [], []
+        for name, param in self.net.named_parameters():
+            in_encoder = name.startswith(("model.encoder.", "model.backend_model.")) and \
+                not name.startswith("model.backend_model.fc.")
+            (encoder if in_encoder else head).append(param)
+        optimizer = torch.optim.Adam([{"params": encoder, "lr": oc.lr},
+                                      {"params": head, "lr": oc.lr * oc.head_lr_mult}],
+                                     lr=oc.lr, weight_decay=oc.weight_decay)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: warmup_cosine_factor(step, oc.warmup_steps, total))
