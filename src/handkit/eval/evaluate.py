@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from handkit.data.crop import centre_box, keypoint_box
-from handkit.data.formats import open_dataset
+from handkit.data.formats import detect_format, open_dataset
 from handkit.data.formats._base import LOAD_ERRORS
 from handkit.data.schema import SampleError
 from handkit.eval.metrics import PCK_PRESETS, joint_errors, mpjpe, pck_curve
@@ -34,7 +34,7 @@ from handkit.eval.report import EvalReport, evaluate_keypoints
 from handkit.geometry.align import procrustes
 from handkit.infer.model_io import load_posenet
 from handkit.infer.pipeline import predict_on_boxes
-from handkit.tasks.finetune_data import detect_layout, prepare_hand
+from handkit.tasks.finetune_data import prepare_hand
 from handkit.tasks.finetune_model import PoseNet
 from handkit.utils.check import check_choice
 
@@ -124,7 +124,7 @@ def evaluate(ckpt: str | Path | PoseNet | None, data: str | Path, *, format: str
     check_choice(preset, PCK_PRESETS, name="preset")
     check_choice(crop, CROPS, name="crop")
     net = ckpt if isinstance(ckpt, PoseNet) else load_posenet(ckpt)[0]
-    fmt = detect_layout(data) if format == "auto" else format
+    fmt = detect_format(data) if format == "auto" else format
     crop = ("two_pass" if fmt == "freihand" else "gt_box") if crop == "auto" else crop
     dataset = open_dataset(fmt, data, split)
     n = len(dataset) if limit is None else min(limit, len(dataset))
@@ -148,7 +148,7 @@ def evaluate(ckpt: str | Path | PoseNet | None, data: str | Path, *, format: str
         uv_gt.append(np.stack([h["uv"] for h in batch]))
         for j, h in enumerate(batch):
             if len(shown) < gallery:
-                shown.append((out.crops[j], out.T[j], out.uv[j], h["uv"], h["id"]))
+                shown.append((h["image"], out.uv[j], h["uv"], h["valid"], h["id"]))
         bar.update(len(batch))
     bar.close()
     if not preds:
@@ -203,16 +203,21 @@ def score_predictions(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray,
 
 
 def _write(report: EvalReport, shown: list, out_dir: Path) -> None:
+    from handkit.data.crop import box_crop_matrix, warp_crop
     from handkit.eval.plots import overlay_gallery, plot_pck
 
     report.write_json(out_dir / "metrics.json")
     plot_pck(report.curves, out_dir / "pck.png", title=report.name)
-    if shown:
-        crops = [s[0] for s in shown]
-        to_crop = [lambda u, T=s[1]: u @ T[:2, :2].T + T[:2, 2] for s in shown]
-        overlay_gallery(crops, [f(s[2]) for f, s in zip(to_crop, shown)],
-                        [f(s[3]) for f, s in zip(to_crop, shown)], out_dir / "gallery.png",
-                        titles=[Path(str(s[4])).name for s in shown])
+    if not shown:
+        return
+    crops, preds, gts = [], [], []
+    for image, uv_pred, uv_gt, valid, _ in shown:  # display crop: around the GT hand
+        T = box_crop_matrix(keypoint_box(uv_gt, valid), 160, 0.6)
+        crops.append(warp_crop(image, T, 160))
+        preds.append(uv_pred @ T[:2, :2].T + T[:2, 2])
+        gts.append(uv_gt @ T[:2, :2].T + T[:2, 2])
+    overlay_gallery(crops, preds, gts, out_dir / "gallery.png",
+                    titles=[Path(str(s[4])).name for s in shown])
 
 
 def summary_lines(report: EvalReport) -> list[str]:

@@ -3,7 +3,7 @@
 PeCLR's FreiHAND script (specs/pretrain.md §3.1, ``P:testing/pred_fh.py``): crop a first box
 (``0.7`` fill, `data.crop.box_crop_matrix`), predict, take the min/max box of the predicted 2D
 keypoints mapped back to the image, crop again around it and predict a second time. K of each
-crop is T K. ``passes=1`` stops after the first prediction (used with a ground-truth box).
+crop is T K. (handkit adds one guard: the second box's side is at least a quarter of the first's.) ``passes=1`` stops after the first prediction (used with a ground-truth box).
 """
 
 from __future__ import annotations
@@ -54,6 +54,17 @@ def _run(net: PoseNet, images: list[np.ndarray], T: np.ndarray, K: np.ndarray
     return uv, xyz.double().cpu().numpy(), crops
 
 
+def _at_least(box: np.ndarray, first: np.ndarray, fraction: float = 0.25) -> np.ndarray:
+    """`box` grown about its centre to a side of at least `fraction` of the first box's side
+    (handkit's guard: a collapsed first prediction would otherwise zoom into a few pixels)."""
+    side = max(box[2] - box[0], box[3] - box[1])
+    floor = fraction * max(first[2] - first[0], first[3] - first[1])
+    if side >= floor:
+        return box
+    c = (box[:2] + box[2:]) / 2
+    return np.concatenate([c - floor / 2, c + floor / 2])
+
+
 def predict_on_boxes(net: PoseNet, images: list[np.ndarray], boxes: np.ndarray, K: np.ndarray,
                      *, passes: int = 2, fill: float = DEFAULT_FILL) -> CropPrediction:
     """Run `net` on square crops around `boxes`, refining the box from its own 2D `passes − 1`
@@ -74,6 +85,7 @@ def predict_on_boxes(net: PoseNet, images: list[np.ndarray], boxes: np.ndarray, 
     T = np.stack([box_crop_matrix(b, size, fill) for b in boxes])
     uv, xyz, crops = _run(net, images, T, K)
     if passes == 2:
-        T = np.stack([box_crop_matrix(keypoint_box(u), size, fill) for u in uv])
+        T = np.stack([box_crop_matrix(_at_least(keypoint_box(u), b), size, fill)
+                      for u, b in zip(uv, boxes)])
         uv, xyz, crops = _run(net, images, T, K)
     return CropPrediction(uv=uv, xyz=xyz, T=T, crops=crops)

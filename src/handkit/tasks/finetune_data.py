@@ -17,7 +17,6 @@ a given seed on every machine); ``subset="first"`` is the official rule.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import lightning as L
@@ -26,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from handkit.data.crop import box_crop_matrix, keypoint_box, warp_crop
-from handkit.data.formats import open_dataset
+from handkit.data.formats import detect_format, open_dataset
 from handkit.data.formats._base import LOAD_ERRORS
 from handkit.data.schema import Sample, SampleError
 from handkit.geometry.camera import flip_K
@@ -34,8 +33,8 @@ from handkit.hand.skeleton import mirror_uv, mirror_xyz
 from handkit.tasks.pretrain_data import collate_pairs  # stacks good items, lists the bad
 from handkit.utils.check import check_choice
 
-__all__ = ["FinetuneDataConfig", "HandCrops", "FinetuneDataModule", "detect_layout",
-           "label_subset", "prepare_hand"]
+__all__ = ["FinetuneDataConfig", "HandCrops", "FinetuneDataModule", "label_subset",
+           "prepare_hand"]
 
 _SUBSETS = ("random", "first")
 
@@ -44,7 +43,7 @@ _SUBSETS = ("random", "first")
 class FinetuneDataConfig:
     """Attributes:
         root: dataset folder (`--data`).
-        format: a `data.formats.list_formats()` name or "auto" (`detect_layout`).
+        format: a `data.formats.list_formats()` name or "auto" (`data.formats.detect_format`).
         split: the format's training split ("train" works for FreiHAND, DexYCB, AssemblyHands).
         label_fraction: fraction of the labelled training samples to use, in (0, 1].
         subset: "random" (seeded) or "first" (official minimal-hand `subset_ratio`).
@@ -68,23 +67,6 @@ class FinetuneDataConfig:
     precrop_fill: float = 0.45
     batch_size: int = 64
     num_workers: int = 4
-
-
-def detect_layout(root: str | Path) -> str:
-    """The format of a dataset folder: FreiHAND (``training/rgb``), DexYCB (``calibration/``)
-    or AssemblyHands (``annotations/`` + ``images/``)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data: {root} is not a folder.")
-    if (root / "training" / "rgb").is_dir() or (root / "evaluation" / "rgb").is_dir():
-        return "freihand"
-    if (root / "calibration").is_dir():
-        return "dexycb"
-    if (root / "annotations").is_dir() and (root / "images").is_dir():
-        return "assemblyhands"
-    raise ValueError(f"data: cannot tell the layout of {root} (expected FreiHAND training/rgb, "
-                     "DexYCB calibration/ or AssemblyHands annotations/+images/); "
-                     "pass --set data.format=NAME.")
 
 
 def label_subset(n: int, fraction: float, *, mode: str = "random", seed: int = 5) -> np.ndarray:
@@ -174,7 +156,7 @@ class FinetuneDataModule(L.LightningDataModule):
         self.dataset: Dataset | None = None
 
     def setup(self, stage: str | None = None) -> None:
-        fmt = detect_layout(self.cfg.root) if self.cfg.format == "auto" else self.cfg.format
+        fmt = detect_format(self.cfg.root) if self.cfg.format == "auto" else self.cfg.format
         full = open_dataset(fmt, self.cfg.root, self.cfg.split)
         keep = label_subset(len(full), self.cfg.label_fraction, mode=self.cfg.subset,
                             seed=self.cfg.subset_seed)
