@@ -210,7 +210,8 @@ def main() -> None:
                     "hand100m` output folder (made with --synth-seed)")
     ap.add_argument("--synth-seed", type=int, default=0)
     ap.add_argument("--png", type=Path, default=Path("docs/img/mining_quality.png"))
-    ap.add_argument("--child", choices=("core", "recall", "e2e", "generate"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=("core", "recall", "e2e", "generate"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.synth:

@@ -68,7 +68,8 @@ def _write_raw(path, images, anns):
 
 
 @pytest.mark.parametrize("field,value,message", [
-    ("boxes", [15, 15, 85, 85], r"annotations\[1\] \(hand_id '11'\)\.boxes: expected a JSON-encoded STRING"),
+    ("boxes", [15, 15, 85, 85],
+     r"annotations\[1\] \(hand_id '11'\)\.boxes: expected a JSON-encoded STRING"),
     ("boxes", "[15, 15, 85]", r"\.boxes: expected 4 numbers"),
     ("boxes", "[15, 15, 10, 85]", r"\.boxes: expected x2 > x1"),
     ("keypoint_25d", [0.1] * 62, r"\.keypoint_25d: expected 63 numbers, got 62"),

@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", choices=_DETECTORS, default="labels",
                    help="2D keypoints: the file's own (labels), a model, or MediaPipe")
     p.add_argument("--model", type=Path, help="--detector model: a TorchScript (.pt) or "
-                   "torch.export (.pt2) file returning (B, 21, 2|3) crop pixels")
+                   "torch.export (.pt2) file: (B, 3, 224, 224) ImageNet-normalised RGB -> "
+                   "(B, 21, 2|3) crop pixels")
     p.add_argument("--mediapipe-python", help="--detector mediapipe: the separate venv's python "
                    "(default $HANDKIT_MEDIAPIPE_PYTHON)")
     p.add_argument("--min-confidence", type=float, default=0.5, help="detector threshold")

@@ -143,7 +143,8 @@ def mine_annotations(
             crop, 3rd value 0) and `keypoint_score` holds the confidence.
         root: dataset root for reading crops (see `Hand100MDataset`).
         k: positives per hand; scale_by, rotation: `embed.embed_poses`; pca_dim: PCA size or
-            None (skipped for pools of fewer than 2 * pca_dim hands); window, index, chunk_size: `knn.search_other_videos`.
+            None (skipped for pools of fewer than 2 * pca_dim hands); window, index,
+            chunk_size: `knn.search_other_videos`.
         resume: continue from `<out>.partial/` if present (it is removed on success).
 
     Raises:

@@ -212,7 +212,8 @@ def read_annotations(path: str | os.PathLike) -> Hand100MAnnotations:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: malformed JSON or a bad field: "<file>: annotations[3] (hand_id '17').boxes: ...".
+        ValueError: malformed JSON or a bad field, e.g.
+            "<file>: annotations[3] (hand_id '17').boxes: ...".
     """
     path = Path(path)
     if not path.is_file():
