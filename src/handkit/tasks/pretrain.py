@@ -105,7 +105,14 @@ class OptimConfig:
 
 @dataclass
 class PretrainConfig:
-    """A whole pre-training experiment; YAML files in configs/ override these defaults."""
+    """A whole pre-training experiment; YAML files in configs/ override these defaults.
+
+    Speed options (docs/performance.md; the loss is unchanged): `channels_last` (NHWC
+    activations), `compile` (torch.compile of encoder + head and of the augmenter's colour
+    stage; the first step compiles, minutes on a small CPU) and
+    `trainer.precision="bf16-mixed"` (the network runs in bf16 autocast; the augmentation and
+    the loss stay fp32).
+    """
 
     method: Literal["simclr", "peclr", "simhand"] = "simhand"
     encoder: str = "resnet50"
@@ -113,6 +120,7 @@ class PretrainConfig:
     output_dim: int = 128
     init: str | None = None
     channels_last: bool = True
+    compile: bool = False
     seed: int = 5
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -146,11 +154,18 @@ class PretrainTask(L.LightningModule):
         seed = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
         return torch.Generator(device=self.device).manual_seed(seed)
 
+    def _network(self, images: Tensor) -> Tensor:
+        return self.head(self.encoder.forward_pooled(images))
+
     def project(self, images: Tensor) -> Tensor:
         """(B, 3, H, W) normalised float → (B, output_dim) head output (not normalised)."""
         if self.cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.head(self.encoder.forward_pooled(images))
+        if not self.cfg.compile:
+            return self._network(images)
+        if "_compiled" not in self.__dict__:   # a plain attribute: state-dict keys unchanged
+            self.__dict__["_compiled"] = torch.compile(self._network)
+        return self.__dict__["_compiled"](images)
 
     def chunk_loss(self, views1: Tensor, views2: Tensor, jitter: Tensor, angle_deg: Tensor,
                    joints1: Tensor, joints2: Tensor) -> Tensor:
@@ -164,6 +179,11 @@ class PretrainTask(L.LightningModule):
         """
         n = views1.shape[0]
         z = self.project(torch.cat([views1, views2])).float()
+        with _full_precision(z):
+            return self._projection_loss(z, n, jitter, angle_deg, joints1, joints2)
+
+    def _projection_loss(self, z: Tensor, n: int, jitter: Tensor, angle_deg: Tensor,
+                         joints1: Tensor, joints2: Tensor) -> Tensor:
         if self.cfg.method == "simclr":
             z = F.normalize(z, dim=1)
         else:
@@ -185,12 +205,14 @@ class PretrainTask(L.LightningModule):
             return None  # every sample of this batch was bad; counted above
         g = self._generator()
         views, joints, params = [], [], []
-        for k in ("1", "2"):
-            v, j, p = augment(batch[f"image{k}"], batch[f"keypoints{k}"], self.cfg.augment, g,
-                              normalize=(IMAGENET_MEAN, IMAGENET_STD))
-            views.append(v)
-            joints.append(j.float())
-            params.append(p)
+        with _full_precision(batch["image1"]):
+            for k in ("1", "2"):
+                v, j, p = augment(batch[f"image{k}"], batch[f"keypoints{k}"], self.cfg.augment,
+                                  g, normalize=(IMAGENET_MEAN, IMAGENET_STD),
+                                  compiled=self.cfg.compile)
+                views.append(v)
+                joints.append(j.float())
+                params.append(p)
         j1, j2 = select_weight_joints(joints[0], joints[1], None, None,
                                       self.cfg.loss.joints_type,
                                       fixed=self.cfg.loss.fix_joints_type)
@@ -228,6 +250,11 @@ class PretrainTask(L.LightningModule):
             optimizer, lambda step: warmup_cosine_factor(step, warmup, total))
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def _full_precision(like: Tensor):
+    """Autocast off on `like`'s device: under bf16-mixed only the network runs in bf16."""
+    return torch.autocast(like.device.type, enabled=False)
 
 
 def build_task(cfg: PretrainConfig) -> PretrainTask:
