@@ -47,10 +47,10 @@ def test_freihand_layout(freihand_one):
 def test_resume_keeps_existing_files(freihand_one, tmp_path, monkeypatch):
     make = WRITERS["freihand"].make
 
-    def interrupted(out, seed, index, size, n):
+    def interrupted(out, seed, index, size, n, appearance="default"):
         if index == 33:
             raise KeyboardInterrupt
-        return make(out, seed, index, size, n)
+        return make(out, seed, index, size, n, appearance)
 
     monkeypatch.setattr(WRITERS["freihand"], "make", staticmethod(interrupted))
     with pytest.raises(KeyboardInterrupt):

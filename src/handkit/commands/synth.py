@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=None, help="image size in px (format default)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--preview", default=None, help="write a contact sheet PNG here")
+    parser.add_argument("--appearance", default="default",
+                        help="look distribution: default, or shifted (darker skin, dim coloured "
+                             "light, photo backgrounds, more occluders/blur; a held-out look)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -23,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from handkit.data.synth.runner import synthesize
 
     out = synthesize(args.format, args.out, args.n, seed=args.seed, size=args.size,
-                     workers=args.workers, preview=args.preview, progress=not args.quiet)
+                     workers=args.workers, preview=args.preview, progress=not args.quiet,
+                     appearance=args.appearance)
     print(f"wrote {args.n} {args.format} samples to {out}")
     return 0

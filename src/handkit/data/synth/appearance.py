@@ -13,8 +13,10 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-__all__ = ["Look", "sample_look", "vertex_colors", "sample_background", "sample_occluder",
-           "finish_image", "PHOTO_NAMES", "preload_photos"]
+from handkit.utils.check import check_choice
+
+__all__ = ["Domain", "DOMAINS", "domain", "Look", "sample_look", "vertex_colors",
+           "sample_background", "sample_occluder", "finish_image", "PHOTO_NAMES", "preload_photos"]
 
 # Skin tones from very light to very dark (linear-ish RGB), interpolated; covers the human range.
 _SKIN = np.array([[0.98, 0.84, 0.74], [0.93, 0.74, 0.61], [0.82, 0.60, 0.46],
@@ -23,6 +25,47 @@ PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "m
                "text", "hubble_deep_field", "immunohistochemistry", "colorwheel", "retina",
                "grass", "gravel", "brick", "cell", "clock")
 """Photographs bundled with scikit-image (no download) used as background crops."""
+
+
+@dataclass(frozen=True)
+class Domain:
+    """An appearance distribution: the ranges every appearance sampler draws from.
+
+    Attributes:
+        skin: range of the skin-tone position along the light→dark palette `_SKIN` (0 .. 5).
+        light: range of the light's intensity. tint: (std, max deviation) of its colour tint.
+        ambient: range of the ambient light term.
+        photo_prob: probability that a background is a photograph (else a procedural texture).
+        occluder_scale: multiplies each scene's occluder probability.
+        blur_prob: probability of a Gaussian blur. noise: maximum sensor-noise std.
+    """
+
+    skin: tuple[float, float]
+    light: tuple[float, float]
+    tint: tuple[float, float]
+    ambient: tuple[float, float]
+    photo_prob: float
+    occluder_scale: float
+    blur_prob: float
+    noise: float
+
+
+DOMAINS: dict[str, Domain] = {
+    # every range of the synthetic world (the draws the writers have always made)
+    "default": Domain(skin=(0.0, 5.0), light=(0.55, 1.0), tint=(0.08, 0.25), ambient=(0.25, 0.55),
+                      photo_prob=0.5, occluder_scale=1.0, blur_prob=0.5, noise=0.03),
+    # a held-out look: darker skin only, dimmer and more coloured light, photographs only,
+    # 1.5x the occluders, blurrier and noisier (a test set unlike the training distribution)
+    "shifted": Domain(skin=(3.0, 5.0), light=(0.35, 0.75), tint=(0.2, 0.45), ambient=(0.15, 0.4),
+                      photo_prob=1.0, occluder_scale=1.5, blur_prob=0.8, noise=0.05),
+}
+"""Named appearance distributions (`handkit synth --appearance NAME`); docs/synth.md."""
+
+
+def domain(name: str) -> Domain:
+    """The `DOMAINS` entry `name` (ValueError listing the choices otherwise)."""
+    check_choice(name, DOMAINS, name="appearance")
+    return DOMAINS[name]
 
 
 @dataclass(frozen=True)
@@ -39,9 +82,9 @@ class Look:
     shininess: float
 
 
-def sample_look(rng: np.random.Generator) -> Look:
-    """Random skin tone, texture, nail color and light."""
-    t = rng.uniform(0, len(_SKIN) - 1)
+def sample_look(rng: np.random.Generator, dom: Domain = DOMAINS["default"]) -> Look:
+    """Random skin tone, texture, nail color and light from the ranges of `dom`."""
+    t = rng.uniform(*dom.skin)
     i = min(int(t), len(_SKIN) - 2)
     skin = _SKIN[i] * (1 - (t - i)) + _SKIN[i + 1] * (t - i)
     skin = np.clip(skin * rng.uniform(0.9, 1.1, 3) * rng.uniform(0.85, 1.1), 0, 1)
@@ -50,10 +93,10 @@ def sample_look(rng: np.random.Generator) -> Look:
     nail = np.clip(skin * 0.55 + np.array([0.45, 0.38, 0.38]) * rng.uniform(0.8, 1.1), 0, 1)
     light = rng.normal(0, 1, 3)
     light[2] = -abs(light[2]) - 0.3  # mostly from the camera's side
-    tint = np.clip(1 + rng.normal(0, 0.08, 3), 0.75, 1.25)
+    tint = np.clip(1 + rng.normal(0, dom.tint[0], 3), 1 - dom.tint[1], 1 + dom.tint[1])
     return Look(skin=skin.astype(np.float32), texture=waves, nail=nail.astype(np.float32),
-                light_dir=light / np.linalg.norm(light), light_rgb=tint * rng.uniform(0.55, 1.0),
-                ambient=float(rng.uniform(0.25, 0.55)), specular=float(rng.uniform(0.02, 0.18)),
+                light_dir=light / np.linalg.norm(light), light_rgb=tint * rng.uniform(*dom.light),
+                ambient=float(rng.uniform(*dom.ambient)), specular=float(rng.uniform(0.02, 0.18)),
                 shininess=float(rng.uniform(8, 40)))
 
 
@@ -107,10 +150,12 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int, channels
     return out.reshape(h, w, channels)
 
 
-def sample_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+def sample_background(rng: np.random.Generator, height: int, width: int,
+                      dom: Domain = DOMAINS["default"]) -> np.ndarray:
     """A background image (H, W, 3) float32 in [0, 1]: a random crop of a bundled photograph
-    (half the time) or a procedural texture (gradient + smooth noise + stripes)."""
-    if rng.uniform() < 0.5:
+    (with probability ``dom.photo_prob``) or a procedural texture (gradient + smooth noise +
+    stripes)."""
+    if rng.uniform() < dom.photo_prob:
         photo = _photo(PHOTO_NAMES[rng.integers(len(PHOTO_NAMES))])
         ph, pw = photo.shape[:2]
         side = int(rng.uniform(0.3, 1.0) * min(ph, pw))
@@ -168,12 +213,12 @@ def sample_occluder(rng: np.random.Generator, height: int, width: int,
     return mask.astype(bool), np.clip(color * shading, 0, 1).astype(np.float32)
 
 
-def finish_image(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
-    """Camera artefacts: random Gaussian blur and sensor noise; float [0, 1] → uint8.
-
-    JPEG artefacts come from the writers' JPEG encoding (random quality per image)."""
-    if rng.uniform() < 0.5:
+def finish_image(rng: np.random.Generator, img: np.ndarray,
+                 dom: Domain = DOMAINS["default"]) -> np.ndarray:
+    """Camera artefacts: random Gaussian blur and sensor noise (rates of `dom`); float [0, 1]
+    → uint8. JPEG artefacts come from the writers' JPEG encoding (random quality per image)."""
+    if rng.uniform() < dom.blur_prob:
         img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 1.2)))
-    sigma = rng.uniform(0.0, 0.03)  # luminance noise (one draw per pixel, shared by channels)
+    sigma = rng.uniform(0.0, dom.noise)  # luminance noise (one draw per pixel, shared by channels)
     noise = rng.standard_normal((*img.shape[:2], 1), dtype=np.float32) * np.float32(sigma)
     return np.clip((img + noise) * 255.0 + 0.5, 0, 255).astype(np.uint8)

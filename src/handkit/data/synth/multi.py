@@ -36,29 +36,31 @@ class VideoFrame:
     frame: int  # frame index within the video, 0..FRAMES_PER_VIDEO-1
 
 
-def video_scene(seed: int, index: int, size: int = 224) -> VideoFrame:
+def video_scene(seed: int, index: int, size: int = 224, appearance: str = "default") -> VideoFrame:
     """Frame `index % FRAMES_PER_VIDEO` of video `index // FRAMES_PER_VIDEO`: one hand moving
     smoothly through key poses from the gesture library; identity (shape, handedness),
     appearance, background and camera are fixed per video. Frame size `size`×`size`; the hand
-    spans about a quarter to a half of it, off-centre."""
+    spans about a quarter to a half of it, off-centre. Look: `appearance` (a DOMAINS name)."""
+    dom = app.domain(appearance)
     video, frame = divmod(index, FRAMES_PER_VIDEO)
     vrng = rng_for(seed, _VIDEO, video)
     motion = sample_video(vrng)
     handedness: Handedness = "right" if vrng.uniform() < 0.5 else "left"
     shape = np.clip(vrng.normal(0, 1, 10), -2.5, 2.5)
-    look = app.sample_look(vrng)
+    look = app.sample_look(vrng, dom)
     f = vrng.uniform(0.9, 1.3) * size
     K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
     start, end = vrng.uniform(0.3, 0.7, (2, 2)) * size
     radius = vrng.uniform(0.14, 0.24) * size
-    background = app.sample_background(rng_for(seed, _VIDEO_BG, video), size, size)
+    background = app.sample_background(rng_for(seed, _VIDEO_BG, video), size, size, dom)
     rng = rng_for(seed, 0, index)
     t = frame / (FRAMES_PER_VIDEO - 1)
     angles, R = video_frame(motion, t)
     hand = pose_hand(rng, angles, R, handedness, shape=shape, look=look)
     depth = float(np.clip(fit_depth(hand.vertices, f, radius), 0.3, 1.2))
     hands = center_in_view([hand], K, (size, size), start * (1 - t) + end * t, depth, margin=1.0)
-    scene = render_hands(rng, hands, K, size, size, occluder_prob=0.2, background=background)
+    scene = render_hands(rng, hands, K, size, size, occluder_prob=0.2, background=background,
+                         dom=dom)
     return VideoFrame(scene, video, frame)
 
 
@@ -85,11 +87,13 @@ def interhand_camera(seed: int, capture: int, cam: int, width: int, height: int)
     return InterCamera(str(400001 + cam), random_rotation(rng), rng.uniform(-800, 800, 3), K)
 
 
-def two_hand_scene(seed: int, index: int, size: int = 384) -> tuple[Scene, str, int, InterCamera]:
+def two_hand_scene(seed: int, index: int, size: int = 384,
+                   appearance: str = "default") -> tuple[Scene, str, int, InterCamera]:
     """An InterHand2.6M-like frame, `size` high and 0.65·`size` wide (334×512 in the real
     data): two interacting hands (60 %) or one right or left hand alone, seen by one of the
     capture's cameras. Returns (scene, hand_type, capture, camera); the scene's hands are
-    ordered right first (when present)."""
+    ordered right first (when present). Look: `appearance` (a DOMAINS name)."""
+    dom = app.domain(appearance)
     rng = rng_for(seed, 0, index)
     width, height = int(round(0.65 * size)), size
     capture = index // FRAMES_PER_CAPTURE
@@ -98,7 +102,7 @@ def two_hand_scene(seed: int, index: int, size: int = 384) -> tuple[Scene, str, 
     hand_type = "interacting" if u < 0.6 else ("right" if u < 0.8 else "left")
     R_pair = random_rotation(rng)
     shape = np.clip(rng.normal(0, 1, 10), -2.5, 2.5)
-    look = app.sample_look(rng)
+    look = app.sample_look(rng, dom)
     hands = []
     for side in ("right", "left"):
         if hand_type not in (side, "interacting"):
@@ -114,11 +118,13 @@ def two_hand_scene(seed: int, index: int, size: int = 384) -> tuple[Scene, str, 
                                     radius), 0.3, 1.2))
     target = np.array([width, height]) / 2 + rng.uniform(-0.08, 0.08, 2) * width
     hands = center_in_view(hands, camera.K, (height, width), target, depth, margin=2.0)
-    return render_hands(rng, hands, camera.K, height, width), hand_type, capture, camera
+    return render_hands(rng, hands, camera.K, height, width, dom=dom), hand_type, capture, camera
 
 
-def multi_hand_scene(seed: int, index: int, size: int = 384) -> Scene:
-    """2-4 hands (random handedness, identity and pose) spread over a `size`×`size` image."""
+def multi_hand_scene(seed: int, index: int, size: int = 384, appearance: str = "default") -> Scene:
+    """2-4 hands (random handedness, identity and pose) spread over a `size`×`size` image, with
+    the look of `appearance` (a DOMAINS name)."""
+    dom = app.domain(appearance)
     rng = rng_for(seed, 0, index)
     count = int(rng.integers(2, 5))
     f = rng.uniform(1.0, 1.4) * size
@@ -132,8 +138,8 @@ def multi_hand_scene(seed: int, index: int, size: int = 384) -> Scene:
                 break
         targets.append(target)
         side: Handedness = "right" if rng.uniform() < 0.5 else "left"
-        hand = pose_hand(rng, sample_angles(rng), random_rotation(rng), side)
+        hand = pose_hand(rng, sample_angles(rng), random_rotation(rng), side, dom=dom)
         radius = rng.uniform(0.1, 0.18) * size
         depth = float(np.clip(fit_depth(hand.vertices, f, radius), 0.3, 1.2))
         hands += center_in_view([hand], K, (size, size), target, depth, margin=1.0)
-    return render_hands(rng, hands, K, size, size, occluder_prob=0.3)
+    return render_hands(rng, hands, K, size, size, occluder_prob=0.3, dom=dom)

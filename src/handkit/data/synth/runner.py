@@ -22,7 +22,7 @@ from typing import Iterator
 from tqdm import tqdm
 
 import handkit
-from handkit.data.synth.appearance import preload_photos
+from handkit.data.synth.appearance import DOMAINS, preload_photos
 from handkit.data.synth.scenes import hand_model
 from handkit.data.synth.writers import WRITERS, Writer
 from handkit.utils.check import check_choice
@@ -35,9 +35,10 @@ _PREVIEW_ITEMS = 64
 
 
 def check_request(fmt: str, out: str | os.PathLike, n: int, seed: int, size: int | None,
-                  workers: int) -> tuple[Writer, Path, int]:
+                  workers: int, appearance: str = "default") -> tuple[Writer, Path, int]:
     """Validate a request before any work; returns (writer, output folder, image size)."""
     check_choice(fmt, WRITERS, name="format")
+    check_choice(appearance, DOMAINS, name="appearance")
     writer = WRITERS[fmt]
     if not isinstance(n, int) or n <= 0:
         raise ValueError(f"n: expected a positive number of samples, got {n!r}.")
@@ -62,9 +63,12 @@ def check_request(fmt: str, out: str | os.PathLike, n: int, seed: int, size: int
     return writer, out, size
 
 
-def _meta(fmt: str, n: int, seed: int, size: int, writer: Writer) -> dict:
+def _meta(fmt: str, n: int, seed: int, size: int, writer: Writer, appearance: str) -> dict:
+    args = {"n": n, "seed": seed, "size": size}
+    if appearance != "default":  # folders made before the option existed still resume
+        args["appearance"] = appearance
     return {"generator": "handkit synth", "version": handkit.__version__, "format": fmt,
-            "args": {"n": n, "seed": seed, "size": size}, "model": "OpenHand",
+            "args": args, "model": "OpenHand",
             "layout": writer.layout, "complete": False}
 
 
@@ -82,13 +86,13 @@ def _chunk_path(out: Path, c: int) -> Path:
     return out / _WORK / f"chunk_{c:06d}.json"
 
 
-def _run_chunk(job: tuple[str, str, int, int, int, int]) -> int:
-    fmt, out, n, seed, size, c = job
+def _run_chunk(job: tuple[str, str, int, int, int, int, str]) -> int:
+    fmt, out, n, seed, size, c, appearance = job
     import torch
 
     torch.set_num_threads(1)
     writer = WRITERS[fmt]
-    records = [writer.make(Path(out), seed, i, size, n)
+    records = [writer.make(Path(out), seed, i, size, n, appearance)
                for i in range(c * CHUNK, c * CHUNK + _chunk_len(c, n))]
     path = _chunk_path(Path(out), c)
     tmp = path.with_suffix(".tmp")
@@ -99,7 +103,7 @@ def _run_chunk(job: tuple[str, str, int, int, int, int]) -> int:
 
 def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: int | None = None,
                workers: int = 1, preview: str | os.PathLike | None = None,
-               progress: bool = True) -> Path:
+               progress: bool = True, appearance: str = "default") -> Path:
     """Write `n` synthetic samples in format `fmt` into `out` (see `WRITERS`).
 
     Args:
@@ -108,12 +112,14 @@ def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: in
         n: number of samples (> 0). seed: integer >= 0. size: image size in px (format default).
         workers: processes. preview: optional PNG path for a contact sheet with skeletons.
         progress: show a progress bar.
+        appearance: the look distribution, a name in `appearance.DOMAINS` (``default`` or
+            ``shifted``: a held-out look for domain-shift tests; docs/synth.md).
 
     Returns:
         The output folder. Raises ValueError for a bad request, before any work.
     """
-    writer, out, size = check_request(fmt, out, n, seed, size, workers)
-    meta = _meta(fmt, n, seed, size, writer)
+    writer, out, size = check_request(fmt, out, n, seed, size, workers, appearance)
+    meta = _meta(fmt, n, seed, size, writer, appearance)
     meta_path = out / "meta.json"
     if meta_path.exists():
         try:
@@ -131,7 +137,7 @@ def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: in
         (out / _WORK).mkdir(exist_ok=True)
         n_chunks = (n + CHUNK - 1) // CHUNK
         todo = [c for c in range(n_chunks) if not _chunk_path(out, c).exists()]
-        jobs = [(fmt, str(out), n, seed, size, c) for c in todo]
+        jobs = [(fmt, str(out), n, seed, size, c, appearance) for c in todo]
         bar = tqdm(total=n, initial=n - sum(_chunk_len(c, n) for c in todo),
                    desc=f"synth {fmt}", unit="img", disable=not progress)
         if workers == 1 or len(jobs) <= 1:

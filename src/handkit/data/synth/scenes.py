@@ -89,10 +89,11 @@ class Scene:
 
 def pose_hand(rng: np.random.Generator, angles: np.ndarray, R: np.ndarray,
               handedness: Handedness, shape: np.ndarray | None = None,
-              look: app.Look | None = None) -> HandState:
-    """Run OpenHand for anatomical `angles` (15, 3) and global rotation `R` (3, 3); wrist at 0."""
+              look: app.Look | None = None, dom: app.Domain = app.DOMAINS["default"]) -> HandState:
+    """Run OpenHand for anatomical `angles` (15, 3) and global rotation `R` (3, 3); wrist at 0.
+    The look, unless given, is drawn from appearance distribution `dom`."""
     shape = np.clip(rng.normal(0, 1, 10), -2.5, 2.5) if shape is None else shape
-    look = app.sample_look(rng) if look is None else look
+    look = app.sample_look(rng, dom) if look is None else look
     pose = angles_to_pose(torch.as_tensor(angles, dtype=torch.float32))
     orient = torch.as_tensor(rotation_aa(R), dtype=torch.float32)
     if handedness == "left":  # angles describe the anatomy; mirror them into the left model
@@ -141,10 +142,13 @@ def center_in_view(hands: list[HandState], K: np.ndarray, size: tuple[int, int],
 
 def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray,
                  height: int, width: int, occluder_prob: float = 0.3,
-                 background: np.ndarray | None = None) -> Scene:
+                 background: np.ndarray | None = None,
+                 dom: app.Domain = app.DOMAINS["default"]) -> Scene:
     """Rasterize, shade and composite `hands` over `background` ((H, W, 3) float32 in [0, 1];
     random if None), add occluders and camera artefacts, and label every hand (2D keypoints,
-    depth-buffer visibility, box of the projected vertices). The light is `hands[0].look`'s."""
+    depth-buffer visibility, box of the projected vertices). The light is `hands[0].look`'s;
+    background, occluder rate (`occluder_prob` × ``dom.occluder_scale``) and camera artefacts
+    follow appearance distribution `dom`."""
     _, _, faces, parts = _template()
     n_v = len(parts)
     verts = np.concatenate([h.vertices for h in hands]).astype(np.float64)
@@ -156,7 +160,7 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
     rgb = shade(frags, verts, vertex_normals(verts, all_faces), all_faces, colors, look.light_dir,
                 look.light_rgb, look.ambient, look.specular, look.shininess)
     if background is None:
-        background = app.sample_background(rng, height, width)
+        background = app.sample_background(rng, height, width, dom)
     img = background.reshape(-1, 3).copy()
     img[frags.pix] = rgb
     vertex = all_faces[frags.face, 0]
@@ -168,7 +172,7 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
     instance, part_map = instance.reshape(height, width), part_map.reshape(height, width)
     boxes = [np.concatenate([uv.min(0), uv.max(0)]) for uv in
              (project_points(h.vertices.astype(np.float64), K) for h in hands)]
-    if rng.uniform() < occluder_prob:
+    if rng.uniform() < occluder_prob * dom.occluder_scale:
         occ, occ_rgb = app.sample_occluder(rng, height, width, boxes[rng.integers(len(hands))])
         img[occ] = occ_rgb[occ]
         instance[occ], part_map[occ] = -1, 0
@@ -178,18 +182,20 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
         own = instance == k
         uv, visible = joint_visibility(h.joints.astype(np.float64), K, depth, own)
         labels.append(HandLabel(h, uv, visible, box, int(own.sum())))
-    image = app.finish_image(rng, img)
+    image = app.finish_image(rng, img, dom)
     return Scene(image, K, tuple(labels), instance >= 0, part_map, instance, depth)
 
 
-def freihand_scene(seed: int, index: int, size: int = 224) -> Scene:
-    """One hand centred in a `size`×`size` crop (FreiHAND-like), sample `index` of `seed`."""
+def freihand_scene(seed: int, index: int, size: int = 224, appearance: str = "default") -> Scene:
+    """One hand centred in a `size`×`size` crop (FreiHAND-like), sample `index` of `seed`, with
+    the look of `appearance` (an `appearance.DOMAINS` name)."""
+    dom = app.domain(appearance)
     rng = rng_for(seed, 0, index)
     handedness: Handedness = "right"  # FreiHAND has right hands only
-    hand = pose_hand(rng, sample_angles(rng), random_rotation(rng), handedness)
+    hand = pose_hand(rng, sample_angles(rng), random_rotation(rng), handedness, dom=dom)
     K = freihand_camera(rng, size)
     radius = rng.uniform(0.30, 0.46) * size
     depth = float(np.clip(fit_depth(hand.vertices, K[0, 0], radius), 0.3, 1.2))
     target = size / 2 + rng.uniform(-0.05, 0.05, 2) * size
     hands = center_in_view([hand], K, (size, size), target, depth, margin=1.0)
-    return render_hands(rng, hands, K, size, size)
+    return render_hands(rng, hands, K, size, size, dom=dom)

@@ -99,7 +99,10 @@ class Writer:
     layout: str = ""
 
     @staticmethod
-    def make(out: Path, seed: int, index: int, size: int, n: int) -> dict:
+    def make(out: Path, seed: int, index: int, size: int, n: int,
+             appearance: str = "default") -> dict:
+        """Render sample `index` of `n` (look: `appearance`, a DOMAINS name), write its image
+        files unless they exist, and return its label record."""
         raise NotImplementedError
 
     @staticmethod
@@ -129,9 +132,10 @@ class FreiHANDWriter(Writer):
     layout = "FreiHAND v2 (training/, evaluation/, *_xyz/K/scale/verts.json)"
 
     @staticmethod
-    def make(out: Path, seed: int, index: int, size: int, n: int) -> dict:
+    def make(out: Path, seed: int, index: int, size: int, n: int,
+             appearance: str = "default") -> dict:
         split, local = freihand_split(index, n)
-        scene = freihand_scene(seed, index, size)
+        scene = freihand_scene(seed, index, size, appearance)
         hand = scene.hands[0]
         name = f"{split}/rgb/{local:08d}.jpg"
         save_image(out / name, scene.image, _quality(seed, index))
@@ -180,8 +184,9 @@ class Hand100MWriter(Writer):
     layout = "Hand100M (frames/<video>/frame_*.jpg + annotations/Ego4D/Hand100M_Ego4D_<n>_v1-1.json)"
 
     @staticmethod
-    def make(out: Path, seed: int, index: int, size: int, n: int) -> dict:
-        vf = video_scene(seed, index, size)
+    def make(out: Path, seed: int, index: int, size: int, n: int,
+             appearance: str = "default") -> dict:
+        vf = video_scene(seed, index, size, appearance)
         scene, hand = vf.scene, vf.scene.hands[0]
         video_id, k = f"synth{vf.video:06d}", 30 * vf.frame
         name = f"frames/{video_id}/frame_{k:06d}.jpg"
@@ -238,9 +243,10 @@ class InterHandWriter(Writer):
     layout = "InterHand2.6M v1.0 (annotations/<split>/*.json, images/<split>/Capture*/...)"
 
     @staticmethod
-    def make(out: Path, seed: int, index: int, size: int, n: int) -> dict:
+    def make(out: Path, seed: int, index: int, size: int, n: int,
+             appearance: str = "default") -> dict:
         split = interhand_split(index, n)
-        scene, hand_type, capture, cam = two_hand_scene(seed, index, size)
+        scene, hand_type, capture, cam = two_hand_scene(seed, index, size, appearance)
         height, width = scene.image.shape[:2]
         seq = f"{index // 16:04d}_synth"
         file_name = f"Capture{capture}/{seq}/cam{cam.name}/image{index}.jpg"
@@ -306,8 +312,9 @@ class MultiHandWriter(Writer):
     layout = "handkit multi-hand (images/, masks/, parts/, annotations.json)"
 
     @staticmethod
-    def make(out: Path, seed: int, index: int, size: int, n: int) -> dict:
-        scene = multi_hand_scene(seed, index, size)
+    def make(out: Path, seed: int, index: int, size: int, n: int,
+             appearance: str = "default") -> dict:
+        scene = multi_hand_scene(seed, index, size, appearance)
         name = f"images/{index:08d}.jpg"
         save_image(out / name, scene.image, _quality(seed, index))
         save_image(out / f"masks/{index:08d}.png", (scene.instance + 1).astype(np.uint8))
