@@ -40,6 +40,8 @@ class WorldSpec:
         test: held-out FreiHAND-layout images, drawn with a different seed.
         pool: unlabeled Hand100M-layout crops (from many "videos") for pre-training.
         k: mined positives per crop.
+        test_appearance: look of the test set (`data.synth.appearance.DOMAINS`; "shifted"
+            makes it unlike the labeled set and the pool).
     """
 
     labeled: int = 1000
@@ -48,6 +50,7 @@ class WorldSpec:
     k: int = 5
     seed: int = 0
     workers: int = 2
+    test_appearance: str = "default"
 
 
 @dataclass
@@ -72,7 +75,7 @@ def make_world(spec: WorldSpec, root: str | Path, *, progress: bool = True) -> W
                          workers=spec.workers, progress=progress,
                          preview=root / "labeled_preview.png")
     test = synthesize("freihand", root / "test", spec.test, seed=spec.seed + 1000,
-                      workers=spec.workers, progress=progress)
+                      workers=spec.workers, progress=progress, appearance=spec.test_appearance)
     pool = synthesize("hand100m", root / "pool", spec.pool, seed=spec.seed + 2000,
                       workers=spec.workers, progress=progress)
     files = sorted((pool / "annotations").glob("*/Hand100M_*_v1-1.json"))
@@ -91,7 +94,8 @@ def mine_pool(world: World, k: int, *, progress: bool = True) -> Path:
 
 @dataclass
 class PretrainSpec:
-    """Equal compute for every method: the same encoder, views, batch and number of steps."""
+    """Equal compute for every method: the same encoder, views, batch and number of steps.
+    `overrides`: extra ``key=value`` config overrides (e.g. ``data.num_workers=0``)."""
 
     encoder: str = "resnet18"
     view_size: int = 64
@@ -100,6 +104,7 @@ class PretrainSpec:
     epochs: int = 2
     seed: int = 0
     threads: int = 0
+    overrides: tuple[str, ...] = ()
 
 
 def pretrain_variant(variant: str, world: World, mined_json: Path, out: str | Path,
@@ -118,7 +123,7 @@ def pretrain_variant(variant: str, world: World, mined_json: Path, out: str | Pa
         f"augment.output_size=[{spec.view_size},{spec.view_size}]",
         f"data.batch_size={spec.batch_size}", f"data.samples_per_epoch={per_epoch * spec.batch_size}",
         f"trainer.max_epochs={spec.epochs}", f"trainer.progress_bar={str(progress).lower()}",
-        f"seed={spec.seed}", "optim.warmup_epochs=0"])
+        f"seed={spec.seed}", "optim.warmup_epochs=0", *spec.overrides])
     # SimCLR/PeCLR see the same crops as SiMHand, each paired with itself.
     cfg.data.sources = [DataSource(root=str(mined_json), format="auto")]
     resume = (out / "checkpoints" / "last.ckpt").is_file()
@@ -130,10 +135,13 @@ def pretrain_variant(variant: str, world: World, mined_json: Path, out: str | Pa
 
 @dataclass
 class FinetuneSpec:
+    """`overrides`: extra ``key=value`` config overrides (e.g. ``data.num_workers=0``)."""
+
     label_fraction: float = 1.0
     epochs: int = 10
     seed: int = 0
     threads: int = 0
+    overrides: tuple[str, ...] = ()
 
 
 def finetune_variant(world: World, init: Path | None, out: str | Path, spec: FinetuneSpec,
@@ -144,7 +152,7 @@ def finetune_variant(world: World, init: Path | None, out: str | Path, spec: Fin
     cfg = load_config(FinetuneConfig, _config("finetune", config), [
         f"data.label_fraction={spec.label_fraction}", f"trainer.max_epochs={spec.epochs}",
         f"seed={spec.seed}", f"data.subset_seed={spec.seed}", f"threads={spec.threads}",
-        f"trainer.progress_bar={str(progress).lower()}"])
+        f"trainer.progress_bar={str(progress).lower()}", *spec.overrides])
     cfg.data.root = str(world.labeled)
     cfg.init = str(init) if init else None
     if last.is_file():

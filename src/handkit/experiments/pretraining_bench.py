@@ -1,0 +1,275 @@
+"""The SiMHand experiment on the synthetic world: every pre-training method at equal compute.
+
+world (labeled set, unlabeled pool of videos, a test set with the **shifted** look, see
+docs/synth.md) → mine → pre-train none / SimCLR / PeCLR / SiMHand / SiMHand-w (same encoder,
+views, batch, steps; one run per seed) → fine-tune RN_25D_wMLPref from each at every label
+fraction (the same number of optimiser steps whatever the fraction) → evaluate on the test set
+→ mean ± std over seeds as ``results.md`` / ``results.json`` / ``results.png``.
+
+Runs go to a process pool (`jobs` processes, 1 torch thread and no loader workers each, so
+`jobs` = cores fills the machine). Every stage resumes: the world, the mined file, each
+encoder and each (variant, fraction, seed) cell's ``metrics.json`` are reused when present;
+a killed fine-tune continues from its last checkpoint. Checkpoints are deleted once a cell is
+evaluated (an encoder once it is exported) to keep the disk use small.
+Entry point: ``benchmarks/pretraining.py``; results in docs/experiments.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from handkit.experiments.pipeline import (VARIANTS, FinetuneSpec, PretrainSpec, World, WorldSpec,
+                                          finetune_variant, make_world, mine_pool,
+                                          pretrain_variant)
+
+__all__ = ["BenchSpec", "SPECS", "METRICS", "run_benchmark", "finetune_epochs", "aggregate",
+           "format_table", "write_results"]
+
+METRICS = {"mpjpe_mm": "MPJPE (mm)", "pa_mpjpe_mm": "PA-MPJPE (mm)", "auc": "AUC",
+           "pa_auc": "PA-AUC"}
+"""The metrics of the table (keys of `eval.evaluate`'s report) and their column titles."""
+_QUIET = ("data.num_workers=0",)  # one process per run: the pool's processes fill the cores
+
+
+@dataclass
+class BenchSpec:
+    """Sizes of one benchmark configuration.
+
+    Attributes:
+        finetune_steps: optimiser steps of every fine-tune (epochs are derived per fraction).
+        finetune_batch: fine-tuning batch size.
+        fractions: label fractions of the labeled training split.
+    """
+
+    world: WorldSpec
+    pretrain: PretrainSpec
+    finetune_steps: int
+    finetune_batch: int = 32
+    fractions: tuple[float, ...] = (0.1, 1.0)
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    eval_gallery: int = 8
+    notes: dict = field(default_factory=dict)
+
+
+SPECS = {
+    "full": BenchSpec(WorldSpec(labeled=800, test=300, pool=3200, k=5, test_appearance="shifted"),
+                      PretrainSpec(steps=150, epochs=2, batch_size=32, threads=1,
+                                   overrides=_QUIET),
+                      finetune_steps=60, fractions=(0.1, 1.0)),
+    "quick": BenchSpec(WorldSpec(labeled=160, test=64, pool=480, k=3, test_appearance="shifted"),
+                       PretrainSpec(steps=12, epochs=1, batch_size=16, threads=1,
+                                    overrides=_QUIET),
+                       finetune_steps=8, finetune_batch=16, fractions=(0.25, 1.0)),
+}
+
+
+def finetune_epochs(n_labeled: int, fraction: float, batch_size: int, steps: int) -> int:
+    """Epochs that give about `steps` optimiser steps on `fraction` of a FreiHAND-layout set of
+    `n_labeled` images (its training split holds n − n // 8; the subset keeps round(f·n) ≥ 1;
+    the loader drops the last partial batch when there is more than one batch)."""
+    n = max(1, round(fraction * (n_labeled - n_labeled // 8)))
+    batches = n // batch_size if n > batch_size else 1
+    return max(1, math.ceil(steps / batches))
+
+
+def aggregate(cells: list[dict], metrics: tuple[str, ...] = tuple(METRICS)) -> list[dict]:
+    """Mean and sample standard deviation (ddof = 1; NaN for one seed) of each metric per
+    (variant, fraction), in the order the pairs first appear in `cells`.
+
+    Args:
+        cells: dicts with "variant", "fraction" and "metrics" ({name: value}).
+
+    Returns:
+        dicts with variant, fraction, n (seeds), mean {name: float}, std {name: float}.
+    """
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for cell in cells:
+        groups.setdefault((cell["variant"], cell["fraction"]), []).append(cell["metrics"])
+    rows = []
+    for (variant, fraction), runs in groups.items():
+        values = {m: np.array([float(r[m]) for r in runs]) for m in metrics}
+        rows.append({"variant": variant, "fraction": fraction, "n": len(runs),
+                     "mean": {m: float(v.mean()) for m, v in values.items()},
+                     "std": {m: float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+                             for m, v in values.items()}})
+    return rows
+
+
+def _pm(mean: float, std: float, digits: int) -> str:
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if math.isfinite(std) else f"{mean:.{digits}f}"
+
+
+def format_table(rows: list[dict]) -> str:
+    """The Markdown table of `aggregate` rows: one line per (fraction, variant), mean ± std,
+    mm with 1 decimal, AUC with 3, and PA-MPJPE relative to "none" at the same fraction."""
+    base = {r["fraction"]: r["mean"]["pa_mpjpe_mm"] for r in rows if r["variant"] == "none"}
+    header = ["labels", "pre-training", "seeds", *METRICS.values(), "PA-MPJPE vs none"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in sorted(rows, key=lambda r: r["fraction"]):
+        cells = [_pm(r["mean"][m], r["std"][m], 1 if m.endswith("_mm") else 3) for m in METRICS]
+        ref = base.get(r["fraction"])
+        rel = f"{100 * (r['mean']['pa_mpjpe_mm'] / ref - 1):+.1f} %" if ref else "—"
+        lines.append("| " + " | ".join([f"{r['fraction']:g}", r["variant"], str(r["n"]), *cells,
+                                        rel]) + " |")
+    return "\n".join(lines)
+
+
+def _chart(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fractions = sorted({r["fraction"] for r in rows})
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    by = {(r["variant"], r["fraction"]): r for r in rows}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    width = 0.8 / len(variants)
+    for ax, metric in zip(axes, ("mpjpe_mm", "pa_mpjpe_mm")):
+        for k, v in enumerate(variants):
+            got = [by.get((v, f)) for f in fractions]
+            ax.bar(np.arange(len(fractions)) + (k - (len(variants) - 1) / 2) * width,
+                   [g["mean"][metric] if g else np.nan for g in got], width,
+                   yerr=[np.nan_to_num(g["std"][metric]) if g else 0 for g in got],
+                   capsize=2, label=v)
+        ax.set_xticks(np.arange(len(fractions)), [f"{f:g} of labels" for f in fractions])
+        ax.set_ylabel(f"{METRICS[metric]} (lower is better)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Fine-tuned RN_25D on the shifted-look synthetic test set (mean ± std over seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_results(out: Path, result: dict) -> tuple[Path, Path, Path]:
+    """Write ``results.json``, ``results.md`` (table + setup + timing) and ``results.png``."""
+    rows = result["summary"]
+    js, md, png = out / "results.json", out / "results.md", out / "results.png"
+    js.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    _chart(rows, png)
+    timing = " · ".join(f"{k} {v / 60:.1f} min" for k, v in result["timing"].items())
+    command = f"Command: `{result['command']}`\n\n" if result.get("command") else ""
+    md.write_text(f"# Pre-training methods at equal compute (synthetic world)\n\n"
+                  f"{command}{format_table(rows)}\n\n"
+                  f"Setup: `{json.dumps(result['spec'], default=str)}`\n\n"
+                  f"Wall clock: {timing}\n\n![chart]({png.name})\n")
+    return js, md, png
+
+
+# --------------------------------------------------------------------------- worker tasks
+
+@contextlib.contextmanager
+def _logged(path: Path):
+    """Send this process's stdout/stderr (fd level: Lightning, warnings) to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush(), sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "a") as log:
+        os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+            os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+            os.close(saved[0]), os.close(saved[1])
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _pretrain_task(variant: str, seed: int, world: World, mined: Path, out: Path,
+                   spec: PretrainSpec) -> float:
+    t0 = time.perf_counter()
+    with _logged(out / "log.txt"):
+        pretrain_variant(variant, world, mined, out, replace(spec, seed=seed), progress=False)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the exported encoder stays
+    return time.perf_counter() - t0
+
+
+def _cell_task(world: World, init: Path | None, out: Path, spec: FinetuneSpec,
+               gallery: int) -> tuple[dict, float]:
+    from handkit.eval.evaluate import evaluate
+
+    t0 = time.perf_counter()
+    with _logged(out / "log.txt"):
+        ckpt = finetune_variant(world, init, out / "finetune", spec, progress=False)
+        report = evaluate(ckpt, world.test, split="training", out_dir=out / "eval",
+                          gallery=gallery, progress=False)
+    metrics = {k: float(v) for k, v in report.metrics.items()}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    shutil.rmtree(out / "finetune" / "checkpoints", ignore_errors=True)
+    return metrics, time.perf_counter() - t0
+
+
+def _run_all(pool, tasks: dict, desc: str, progress: bool) -> dict:
+    """Submit `tasks` {key: (fn, args)}; returns {key: result}, a bar over finished tasks."""
+    futures = {pool.submit(fn, *args): key for key, (fn, args) in tasks.items()}
+    results = {}
+    with tqdm(total=len(futures), desc=desc, unit="run", disable=not progress) as bar:
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
+            bar.update(1)
+    return results
+
+
+def run_benchmark(out: str | Path, *, quick: bool = False, seeds: int = 2, jobs: int = 2,
+                  progress: bool = True, command: str = "") -> dict:
+    """Run (or resume) the whole benchmark into `out`; returns the result dict it writes."""
+    if seeds < 1 or jobs < 1:
+        raise ValueError(f"seeds and jobs must be >= 1, got seeds={seeds}, jobs={jobs}.")
+    spec = SPECS["quick" if quick else "full"]
+    out = Path(out)
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+    world = make_world(spec.world, out / "data", progress=progress)
+    mined = mine_pool(world, spec.world.k, progress=progress)
+    timing["world + mining"] = time.perf_counter() - t0
+    pretrained = [(v, s) for v in spec.variants for s in range(seeds) if VARIANTS[v][0]]
+    encoders = {(v, s): out / "pretrain" / f"{v}_seed{s}" for v, s in pretrained}
+    cells = [(v, f, s) for v in spec.variants for f in spec.fractions for s in range(seeds)]
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"),
+                             initializer=_init_worker) as pool:
+        t1 = time.perf_counter()
+        _run_all(pool, {key: (_pretrain_task, (key[0], key[1], world, mined, path, spec.pretrain))
+                        for key, path in encoders.items()
+                        if not (path / "encoder_torchvision.pth").is_file()},
+                 "pre-train", progress)
+        timing["pre-training"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        tasks = {}
+        for v, f, s in cells:
+            cell = out / "finetune" / f"{v}_frac{f:g}_seed{s}"
+            if (cell / "metrics.json").is_file():
+                continue
+            init = encoders[v, s] / "encoder_torchvision.pth" if (v, s) in encoders else None
+            ft = FinetuneSpec(label_fraction=f, seed=s, threads=1, epochs=finetune_epochs(
+                spec.world.labeled, f, spec.finetune_batch, spec.finetune_steps),
+                overrides=(*_QUIET, f"data.batch_size={spec.finetune_batch}"))
+            tasks[v, f, s] = (_cell_task, (world, init, cell, ft, spec.eval_gallery))
+        _run_all(pool, tasks, "fine-tune + evaluate", progress)
+        timing["fine-tuning + evaluation"] = time.perf_counter() - t2
+    timing["total"] = time.perf_counter() - t0
+    results = [{"variant": v, "fraction": f, "seed": s, "metrics": json.loads(
+        (out / "finetune" / f"{v}_frac{f:g}_seed{s}" / "metrics.json").read_text())}
+        for v, f, s in cells]
+    result = {"command": command, "mode": "quick" if quick else "full", "seeds": seeds,
+              "jobs": jobs, "spec": asdict(spec), "timing": timing, "cells": results,
+              "summary": aggregate(results)}
+    write_results(out, result)
+    return result
