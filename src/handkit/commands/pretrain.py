@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from handkit.commands._training import add_training_arguments, flag_overrides
+
 HELP = "contrastive pre-training: SimCLR, PeCLR or SiMHand (adaptive weights with --weighting)"
 
 
@@ -15,27 +17,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", action="append", default=[], metavar="DIR",
                         help="dataset folder or Hand100M annotation JSON; repeat to mix sources "
                              "(balanced 50/50 as the seeds). simhand needs mined pairs")
-    parser.add_argument("--config", metavar="YAML", help="experiment config, e.g. "
-                        "configs/pretrain/simhand_w.yaml or configs/pretrain/cpu_simhand_w.yaml")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set data.batch_size=64")
-    parser.add_argument("--out", default="runs/pretrain", help="output folder (default %(default)s)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
-    parser.add_argument("--devices", help="devices per node, e.g. 8 (trainer.devices)")
-    parser.add_argument("--strategy", help="e.g. ddp (trainer.strategy)")
-    parser.add_argument("--num-nodes", type=int, help="nodes (trainer.num_nodes)")
-
+    add_training_arguments(parser, default_out="runs/pretrain",
+                           example_config="configs/pretrain/cpu_simhand_w.yaml",
+                           example_set="data.batch_size=64")
 
 def run(args: argparse.Namespace) -> int:
     from handkit.tasks.pretrain import PretrainConfig, pretrain
     from handkit.utils.config import load_config
 
-    overrides = list(args.set)
-    for key, value in (("method", args.method), ("loss.weighting", args.weighting),
-                       ("trainer.devices", args.devices), ("trainer.strategy", args.strategy),
-                       ("trainer.num_nodes", args.num_nodes)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
+    overrides = flag_overrides(args, {"method": args.method,
+                                      "loss.weighting": args.weighting})
     cfg = load_config(PretrainConfig, args.config, overrides)
     if args.data:
         from handkit.tasks.pretrain_data import DataSource

@@ -130,6 +130,9 @@ class PretrainDataModule(L.LightningDataModule):
         super().__init__()
         if not cfg.sources:
             raise ValueError("data.sources: empty; give at least one dataset (--data DIR).")
+        for source in cfg.sources:  # fail before the trainer starts, not inside setup()
+            if not Path(source.root).exists():
+                raise FileNotFoundError(f"data: {source.root} does not exist.")
         self.cfg, self.positives, self.seed = cfg, positives, seed
         self.dataset: ConcatDataset | None = None
 
