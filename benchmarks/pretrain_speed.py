@@ -49,11 +49,12 @@ from handkit.tasks.pretrain import IMAGENET_MEAN, IMAGENET_STD, PretrainConfig, 
 
 IMAGENET = (IMAGENET_MEAN, IMAGENET_STD)
 INPUT = 224
-# Against fp32 NCHW eager: loss |Δ| / |loss|; gradient ‖Δg‖ / ‖g‖ over all parameters, either
-# absolute or (a string) a multiple of the floor: the change that 1e-3 Gaussian noise on the fp32
-# input views causes. At random init the contrastive gradient is a small difference of nearly
-# equal terms, so that floor is already ~25%, and bf16 (rounding 4e-3) sits at ~2x the floor.
-TOLERANCE = {"fp32": (1e-5, 1e-2), "bf16": (1e-3, "3x floor")}
+# Against fp32 NCHW eager: loss |Δ| / |loss|; gradient ‖Δg‖ / ‖g‖ over all parameters as a
+# multiple of the floor: the change that 1e-3 Gaussian noise on the fp32 input views causes. At
+# random init the contrastive gradient is a small difference of nearly equal terms, so that floor
+# is already ~0.2 (ResNet-18) to ~0.7 (ResNet-50); fp32 reordering (channels_last, compile) sits
+# at a few % of it and bf16 (rounding 4e-3) at ~2x it.
+TOLERANCE = {"fp32": (1e-5, 0.1), "bf16": (5e-3, 3.0)}
 
 
 @dataclass(frozen=True)
@@ -284,8 +285,7 @@ def run_model(arch: str, pool: tuple[np.ndarray, np.ndarray], pairs: int, warm: 
         if v.augment == "torch":      # same weights, same batch, same drawn parameters
             loss, grad = loss_and_grad(task, v, check_batch)
             tol_loss, tol_grad = TOLERANCE["bf16" if v.bf16 else "fp32"]
-            if isinstance(tol_grad, str):
-                tol_grad = float(tol_grad.split("x")[0]) * floor
+            tol_grad *= floor
             err_loss, err_grad = abs(loss - ref_loss) / abs(ref_loss), _rel(grad, ref_grad)
             ok = err_loss <= tol_loss and err_grad <= tol_grad
             checks.append((f"{arch}: {v.name.strip(' +')}", loss, ref_loss, err_loss, err_grad,
@@ -392,7 +392,8 @@ def main() -> int:
         ratio = f"{ips / base[arch]:10.2f}x" if base[arch] else "         -"
         print(f"{arch:9s} {name:52s} {med:7.2f} {ips:7.1f} {ratio}")
     print("\nLoss/gradient vs fp32 NCHW eager, same weights, batch and augmentation parameters "
-          f"(tolerance loss/grad: fp32 {TOLERANCE['fp32']}, bf16 {TOLERANCE['bf16']})")
+          f"(tolerance |dL|/L, |dg|/|g| in floors: fp32 {TOLERANCE['fp32']}, "
+          f"bf16 {TOLERANCE['bf16']})")
     print(f"{'variant':60s} {'loss':>9s} {'ref':>9s} {'|dL|/L':>9s} {'|dg|/|g|':>9s}")
     for name, loss, ref, el, eg, verdict in checks:
         print(f"{name:60s} {loss:9.5f} {ref:9.5f} {el:9.1e} {eg:9.1e} {verdict}")
