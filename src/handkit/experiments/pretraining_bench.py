@@ -66,9 +66,9 @@ class BenchSpec:
 
 SPECS = {
     "full": BenchSpec(WorldSpec(labeled=800, test=300, pool=3200, k=5, test_appearance="shifted"),
-                      PretrainSpec(steps=150, epochs=2, batch_size=32, threads=1,
+                      PretrainSpec(steps=300, epochs=2, batch_size=32, threads=1,
                                    overrides=_QUIET),
-                      finetune_steps=60, fractions=(0.1, 1.0)),
+                      finetune_steps=80, fractions=(0.1, 1.0)),
     "quick": BenchSpec(WorldSpec(labeled=160, test=64, pool=480, k=3, test_appearance="shifted"),
                        PretrainSpec(steps=12, epochs=1, batch_size=16, threads=1,
                                     overrides=_QUIET),
