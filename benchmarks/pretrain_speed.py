@@ -77,7 +77,7 @@ def variants() -> list[Variant]:
         Variant("  + compile", compile=True),
         Variant("  + channels_last + bf16", channels_last=True, bf16=True),
         Variant("  + channels_last + bf16 + compile", channels_last=True, bf16=True, compile=True),
-        Variant("  all, cv2 aug in workers instead", channels_last=True, bf16=True, compile=True,
+        Variant("  + channels_last + bf16, cv2 aug in workers", channels_last=True, bf16=True,
                 augment="cv2_workers"),
     ]
 
@@ -251,7 +251,8 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def run_model(arch: str, pool: tuple[np.ndarray, np.ndarray], pairs: int, warm: int, timed: int,
-              workers: int, only: set[str] | None) -> tuple[list[tuple], list[tuple]]:
+              workers: int, only: set[str] | None, compile_ok: bool = True
+              ) -> tuple[list[tuple], list[tuple]]:
     """Timing rows (variant, median s, images/s) and check rows for one encoder."""
     images, keypoints = pool
     aug = AugmentConfig()
@@ -279,7 +280,7 @@ def run_model(arch: str, pool: tuple[np.ndarray, np.ndarray], pairs: int, warm: 
     del ref_task
     rows = []
     for v in variants():
-        if only and not any(s in v.name for s in only):
+        if (only and not any(s in v.name for s in only)) or (v.compile and not compile_ok):
             continue
         task, opt = build(arch, v, init)
         if v.augment == "torch":      # same weights, same batch, same drawn parameters
@@ -359,6 +360,7 @@ def main() -> int:
     ap.add_argument("--timed", type=int, default=5, help="timed steps; the median is reported")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile variants")
     ap.add_argument("--only", nargs="*", default=None,
                     help="run only variants whose name contains one of these strings")
     args = ap.parse_args()
@@ -375,7 +377,7 @@ def main() -> int:
     rows, checks = [], []
     for arch in archs:
         r, c = run_model(arch, pool, args.pairs, args.warm, args.timed, args.workers,
-                         set(args.only) if args.only else None)
+                         set(args.only) if args.only else None, not args.no_compile)
         rows += r
         checks += c
     print(f"end: {_load()}")
