@@ -3,8 +3,8 @@ import math
 
 import pytest
 
-from handkit.experiments.pretraining_bench import (aggregate, finetune_epochs, format_table,
-                                                   write_results)
+from handkit.experiments.pretraining_bench import (SPECS, aggregate, finetune_epochs,
+                                                   format_table, make_spec, write_results)
 
 
 def _cell(variant, fraction, seed, pa, mpjpe=30.0, auc=0.5):
@@ -50,6 +50,17 @@ def test_finetune_epochs_give_the_step_budget(n, fraction, batch, steps, epochs)
     assert finetune_epochs(n, fraction, batch, steps) == epochs
 
 
+def test_make_spec_replaces_only_what_is_asked():
+    spec = make_spec("full", variants=("simclr", "simhand_w"), pretrain_steps=900)
+    assert spec.variants == ("simclr", "simhand_w") and spec.pretrain.steps == 900
+    assert spec.fractions == SPECS["full"].fractions and SPECS["full"].pretrain.steps != 900
+    assert spec.pretrain.batch_size == SPECS["full"].pretrain.batch_size
+    with pytest.raises(ValueError, match=r"variants: unknown \['byol'\]"):
+        make_spec("full", variants=("simclr", "byol"))
+    with pytest.raises(ValueError, match="fractions: expected values in"):
+        make_spec("quick", fractions=(0.0,))
+
+
 def test_write_results_files(tmp_path):
     rows = aggregate([_cell(v, f, s, 10.0 + s) for v in ("none", "simclr") for f in (0.1, 1.0)
                       for s in (0, 1)])
@@ -63,7 +74,7 @@ def test_write_results_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_quick_benchmark_end_to_end_and_resume(tmp_path, monkeypatch):
+def test_quick_benchmark_end_to_end_and_resume(tmp_path):
     from handkit.experiments import pretraining_bench as bench
     from handkit.experiments.pipeline import PretrainSpec, WorldSpec
 
@@ -73,15 +84,15 @@ def test_quick_benchmark_end_to_end_and_resume(tmp_path, monkeypatch):
                                         overrides=("data.num_workers=0",)),
                            finetune_steps=2, finetune_batch=8, fractions=(0.5, 1.0),
                            variants=("none", "simhand_w"), eval_gallery=2)
-    monkeypatch.setitem(bench.SPECS, "quick", tiny)
-    result = bench.run_benchmark(tmp_path, quick=True, seeds=2, jobs=2, progress=False)
+    result = bench.run_benchmark(tmp_path, tiny, seeds=2, jobs=2, progress=False)
     assert len(result["cells"]) == 8 and len(result["summary"]) == 4
     assert all(r["n"] == 2 and math.isfinite(r["std"]["pa_mpjpe_mm"]) for r in result["summary"])
     assert (tmp_path / "results.png").stat().st_size > 5000
     assert json.loads((tmp_path / "data/test/meta.json").read_text())["args"]["appearance"] \
         == "shifted"
-    assert not (tmp_path / "finetune/none_frac0.5_seed0/finetune/checkpoints").exists()
+    kept = tmp_path / "finetune/none_frac0.5_seed0/finetune/checkpoints"
+    assert [p.name for p in kept.iterdir()] == ["last.ckpt"]
     stamp = (tmp_path / "finetune/none_frac0.5_seed0/metrics.json").stat().st_mtime_ns
-    again = bench.run_benchmark(tmp_path, quick=True, seeds=2, jobs=2, progress=False)
+    again = bench.run_benchmark(tmp_path, tiny, seeds=2, jobs=2, progress=False)
     assert again["summary"] == result["summary"]  # resumed: nothing was recomputed
     assert (tmp_path / "finetune/none_frac0.5_seed0/metrics.json").stat().st_mtime_ns == stamp

@@ -9,8 +9,8 @@ fraction (the same number of optimiser steps whatever the fraction) → evaluate
 Runs go to a process pool (`jobs` processes, 1 torch thread and no loader workers each, so
 `jobs` = cores fills the machine). Every stage resumes: the world, the mined file, each
 encoder and each (variant, fraction, seed) cell's ``metrics.json`` are reused when present;
-a killed fine-tune continues from its last checkpoint. Checkpoints are deleted once a cell is
-evaluated (an encoder once it is exported) to keep the disk use small.
+a killed fine-tune continues from its last checkpoint. Per-epoch checkpoints are deleted once a
+cell is evaluated (``last.ckpt`` stays), a pre-training's once its encoder is exported.
 Entry point: ``benchmarks/pretraining.py``; results in docs/experiments.md.
 """
 
@@ -35,7 +35,7 @@ from handkit.experiments.pipeline import (VARIANTS, FinetuneSpec, PretrainSpec, 
                                           finetune_variant, make_world, mine_pool,
                                           pretrain_variant)
 
-__all__ = ["BenchSpec", "SPECS", "METRICS", "run_benchmark", "finetune_epochs", "aggregate",
+__all__ = ["BenchSpec", "SPECS", "METRICS", "make_spec", "run_benchmark", "finetune_epochs", "aggregate",
            "format_table", "write_results"]
 
 METRICS = {"mpjpe_mm": "MPJPE (mm)", "pa_mpjpe_mm": "PA-MPJPE (mm)", "auc": "AUC",
@@ -213,7 +213,8 @@ def _cell_task(world: World, init: Path | None, out: Path, spec: FinetuneSpec,
                           gallery=gallery, progress=False)
     metrics = {k: float(v) for k, v in report.metrics.items()}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
-    shutil.rmtree(out / "finetune" / "checkpoints", ignore_errors=True)
+    for epoch in (out / "finetune" / "checkpoints").glob("epoch=*.ckpt"):
+        epoch.unlink()  # last.ckpt stays, to evaluate again (e.g. another crop)
     return metrics, time.perf_counter() - t0
 
 
@@ -228,12 +229,36 @@ def _run_all(pool, tasks: dict, desc: str, progress: bool) -> dict:
     return results
 
 
-def run_benchmark(out: str | Path, *, quick: bool = False, seeds: int = 2, jobs: int = 2,
-                  progress: bool = True, command: str = "") -> dict:
-    """Run (or resume) the whole benchmark into `out`; returns the result dict it writes."""
+def make_spec(mode: str = "full", *, variants: tuple[str, ...] | None = None,
+              fractions: tuple[float, ...] | None = None,
+              pretrain_steps: int | None = None) -> BenchSpec:
+    """`SPECS[mode]` with some sizes replaced (for targeted extra runs)."""
+    spec = SPECS[mode]
+    if variants is not None:
+        bad = sorted(set(variants) - set(VARIANTS))
+        if bad or not variants:
+            raise ValueError(f"variants: unknown {bad or 'empty list'}; choices "
+                             f"{sorted(VARIANTS)}.")
+        spec = replace(spec, variants=tuple(variants))
+    if fractions is not None:
+        if not fractions or not all(0 < f <= 1 for f in fractions):
+            raise ValueError(f"fractions: expected values in (0, 1], got {fractions!r}.")
+        spec = replace(spec, fractions=tuple(fractions))
+    if pretrain_steps is not None:
+        if pretrain_steps < 1:
+            raise ValueError(f"pretrain_steps: expected >= 1, got {pretrain_steps}.")
+        spec = replace(spec, pretrain=replace(spec.pretrain, steps=pretrain_steps))
+    return spec
+
+
+def run_benchmark(out: str | Path, spec: BenchSpec | str = "full", *, seeds: int = 2,
+                  jobs: int = 2, progress: bool = True, command: str = "") -> dict:
+    """Run (or resume) the benchmark `spec` (a `SPECS` name or a BenchSpec) into `out`;
+    returns the result dict it writes."""
     if seeds < 1 or jobs < 1:
         raise ValueError(f"seeds and jobs must be >= 1, got seeds={seeds}, jobs={jobs}.")
-    spec = SPECS["quick" if quick else "full"]
+    mode = spec if isinstance(spec, str) else "custom"
+    spec = SPECS[spec] if isinstance(spec, str) else spec
     out = Path(out)
     timing: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -268,7 +293,7 @@ def run_benchmark(out: str | Path, *, quick: bool = False, seeds: int = 2, jobs:
     results = [{"variant": v, "fraction": f, "seed": s, "metrics": json.loads(
         (out / "finetune" / f"{v}_frac{f:g}_seed{s}" / "metrics.json").read_text())}
         for v, f, s in cells]
-    result = {"command": command, "mode": "quick" if quick else "full", "seeds": seeds,
+    result = {"command": command, "mode": mode, "seeds": seeds,
               "jobs": jobs, "spec": asdict(spec), "timing": timing, "cells": results,
               "summary": aggregate(results)}
     write_results(out, result)
