@@ -5,6 +5,7 @@ a shifted look (mean ± std over seeds). Results and discussion: docs/experiment
     flock /tmp/handkit-bench.lock .venv/bin/python benchmarks/pretraining.py [--quick]
         [--out runs/bench_pretraining] [--seeds 2] [--jobs 2]
         [--variants simclr,simhand_w] [--fractions 0.1] [--pretrain-steps 900]
+        [--finetune-steps 600]
 
 Re-running the same command resumes (finished stages are reused). Writes results.md,
 results.json and results.png into --out and prints the table.
@@ -37,13 +38,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated label fractions (default 0.1,1 / quick 0.25,1)")
     parser.add_argument("--pretrain-steps", type=int, default=None,
                         help="pre-training steps of every method (default 300 / quick 12)")
+    parser.add_argument("--finetune-steps", type=int, default=None,
+                        help="fine-tuning steps of every cell (default 80 / quick 8)")
     args = parser.parse_args(argv)
     out = args.out or ("runs/bench_pretraining_quick" if args.quick else "runs/bench_pretraining")
     command = "python benchmarks/pretraining.py " + shlex.join(sys.argv[1:] if argv is None
                                                               else argv)
     spec = make_spec("quick" if args.quick else "full", fractions=args.fractions,
                      variants=tuple(args.variants.split(",")) if args.variants else None,
-                     pretrain_steps=args.pretrain_steps)
+                     pretrain_steps=args.pretrain_steps,
+                     finetune_steps=args.finetune_steps)
     result = run_benchmark(out, spec, seeds=args.seeds, jobs=args.jobs,
                            progress=not args.quiet, command=command.strip())
     print(format_table(result["summary"]))

@@ -51,14 +51,18 @@ def test_finetune_epochs_give_the_step_budget(n, fraction, batch, steps, epochs)
 
 
 def test_make_spec_replaces_only_what_is_asked():
-    spec = make_spec("full", variants=("simclr", "simhand_w"), pretrain_steps=900)
+    spec = make_spec("full", variants=("simclr", "simhand_w"), pretrain_steps=900,
+                     finetune_steps=600)
     assert spec.variants == ("simclr", "simhand_w") and spec.pretrain.steps == 900
+    assert spec.finetune_steps == 600 and SPECS["full"].finetune_steps != 600
     assert spec.fractions == SPECS["full"].fractions and SPECS["full"].pretrain.steps != 900
     assert spec.pretrain.batch_size == SPECS["full"].pretrain.batch_size
     with pytest.raises(ValueError, match=r"variants: unknown \['byol'\]"):
         make_spec("full", variants=("simclr", "byol"))
     with pytest.raises(ValueError, match="fractions: expected values in"):
         make_spec("quick", fractions=(0.0,))
+    with pytest.raises(ValueError, match="finetune_steps: expected >= 1"):
+        make_spec("quick", finetune_steps=0)
 
 
 def test_write_results_files(tmp_path):
@@ -96,3 +100,15 @@ def test_quick_benchmark_end_to_end_and_resume(tmp_path):
     again = bench.run_benchmark(tmp_path, tiny, seeds=2, jobs=2, progress=False)
     assert again["summary"] == result["summary"]  # resumed: nothing was recomputed
     assert (tmp_path / "finetune/none_frac0.5_seed0/metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_format_probe_groups_seeds_and_lists_references():
+    from handkit.experiments.pretraining_bench import format_probe
+
+    table = format_probe({"encoders": {"none_seed0": 30.0, "none_seed1": 32.0,
+                                       "simhand_w_seed0": 25.0},
+                          "reference": {"mean_pose": 31.5, "oracle": 6.9}})
+    lines = table.splitlines()
+    assert "| none | 2 | 31.0 ± 1.4 |" in lines  # sample std of (30, 32) = sqrt(2)
+    assert "| simhand_w | 1 | 25.0 |" in lines
+    assert lines[-2].endswith("| 31.5 |") and lines[-1].endswith("| 6.9 |")

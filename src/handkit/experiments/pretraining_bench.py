@@ -34,9 +34,10 @@ from tqdm import tqdm
 from handkit.experiments.pipeline import (VARIANTS, FinetuneSpec, PretrainSpec, World, WorldSpec,
                                           finetune_variant, make_world, mine_pool,
                                           pretrain_variant)
+from handkit.experiments.probe import encode, knn_pose_probe, load_hands, reference_errors
 
-__all__ = ["BenchSpec", "SPECS", "METRICS", "make_spec", "run_benchmark", "finetune_epochs", "aggregate",
-           "format_table", "write_results"]
+__all__ = ["BenchSpec", "SPECS", "METRICS", "make_spec", "run_benchmark", "run_probe",
+           "finetune_epochs", "aggregate", "format_table", "format_probe", "write_results"]
 
 METRICS = {"mpjpe_mm": "MPJPE (mm)", "pa_mpjpe_mm": "PA-MPJPE (mm)", "auc": "AUC",
            "pa_auc": "PA-AUC"}
@@ -162,11 +163,54 @@ def write_results(out: Path, result: dict) -> tuple[Path, Path, Path]:
     _chart(rows, png)
     timing = " · ".join(f"{k} {v / 60:.1f} min" for k, v in result["timing"].items())
     command = f"Command: `{result['command']}`\n\n" if result.get("command") else ""
+    probe = (f"Nearest-neighbour pose probe of the frozen encoders (no fine-tuning; "
+             f"experiments/probe.py):\n\n{format_probe(result['probe'])}\n\n"
+             if result.get("probe") else "")
     md.write_text(f"# Pre-training methods at equal compute (synthetic world)\n\n"
-                  f"{command}{format_table(rows)}\n\n"
+                  f"{command}{format_table(rows)}\n\n{probe}"
                   f"Setup: `{json.dumps(result['spec'], default=str)}`\n\n"
                   f"Wall clock: {timing}\n\n![chart]({png.name})\n")
     return js, md, png
+
+
+def run_probe(world: World, encoders: dict[tuple[str, int], Path | None], spec: PretrainSpec,
+              path: Path) -> dict:
+    """The nearest-neighbour pose probe (`experiments.probe`) of every (variant, seed) encoder
+    (None: random initialisation with that seed), cached in `path` (JSON).
+
+    Returns:
+        {"reference": {"mean_pose": mm, "oracle": mm}, "encoders": {"<variant>_seed<s>": mm}}.
+    """
+    done = json.loads(path.read_text()) if path.is_file() else {"encoders": {}}
+    todo = {k: v for k, v in encoders.items() if f"{k[0]}_seed{k[1]}" not in done["encoders"]}
+    if not todo and "reference" in done:
+        return done
+    train = load_hands(world.labeled, "training", spec.view_size)
+    test = load_hands(world.test, "training", spec.view_size)
+    done.setdefault("reference", reference_errors(train.xyz, test.xyz))
+    for (variant, seed), enc in todo.items():
+        weights = None if enc is None else enc / "encoder_torchvision.pth"
+        feats = [encode(h.images, weights, arch=spec.encoder, seed=seed) for h in (train, test)]
+        done["encoders"][f"{variant}_seed{seed}"] = knn_pose_probe(feats[0], train.xyz, feats[1],
+                                                                   test.xyz)
+    path.write_text(json.dumps(done, indent=1) + "\n")
+    return done
+
+
+def format_probe(probe: dict) -> str:
+    """Markdown table of `run_probe`'s result: mean ± std over seeds per variant."""
+    by: dict[str, list[float]] = {}
+    for key, value in probe["encoders"].items():
+        by.setdefault(key.rsplit("_seed", 1)[0], []).append(value)
+    lines = ["| encoder | seeds | kNN-probe PA-MPJPE (mm) |", "|---|---|---|"]
+    for variant, values in by.items():
+        v = np.array(values)
+        std = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
+        lines.append(f"| {variant} | {len(v)} | {_pm(float(v.mean()), std, 1)} |")
+    ref = probe["reference"]
+    lines += [f"| *reference: mean labelled pose (ignores the image)* | — | {ref['mean_pose']:.1f} |",
+              f"| *reference: oracle nearest pose* | — | {ref['oracle']:.1f} |"]
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- worker tasks
@@ -231,7 +275,8 @@ def _run_all(pool, tasks: dict, desc: str, progress: bool) -> dict:
 
 def make_spec(mode: str = "full", *, variants: tuple[str, ...] | None = None,
               fractions: tuple[float, ...] | None = None,
-              pretrain_steps: int | None = None) -> BenchSpec:
+              pretrain_steps: int | None = None,
+              finetune_steps: int | None = None) -> BenchSpec:
     """`SPECS[mode]` with some sizes replaced (for targeted extra runs)."""
     spec = SPECS[mode]
     if variants is not None:
@@ -248,6 +293,10 @@ def make_spec(mode: str = "full", *, variants: tuple[str, ...] | None = None,
         if pretrain_steps < 1:
             raise ValueError(f"pretrain_steps: expected >= 1, got {pretrain_steps}.")
         spec = replace(spec, pretrain=replace(spec.pretrain, steps=pretrain_steps))
+    if finetune_steps is not None:
+        if finetune_steps < 1:
+            raise ValueError(f"finetune_steps: expected >= 1, got {finetune_steps}.")
+        spec = replace(spec, finetune_steps=finetune_steps)
     return spec
 
 
@@ -276,6 +325,8 @@ def run_benchmark(out: str | Path, spec: BenchSpec | str = "full", *, seeds: int
                         if not (path / "encoder_torchvision.pth").is_file()},
                  "pre-train", progress)
         timing["pre-training"] = time.perf_counter() - t1
+        probe = run_probe(world, {(v, s): encoders.get((v, s)) for v in spec.variants
+                                  for s in range(seeds)}, spec.pretrain, out / "probe.json")
         t2 = time.perf_counter()
         tasks = {}
         for v, f, s in cells:
@@ -290,11 +341,14 @@ def run_benchmark(out: str | Path, spec: BenchSpec | str = "full", *, seeds: int
         _run_all(pool, tasks, "fine-tune + evaluate", progress)
         timing["fine-tuning + evaluation"] = time.perf_counter() - t2
     timing["total"] = time.perf_counter() - t0
+    if (out / "results.json").is_file():  # a resumed run: the earlier runs' time counts too
+        earlier = json.loads((out / "results.json").read_text()).get("timing", {})
+        timing = {k: v + earlier.get(k, 0.0) for k, v in timing.items()}
     results = [{"variant": v, "fraction": f, "seed": s, "metrics": json.loads(
         (out / "finetune" / f"{v}_frac{f:g}_seed{s}" / "metrics.json").read_text())}
         for v, f, s in cells]
     result = {"command": command, "mode": mode, "seeds": seeds,
               "jobs": jobs, "spec": asdict(spec), "timing": timing, "cells": results,
-              "summary": aggregate(results)}
+              "summary": aggregate(results), "probe": probe}
     write_results(out, result)
     return result

@@ -56,7 +56,13 @@ __all__ = [
     "create_backbone",
     "list_backbones",
     "check_image",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
 ]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""The per-channel RGB mean and std (images in [0, 1]) every ImageNet-style backbone expects."""
 
 _REGISTRY: dict[str, Callable[..., "Backbone"]] = {}
 

@@ -21,13 +21,11 @@ from torch import Tensor, nn
 
 from handkit.geometry.camera import project
 from handkit.hand.skeleton import JOINT_NAMES
+from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from handkit.utils.check import check_choice
 
 __all__ = ["ModelConfig", "PoseNet", "build_posenet", "MODEL_KINDS", "IMAGENET_MEAN",
            "IMAGENET_STD"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from handkit.data.augment import AugmentConfig, augment
 from handkit.losses.contrastive import (nt_xent, peclr_transform, select_weight_joints,
                                         simhand_weights, weighted_nt_xent)
-from handkit.models.backbones import create_backbone
+from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
 from handkit.models.heads import SimCLRHead
 from handkit.models.weights import save_torchvision
 from handkit.tasks.optim import LARS, scaled_base_lr, warmup_cosine_factor, weight_decay_groups
@@ -47,8 +47,6 @@ from handkit.utils.config import config_to_dict
 __all__ = ["LossConfig", "OptimConfig", "PretrainConfig", "PretrainTask", "build_task",
            "IMAGENET_MEAN", "IMAGENET_STD", "pretrain", "export_encoder"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 METHODS = ("simclr", "peclr", "simhand")
 
 

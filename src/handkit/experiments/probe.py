@@ -1,0 +1,118 @@
+"""Nearest-neighbour pose probe: how much hand pose a frozen encoder's features carry.
+
+SiMHand's premise is that pre-training should put hands with similar poses close together in
+feature space. The probe measures exactly that, with no training at all: every labelled hand is
+cropped around its true 2D box, encoded (global-average-pooled features, L2-normalised), and
+each test hand takes the 3D pose of its nearest labelled hand (cosine similarity). The error is
+the PA-MPJPE between that retrieved pose and the test hand's true pose (Procrustes removes the
+global rotation, scale and position, so only the articulation counts).
+
+Two references frame the number: *mean pose* (every test hand gets the mean root-relative
+labelled pose: what a model that ignores the image would score) and *oracle* (the labelled hand
+whose true pose is closest after Procrustes: the best any retrieval can do with this labelled
+set). A random-initialised encoder (``encoder=None``) is the "no pre-training" row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from handkit.data.crop import box_crop_matrix, keypoint_box, warp_crop
+from handkit.data.formats import detect_format, open_dataset
+from handkit.data.formats._base import LOAD_ERRORS
+from handkit.eval.metrics import pa_mpjpe
+from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
+from handkit.tasks.finetune_data import prepare_hand
+
+__all__ = ["HandSet", "load_hands", "encode", "knn_pose_probe", "reference_errors"]
+
+
+@dataclass
+class HandSet:
+    """Right-hand crops and their poses.
+
+    Attributes:
+        images: (N, S, S, 3) uint8 crops around the true 2D box (fill 0.7), left hands mirrored.
+        xyz: (N, 21, 3) float64, meters, camera frame, handkit order.
+        skipped: number of samples that failed to load (reported, not fatal).
+    """
+
+    images: np.ndarray
+    xyz: np.ndarray
+    skipped: int = 0
+
+
+def load_hands(root: str | Path, split: str, size: int = 64, limit: int | None = None) -> HandSet:
+    """Crop the first hand of every sample of `split` in the dataset at `root` (any format)."""
+    dataset = open_dataset(detect_format(root), root, split)
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    images, xyz, skipped = [], [], 0
+    for i in range(n):
+        try:
+            hand = prepare_hand(dataset[i])
+        except LOAD_ERRORS:
+            skipped += 1
+            continue
+        if hand["xyz"] is None:
+            skipped += 1
+            continue
+        T = box_crop_matrix(keypoint_box(hand["uv"], hand["valid"]), size, 0.7)
+        images.append(warp_crop(hand["image"], T, size))
+        xyz.append(hand["xyz"])
+    if not images:
+        raise ValueError(f"root: no usable hand with 3D keypoints in {root} ({split}).")
+    return HandSet(np.stack(images), np.stack(xyz), skipped)
+
+
+@torch.no_grad()
+def encode(images: np.ndarray, encoder: str | Path | None, *, arch: str = "resnet18",
+           batch_size: int = 128, seed: int = 0) -> torch.Tensor:
+    """(N, C) L2-normalised pooled features of uint8 (N, S, S, 3) crops.
+
+    Args:
+        encoder: a torchvision-format encoder file, or None for a random initialisation drawn
+            with `seed` (the "no pre-training" reference).
+    """
+    torch.manual_seed(seed)
+    net = create_backbone(arch, weights=encoder).eval()
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    feats = []
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(images[start:start + batch_size]).permute(0, 3, 1, 2).float() / 255
+        feats.append(net.forward_pooled((x - mean) / std))
+    return F.normalize(torch.cat(feats), dim=1)
+
+
+def _root_relative(xyz: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(xyz - xyz[:, :1]).float()
+
+
+def knn_pose_probe(train_feats: torch.Tensor, train_xyz: np.ndarray, test_feats: torch.Tensor,
+                   test_xyz: np.ndarray) -> float:
+    """PA-MPJPE in mm of the poses retrieved by cosine nearest neighbour.
+
+    Args:
+        train_feats, test_feats: (N, C) and (M, C) L2-normalised features.
+        train_xyz, test_xyz: (N, 21, 3) and (M, 21, 3) meters.
+    """
+    nearest = (test_feats @ train_feats.T).argmax(dim=1)
+    pred = _root_relative(train_xyz)[nearest]
+    return 1000 * float(pa_mpjpe(pred, _root_relative(test_xyz)))
+
+
+def reference_errors(train_xyz: np.ndarray, test_xyz: np.ndarray) -> dict[str, float]:
+    """PA-MPJPE in mm of the two references: ``mean_pose`` and ``oracle`` (module docstring)."""
+    train, test = _root_relative(train_xyz), _root_relative(test_xyz)
+    mean = train.mean(dim=0, keepdim=True).expand_as(test)
+    best = torch.full((len(test),), float("inf"))
+    for j in range(len(train)):  # N Procrustes of (M, 21, 3): small sets only
+        best = torch.minimum(best, pa_mpjpe(train[j].expand_as(test), test, reduction="none")
+                             .mean(dim=-1))
+    return {"mean_pose": 1000 * float(pa_mpjpe(mean, test)), "oracle": 1000 * float(best.mean())}
+
