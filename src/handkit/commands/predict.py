@@ -13,7 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "trained on synthetic hands only)")
     parser.add_argument("--out", default="runs/predict", help="output folder (default %(default)s)")
     parser.add_argument("--detector", default="auto", choices=["auto", "mediapipe", "centre"],
-                        help="hand finder (auto: MediaPipe if installed, else a centred crop)")
+                        help="hand finder (auto: MediaPipe if set up, else a centred crop)")
+    parser.add_argument("--mediapipe-python", help="MediaPipe's own venv python (default "
+                        "$HANDKIT_MEDIAPIPE_PYTHON; set-up: docs/mining.md)")
     parser.add_argument("--hand", default="auto", choices=["auto", "right", "left"],
                         help="handedness (auto: the detector's; right if unknown)")
     parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
@@ -22,8 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from handkit.infer.predict import predict
+    import os
 
+    from handkit.infer.predict import predict
+    from handkit.utils.mediapipe_side import MEDIAPIPE_ENV, find_mediapipe_python
+
+    if args.mediapipe_python:  # find_hands reads the variable; checked here for a clear error
+        os.environ[MEDIAPIPE_ENV] = find_mediapipe_python(args.mediapipe_python)
     result = predict(args.source, ckpt=args.ckpt, out_dir=args.out, detector=args.detector,
                      hand=args.hand, box=args.box, progress=not args.quiet)
     notes = sorted({n for r in result.results for n in r.notes})

@@ -6,7 +6,7 @@ A source maps a batch of crops to `Detections` (keypoints in crop pixels, a per-
 - `LabelKeypoints`: given labels (synthetic or annotated data); confidence 1.
 - `ModelKeypoints`: any torch module returning 21x2 keypoints (a handkit-trained 2D model).
 - `MediaPipeKeypoints`: MediaPipe Hands 0.10.21 run in ITS OWN venv as a subprocess (it needs
-  numpy<2 and cannot share handkit's environment; DESIGN.md, Dependencies).
+  numpy<2 and cannot share handkit's environment; `utils.mediapipe_side`, DESIGN.md).
 
 Crops with no detection (`found` False) are reported and left out by the miner, never crashed on.
 **Convention:** keypoints are (B, 21, 2) float32 pixels of the (unflipped) crop, handkit
@@ -15,25 +15,19 @@ order (= MediaPipe's), handkit pixel convention (centre of column i at i + 0.5).
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 import torch
 
 from handkit.utils.check import check_choice, check_shape
+from handkit.utils.mediapipe_side import MEDIAPIPE_ENV, shared_worker
 
 __all__ = ["Detections", "KeypointSource", "LabelKeypoints", "ModelKeypoints",
            "MediaPipeKeypoints", "MEDIAPIPE_ENV"]
 
-MEDIAPIPE_ENV = "HANDKIT_MEDIAPIPE_PYTHON"
 _IMAGENET = (np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225],
                                                                      np.float32))
 
@@ -146,39 +140,19 @@ class ModelKeypoints(KeypointSource):
         return _finalize(kp, conf, self.min_confidence)
 
 
-# Runs inside the MediaPipe venv: argv[1] = JSON list of image paths; one JSON line per image.
-_WORKER = r"""
-import json, sys
-import cv2
-import mediapipe as mp
-paths = json.load(open(sys.argv[1]))
-with mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=1,
-                              min_detection_confidence=float(sys.argv[2])) as hands:
-    for i, path in enumerate(paths):
-        img = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
-        res = hands.process(img)
-        if not res.multi_hand_landmarks:
-            print(json.dumps({"i": i, "found": False}), flush=True)
-            continue
-        lm = res.multi_hand_landmarks[0].landmark
-        cls = res.multi_handedness[0].classification[0]
-        print(json.dumps({"i": i, "found": True, "xy": [[p.x, p.y] for p in lm],
-                          "score": cls.score, "label": cls.label}), flush=True)
-"""
-
-
 class MediaPipeKeypoints(KeypointSource):
-    """MediaPipe Hands (legacy `solutions.hands`, 0.10.21) in a separate venv, via subprocess.
+    """MediaPipe Hands (legacy `solutions.hands`, 0.10.21) in its own venv, as a subprocess.
 
-    Set up once (outside handkit's venv; it bundles its palm and landmark models and runs
-    offline): `python3.11 -m venv ~/mp && ~/mp/bin/pip install mediapipe==0.10.21` and pass
-    `python=~/mp/bin/python` or set HANDKIT_MEDIAPIPE_PYTHON. Landmarks (normalised by the crop
-    size) become pixels (x S); the handedness score is the hand's confidence.
+    The worker is `utils.mediapipe_side.MediaPipeWorker` (one per interpreter, reused across
+    batches); set-up: docs/mining.md, "MediaPipe side venv". Keypoints are the first hand's
+    landmarks in crop pixels (u = x_norm * S, handkit pixel convention); its confidence is
+    MediaPipe's handedness score (the legacy API reports no other per-hand score). MediaPipe's
+    handedness itself is ignored here: the miner uses the file's `left_right`.
 
     Args:
-        python: the venv's interpreter (default: $HANDKIT_MEDIAPIPE_PYTHON).
-        min_confidence: MediaPipe's `min_detection_confidence`.
-        timeout: seconds per batch.
+        python: the venv's interpreter (default: $HANDKIT_MEDIAPIPE_PYTHON, else this one if
+            ``import mediapipe`` works here).
+        min_confidence: MediaPipe's `min_detection_confidence` (palm detector).
 
     Raises:
         ValueError: no interpreter configured/found, or mediapipe fails in it (its stderr).
@@ -186,39 +160,16 @@ class MediaPipeKeypoints(KeypointSource):
 
     name = "mediapipe"
 
-    def __init__(self, python: str | os.PathLike | None = None, *, min_confidence: float = 0.5,
-                 timeout: float = 600.0):
-        python = python or os.environ.get(MEDIAPIPE_ENV)
-        how = (f"create a separate venv (`python3.11 -m venv ~/mp && ~/mp/bin/pip install "
-               f"mediapipe==0.10.21`; it needs numpy<2 so it cannot live in handkit's venv) and "
-               f"pass --mediapipe-python ~/mp/bin/python or set {MEDIAPIPE_ENV}.")
-        if not python:
-            raise ValueError(f"mediapipe: no Python interpreter configured; {how}")
-        resolved = shutil.which(str(Path(python).expanduser()))
-        if resolved is None:
-            raise ValueError(f"mediapipe: {python} is not an executable Python; {how}")
-        self.python, self.min_confidence, self.timeout = resolved, float(min_confidence), timeout
+    def __init__(self, python: str | os.PathLike | None = None, *, min_confidence: float = 0.5):
+        self.worker = shared_worker(python)
+        self.python, self.min_confidence = self.worker.python, float(min_confidence)
 
     def detect(self, rows, images) -> Detections:
-        b, s = check_shape(images, "B S S 3", name="images")["B"], images.shape[1]
-        with tempfile.TemporaryDirectory(prefix="handkit-mp-") as tmp:
-            paths = []
-            for j, img in enumerate(images):
-                paths.append(os.path.join(tmp, f"{j}.png"))
-                cv2.imwrite(paths[-1], cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-            listing = os.path.join(tmp, "paths.json")
-            Path(listing).write_text(json.dumps(paths))
-            proc = subprocess.run([self.python, "-c", _WORKER, listing, str(self.min_confidence)],
-                                  capture_output=True, text=True, timeout=self.timeout)
-        if proc.returncode != 0:
-            tail = proc.stderr.strip().splitlines()[-3:]
-            raise ValueError(f"mediapipe: the worker in {self.python} failed "
-                             f"(exit {proc.returncode}): {' | '.join(tail)}")
+        b = check_shape(images, "B S S 3", name="images")["B"]
         kp = np.full((b, 21, 2), np.nan, np.float32)
         conf = np.zeros(b, np.float32)
-        for line in proc.stdout.splitlines():
-            rec = json.loads(line)
-            if rec["found"]:
-                kp[rec["i"]] = np.asarray(rec["xy"], np.float32) * s
-                conf[rec["i"]] = rec["score"]
+        for j, image in enumerate(images):
+            hands = self.worker.hands(image, max_hands=1, min_confidence=self.min_confidence)
+            if hands:
+                kp[j], conf[j] = hands[0].keypoints, hands[0].score
         return _finalize(kp, conf, 0.0)
