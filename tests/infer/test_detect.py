@@ -1,11 +1,11 @@
-"""Hand finding: the centred fallback (with its note), blank images, an unavailable detector."""
+"""Hand finding: the centred fallback, blank images (MediaPipe: test_mediapipe_side.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from handkit.infer.detect import NO_DETECTOR_NOTE, find_hands, mediapipe_available
+from handkit.infer.detect import find_hands
 
 
 def test_centre_fallback_covers_the_central_square():
@@ -15,14 +15,6 @@ def test_centre_fallback_covers_the_central_square():
     # side 0.7·min(H, W) = 70 px centred at (80, 50): with the 0.7 fill the crop is 100 px
     assert np.allclose(hands[0].box, [45, 15, 115, 85])
     assert "centred" in note
-
-
-@pytest.mark.skipif(mediapipe_available(), reason="MediaPipe installed here")
-def test_auto_without_mediapipe_says_so():
-    img = np.random.default_rng(0).integers(0, 255, (50, 50, 3), dtype=np.uint8)
-    assert find_hands(img)[1] == NO_DETECTOR_NOTE
-    with pytest.raises(ValueError, match="detector"):
-        find_hands(img, detector="mediapipe")
 
 
 def test_blank_image_has_no_hand():

@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> int:
     from handkit.infer.predict import predict
     from handkit.utils.mediapipe_side import MEDIAPIPE_ENV, find_mediapipe_python
 
-    if args.mediapipe_python:  # find_hands reads the variable; checked here for a clear error
-        os.environ[MEDIAPIPE_ENV] = find_mediapipe_python(args.mediapipe_python)
+    if args.mediapipe_python or args.detector == "mediapipe":  # one clear error up front
+        python = find_mediapipe_python(args.mediapipe_python)
+        os.environ[MEDIAPIPE_ENV] = python  # find_hands reads it
     result = predict(args.source, ckpt=args.ckpt, out_dir=args.out, detector=args.detector,
                      hand=args.hand, box=args.box, progress=not args.quiet)
     notes = sorted({n for r in result.results for n in r.notes})

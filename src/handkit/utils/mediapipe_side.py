@@ -217,7 +217,11 @@ class MediaPipeWorker:
             line = self._lines.get(timeout=self.timeout)
         except queue.Empty:
             self._fail(f"no answer for {what} within {self.timeout:g} s")
-        if line is None:
+        if line is None:  # its stdout closed: it is exiting
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
             self._fail(f"it exited during {what}")
         try:
             rec = json.loads(line)
@@ -230,13 +234,14 @@ class MediaPipeWorker:
     def _fail(self, why: str):
         """Stop the worker and raise ValueError with `why`, its exit code and stderr's tail."""
         proc = self._proc
-        if proc.poll() is None:
+        running = proc.poll() is None
+        if running:
             proc.kill()
-        code = proc.wait()
+        status = "stopped by handkit" if running else f"exit {proc.wait()}"
         self._stderr.seek(0)
         tail = self._stderr.read().decode(errors="replace").strip().splitlines()[-3:]
         self.close()
-        raise ValueError(f"mediapipe: the worker in {self.python} failed (exit {code}): {why}"
+        raise ValueError(f"mediapipe: the worker in {self.python} failed ({status}): {why}"
                          + (f"; stderr: {' | '.join(tail)}" if tail else ""))
 
     def close(self) -> None:
