@@ -143,8 +143,8 @@ class MediaPipeWorker:
         python: the side venv's interpreter (see `find_mediapipe_python`).
         timeout: seconds to wait for start-up or for one image.
 
-    Attributes (after a call): version (MediaPipe's), import_ms (worker start-up: interpreter
-    plus ``import mediapipe``), last_ms (the last model call), last_init_ms (Hands() set-up paid
+    Attributes (after a call): version (MediaPipe's), import_ms (``import numpy, mediapipe`` in
+    the worker, the bulk of its start-up), last_ms (the last model call), last_init_ms (Hands() set-up paid
     by the last call, 0 when reused).
     """
 
@@ -173,7 +173,7 @@ class MediaPipeWorker:
         ready = self._read("start-up")
         if ready.get("ready") is not True:
             self._fail(f"expected the ready line first, got {ready}")
-        self.version, self.import_ms = str(ready.get("version")), float(ready["import_ms"])
+        self.version, self.import_ms = str(ready.get("version")), float(ready.get("import_ms", 0))
         return self
 
     def hands(self, image: np.ndarray, *, max_hands: int = 1,
@@ -188,7 +188,7 @@ class MediaPipeWorker:
             self._proc.stdin.write(json.dumps({"path": path, "max_hands": int(max_hands),
                                                "min_confidence": float(min_confidence)}) + "\n")
             self._proc.stdin.flush()
-        except OSError:  # the worker died
+        except OSError:  # the worker died: _read reports it, with its stderr
             pass
         rec = self._read("an image")
         try:
