@@ -107,8 +107,10 @@ def test_format_probe_groups_seeds_and_lists_references():
 
     table = format_probe({"encoders": {"none_seed0": 30.0, "none_seed1": 32.0,
                                        "simhand_w_seed0": 25.0},
-                          "reference": {"mean_pose": 31.5, "oracle": 6.9}})
+                          "reference": {"mean_pose": 31.5, "true_2d_pose": 12.0,
+                                        "oracle": 6.9}})
     lines = table.splitlines()
     assert "| none | 2 | 31.0 ± 1.4 |" in lines  # sample std of (30, 32) = sqrt(2)
     assert "| simhand_w | 1 | 25.0 |" in lines
-    assert lines[-2].endswith("| 31.5 |") and lines[-1].endswith("| 6.9 |")
+    assert lines[-3].endswith("| 31.5 |") and lines[-2].endswith("| 12.0 |")
+    assert lines[-1].endswith("| 6.9 |")

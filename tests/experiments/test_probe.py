@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from handkit.experiments.probe import encode, knn_pose_probe, load_hands, reference_errors
+from handkit.experiments.probe import (HandSet, encode, knn_pose_probe, load_hands,
+                                      reference_errors)
 from handkit.models.backbones import create_backbone
 from handkit.models.weights import save_torchvision
 
@@ -34,14 +35,23 @@ def test_probe_retrieves_the_neighbour_the_features_point_to():
     assert wrong > 10.0  # mm: the poses differ by ~3 cm per joint
 
 
+def _set(xyz):
+    """A HandSet whose crop keypoints are the x, y of the poses (no images needed)."""
+    return HandSet(np.zeros((len(xyz), 1, 1, 3), np.uint8), xyz, xyz[..., :2] * 1000)
+
+
 def test_reference_errors_hand_derived():
     train = _poses(5)
     one = train[:1].repeat(3, axis=0)  # every labelled hand the same pose P
-    refs = reference_errors(one, _similarity(train[[0, 0, 0]]))
+    refs = reference_errors(_set(one), _set(_similarity(train[[0, 0, 0]])))
     assert refs["mean_pose"] == pytest.approx(0.0, abs=1e-3)  # the mean pose is P itself
     assert refs["oracle"] == pytest.approx(0.0, abs=1e-3)
-    refs = reference_errors(train, _similarity(train[[1, 3]]))
+    assert refs["true_2d_pose"] == pytest.approx(0.0, abs=1e-3)  # only P to retrieve
+    test = train[[1, 3]]
+    refs = reference_errors(_set(train), _set(test))
     assert refs["oracle"] == pytest.approx(0.0, abs=1e-3) and refs["mean_pose"] > 5.0
+    # the test hands' own 2D keypoints are in the labelled set: retrieval finds them exactly
+    assert refs["true_2d_pose"] == pytest.approx(0.0, abs=1e-3)
 
 
 def test_encode_is_normalised_seeded_and_loads_weights(tmp_path):
@@ -67,7 +77,10 @@ def test_load_hands_from_a_freihand_layout(tmp_path):
     root = synthesize("freihand", tmp_path / "fh", 8, seed=0, workers=1, progress=False)
     hands = load_hands(root, "training", size=48)
     assert hands.images.shape == (7, 48, 48, 3) and hands.images.dtype == np.uint8
-    assert hands.xyz.shape == (7, 21, 3) and hands.skipped == 0
+    assert hands.xyz.shape == (7, 21, 3) and hands.uv.shape == (7, 21, 2) and hands.skipped == 0
+    # the crop is centred on the keypoint box, which fills 0.7 of it
+    extent = hands.uv.max(axis=1) - hands.uv.min(axis=1)
+    assert np.allclose(extent.max(axis=1), 0.7 * 48, atol=1e-6)
     assert math.isfinite(float(hands.xyz.sum()))
     with pytest.raises(ValueError, match="root: no usable hand"):
         load_hands(root, "training", limit=0)
