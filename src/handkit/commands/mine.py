@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "torch.export (.pt2) file: (B, 3, 224, 224) ImageNet-normalised RGB -> "
                    "(B, 21, 2|3) crop pixels")
     p.add_argument("--mediapipe-python", help="--detector mediapipe: the separate venv's python "
-                   "(default $HANDKIT_MEDIAPIPE_PYTHON)")
+                   "(default $HANDKIT_MEDIAPIPE_PYTHON; set-up: docs/mining.md, MediaPipe side "
+                   "venv)")
     p.add_argument("--min-confidence", type=float, default=0.5, help="detector threshold")
     p.add_argument("--window", type=int, help="exclude same-video poses only within this many "
                    "frames (default: exclude the whole video)")
