@@ -152,5 +152,6 @@ def test_resume_continues_a_stopped_run(synth, tmp_path):
     second = torch.load(last, weights_only=True)
     assert second["epoch"] == 1 and second["global_step"] == 4  # continued, not restarted
     assert (tmp_path / "checkpoints" / "epoch=1.ckpt").is_file()
+    assert not (tmp_path / "checkpoints" / "epoch=0.ckpt").exists()  # only the newest is kept
     with pytest.raises(FileNotFoundError, match="resume"):
         finetune(cfg, tmp_path / "fresh", resume=True)

@@ -163,5 +163,7 @@ def finetune_variant(world: World, init: Path | None, out: str | Path, spec: Fin
 
 
 def _finished_epochs(out: Path) -> int:
-    return len(list((out / "checkpoints").glob("epoch=*.ckpt")))
+    """Epochs a run in `out` has finished, from its newest `epoch=E.ckpt` (E counts from 0)."""
+    epochs = [int(p.stem.split("=")[1]) for p in (out / "checkpoints").glob("epoch=*.ckpt")]
+    return max(epochs) + 1 if epochs else 0
 
