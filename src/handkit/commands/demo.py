@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "run the whole pipeline on the synthetic world and write a report (about 10 min on a laptop)"
+HELP = "run the whole pipeline on the synthetic world and write a report (about 3 min on 2 CPU cores)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
