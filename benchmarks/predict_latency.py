@@ -42,6 +42,7 @@ def _network(args) -> None:
     s = net.cfg.image_size
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        session = onnx_session(export_onnx(net, Path(tmp) / "model.onnx"), threads=args.threads)
         for batch in (1, 8):
             image = np.random.default_rng(0).standard_normal((batch, 3, s, s)).astype(np.float32)
             K = np.tile(np.array([[2.0 * s, 0, s / 2], [0, 2.0 * s, s / 2], [0, 0, 1]],
@@ -49,8 +50,6 @@ def _network(args) -> None:
             ti, tk = torch.from_numpy(image), torch.from_numpy(K)
             with torch.inference_mode():
                 torch_ms = _median_ms(lambda: net(ti, tk), args.repeats)
-            path = export_onnx(net, Path(tmp) / f"b{batch}.onnx", batch=batch)
-            session = onnx_session(path, threads=args.threads)
             ort_ms = _median_ms(lambda: run_onnx(session, image, K), args.repeats)
             rows.append((batch, torch_ms, ort_ms))
     print(f"model: {net.cfg.name} {net.cfg.backbone} at {s} px, {args.threads} threads, "

@@ -10,7 +10,6 @@ HELP = "export a fine-tuned checkpoint to ONNX (--onnx) or pack it small (--pack
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", help="finetune checkpoint (default: the shipped one)")
     parser.add_argument("--onnx", metavar="OUT.onnx", help="write an ONNX model here")
-    parser.add_argument("--batch", type=int, default=1, help="ONNX batch size (fixed; default 1)")
     parser.add_argument("--check", action="store_true",
                         help="after --onnx, compare onnxruntime with torch on a random input")
     parser.add_argument("--pack", metavar="OUT.pt", help="write a packed checkpoint here "
@@ -33,9 +32,7 @@ def run(args: argparse.Namespace) -> int:
     if args.onnx:
         from handkit.infer.export import export_onnx
 
-        if args.batch < 1:
-            raise ValueError(f"--batch: must be >= 1, got {args.batch}.")
-        out = export_onnx(args.ckpt, args.onnx, batch=args.batch)
+        out = export_onnx(args.ckpt, args.onnx)
         print(f"export: wrote {out} (+ {out.name}.json with input size and normalisation)")
         if args.check:
             from handkit.infer.export import compare_onnx

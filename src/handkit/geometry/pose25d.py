@@ -119,7 +119,8 @@ def _convention(convention: str | Convention, root: str | None,
 
 
 def _check_K(K: Tensor, batch: int) -> None:
-    if K.shape != (3, 3):
+    # ndim first: comparing a (B, 3, 3) shape to (3, 3) would guard B != 3 under torch.export
+    if K.ndim != 2 or K.shape != (3, 3):
         check_shape(K, "B 3 3", name="K", allow_empty=True,
                     hint="Pass one (3, 3) K for the whole batch or one per sample.")
         if K.shape[0] != batch:

@@ -5,8 +5,9 @@ The exported graph is `PoseNet.forward`: inputs ``image`` (B, 3, S, S) float32, 
 no camera); outputs ``uv`` (B, 21, 2) crop pixels and ``xyz`` (B, 21, 3) bone units (see
 `tasks.finetune_model`). ``torch.onnx.export`` needs onnxscript.
 
-The batch size is fixed at export (`batch`, default 1): `RN25D.decode` reshapes with the batch
-size read as a Python int, which the exporter bakes into the graph; export once per batch size.
+The batch dimension is dynamic: one exported file serves any batch size. (Shape checks on the
+way, `utils.check.check_shape` and `geometry.pose25d`, are written so that `torch.export` keeps
+the batch symbolic; a test exports once and runs several batch sizes.)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class _ImageOnly(nn.Module):
         return self.net(image, None)
 
 
-def export_onnx(ckpt: str | Path | PoseNet | None, out: str | Path, *, batch: int = 1,
+def export_onnx(ckpt: str | Path | PoseNet | None, out: str | Path, *,
                 opset: int = OPSET) -> Path:
     """Write the model as ONNX; returns the path.
 
@@ -46,24 +47,25 @@ def export_onnx(ckpt: str | Path | PoseNet | None, out: str | Path, *, batch: in
         ckpt: finetune/packed checkpoint, a `PoseNet`, or None (the shipped checkpoint).
         out: output ``.onnx`` file. A ``<out>.json`` beside it records the input size,
             normalisation and output units.
-        batch: the graph's (fixed) batch size.
     """
     net = ckpt if isinstance(ckpt, PoseNet) else load_posenet(ckpt)[0]
     net = net.eval().cpu()
     s = net.cfg.image_size
-    image = torch.randn(batch, 3, s, s)
-    K = torch.tensor([[s * 2.0, 0, s / 2], [0, s * 2.0, s / 2], [0, 0, 1]]).expand(batch, 3, 3)
+    image = torch.randn(2, 3, s, s)  # 2, not 1: torch.export specialises size-1 dims
+    K = torch.tensor([[s * 2.0, 0, s / 2], [0, s * 2.0, s / 2], [0, 0, 1]]).expand(2, 3, 3)
+    batch = torch.export.Dim("batch", min=1)
     module, args, names = ((net, (image, K.contiguous()), ["image", "K"])
                            if net.kind.absolute else (_ImageOnly(net), (image,), ["image"]))
+    dynamic = tuple({0: batch} for _ in args)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(module, args, input_names=names, output_names=["uv", "xyz"],
                                     opset_version=opset, dynamo=True,
-                                    verbose=False)
+                                    dynamic_shapes=dynamic, verbose=False)
     program.save(str(out))
-    meta = {"model": net.cfg.name, "backbone": net.cfg.backbone, "image_size": s, "batch": batch,
+    meta = {"model": net.cfg.name, "backbone": net.cfg.backbone, "image_size": s, "batch": "dynamic",
             "inputs": names, "normalize": {"mean": net.normalize[0], "std": net.normalize[1]},
             "outputs": {"uv": "crop pixels, handkit order", "xyz": "bone units: "
                         + "-".join(net.kind.bone)
@@ -102,7 +104,7 @@ def compare_onnx(ckpt: str | Path | PoseNet | None, onnx_path: str | Path, *,
     """Max absolute difference between torch and onnxruntime outputs on one random input."""
     net = ckpt if isinstance(ckpt, PoseNet) else load_posenet(ckpt)[0]
     session = onnx_session(onnx_path)
-    b, s = session.get_inputs()[0].shape[0], net.cfg.image_size
+    b, s = 2, net.cfg.image_size
     g = torch.Generator().manual_seed(seed)
     image = torch.randn(b, 3, s, s, generator=g)
     K = torch.tensor([[s * 2.0, 0, s / 2], [0, s * 2.0, s / 2], [0, 0, 1]]).expand(b, 3, 3)

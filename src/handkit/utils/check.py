@@ -6,6 +6,7 @@ received and, where one is known, the likely fix.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -66,7 +67,8 @@ def check_shape(
         elif bound.setdefault(token, size) != size:
             raise ValueError(message)
     if lead:
-        bound["*"] = int(np.prod(shape[: len(shape) - len(tokens)], dtype=np.int64))
+        # math.prod, not np.prod: it keeps a symbolic batch symbolic under torch.export
+        bound["*"] = math.prod(shape[: len(shape) - len(tokens)])
     if not allow_empty and any(v == 0 for v in bound.values()):
         raise ValueError(f"{name}: got an empty batch {shape}; pass at least one item.")
     return bound
