@@ -30,6 +30,18 @@ def test_mine_cli_end_to_end(tmp_path, capsys):
     assert all(len(a["positive_sample"]) == 3 for a in out["annotations"])
 
 
+def test_mine_cli_rerun_with_the_output_inside_the_pool(tmp_path, capsys):
+    root = _root(tmp_path)  # where the README puts it: beside the pool's own JSON
+    mined = root / "annotations" / "Synth" / "mined.json"
+    argv = ["mine", "--crops", str(root), "--out", str(mined), "--k", "3", "--no-resume"]
+    assert main(argv) == 0
+    assert main(argv) == 0  # the first run's output is not taken for a second input
+    assert "mined top-3 positives for 100/100 hands" in capsys.readouterr().out
+    (root / "annotations" / "Synth" / "other.json").write_text("{}")
+    assert main(argv) == 2  # a genuinely ambiguous pool still asks for --annotations
+    assert "pass --annotations FILE" in capsys.readouterr().err
+
+
 def test_mine_cli_user_errors(tmp_path, capsys, monkeypatch):
     root = _root(tmp_path, videos=3)
     assert main(["mine", "--crops", str(root), "--out", str(tmp_path / "m.json"), "--k", "3"]) == 2

@@ -37,14 +37,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-resume", action="store_true", help="ignore <out>.partial/")
 
 
-def _find_annotations(crops: Path, annotations: Path | None) -> Path | None:
+def _find_annotations(crops: Path, annotations: Path | None, out: Path) -> Path | None:
+    """The pool's Hand100M JSON; the files this command writes (`out`, its `.pool.json`) are not
+    candidates, so that re-running the same command finds the same input."""
     if annotations is not None:
         return annotations
     if crops.is_file():
         return crops
     if not crops.is_dir():
         raise FileNotFoundError(f"--crops: {crops} does not exist.")
-    found = sorted((crops / "annotations").glob("*/*.json")) or sorted(crops.glob("*.json"))
+    own = {p.resolve() for p in (out, _pool_file(out))}
+    found = [f for f in sorted((crops / "annotations").glob("*/*.json"))
+             or sorted(crops.glob("*.json")) if f.resolve() not in own]
     if not found:
         return None  # a bare folder of crops
     if len(found) != 1:
@@ -52,6 +56,11 @@ def _find_annotations(crops: Path, annotations: Path | None) -> Path | None:
         raise ValueError(f"--crops: expected one Hand100M JSON under {crops}/annotations/<Source>/"
                          f", found {len(found)} ({listed}); pass --annotations FILE.")
     return found[0]
+
+
+def _pool_file(out: Path) -> Path:
+    """Where a bare crop folder's generated Hand100M JSON goes, beside the mined file."""
+    return out.with_name(out.name + ".pool.json")
 
 
 def _source(args):
@@ -74,13 +83,12 @@ def _source(args):
 def run(args: argparse.Namespace) -> int:
     from handkit.mining.pairs import annotations_from_folder, mine_annotations
 
-    path = _find_annotations(args.crops, args.annotations)
+    path = _find_annotations(args.crops, args.annotations, args.out)
     if path is None:
         if args.detector == "labels":
             raise ValueError(f"--crops: {args.crops} holds crops but no Hand100M JSON, so no "
                              "labels; use --detector model or --detector mediapipe.")
-        pool = args.out.with_name(args.out.name + ".pool.json")
-        path = annotations_from_folder(args.crops, pool, left_right=args.hand)
+        path = annotations_from_folder(args.crops, _pool_file(args.out), left_right=args.hand)
     root = args.crops if args.crops.is_dir() else None
     report = mine_annotations(
         path, args.out, source=_source(args), root=root, k=args.k, scale_by=args.scale_by,
