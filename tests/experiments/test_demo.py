@@ -26,6 +26,9 @@ def test_quick_demo_runs_every_stage_and_reports(tmp_path):
     text = md.read_text()
     assert "pa_mpjpe_mm" in text and (tmp_path / "eval" / "pck.png").stat().st_size > 1000
     assert "always answering the mean labelled pose" in text
+    shipped = json.loads((tmp_path / "eval_shipped" / "metrics.json").read_text())
+    assert "checkpoint (the same model" in text
+    assert f"{shipped['metrics']['pa_mpjpe_mm']:.1f} mm" in text
     assert (tmp_path / "pretrain" / "encoder_torchvision.pth").is_file()
     assert len(list((tmp_path / "predict").glob("*_overlay.png"))) == 2
     assert metrics  # the evaluation wrote its numbers
