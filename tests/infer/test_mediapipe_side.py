@@ -138,3 +138,27 @@ def test_bad_image_shape_is_named(tmp_path):
     with pytest.raises(ValueError, match="image"):
         worker.hands(np.zeros((4, 4), np.uint8))
     assert not worker.alive  # checked before starting anything
+
+
+def test_predict_cli_passes_the_interpreter_to_the_detector(tmp_path, monkeypatch, capsys):
+    import json
+
+    import cv2
+
+    from handkit.cli import main
+
+    monkeypatch.delenv(MEDIAPIPE_ENV, raising=False)
+    py = _fake_python(tmp_path)
+    image = np.random.default_rng(0).integers(1, 255, (100, 200, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "hand.png"), image)
+    out = tmp_path / "pred"
+    assert main(["predict", str(tmp_path / "hand.png"), "--out", str(out),
+                 "--mediapipe-python", str(py), "--quiet"]) == 0
+    result = json.loads((out / "hand_png.json").read_text())
+    # the fake MediaPipe labels its hand "Left" (mirrored view): a right hand for handkit
+    assert result["handedness"] == "right" and result["score"] == 0.75
+    assert "no hand detector" not in capsys.readouterr().out  # not the centred-crop fallback
+    assert main(["predict", str(tmp_path / "hand.png"), "--out", str(out),
+                 "--mediapipe-python", str(tmp_path / "gone")]) == 2
+    assert "gone is not an executable Python" in capsys.readouterr().err
+    shared_worker(py).close()

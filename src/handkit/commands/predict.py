@@ -24,16 +24,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from handkit.infer.predict import predict
-    from handkit.utils.mediapipe_side import MEDIAPIPE_ENV, find_mediapipe_python
+    from handkit.utils.mediapipe_side import find_mediapipe_python
 
+    python = None
     if args.mediapipe_python or args.detector == "mediapipe":  # one clear error up front
         python = find_mediapipe_python(args.mediapipe_python)
-        os.environ[MEDIAPIPE_ENV] = python  # find_hands reads it
     result = predict(args.source, ckpt=args.ckpt, out_dir=args.out, detector=args.detector,
-                     hand=args.hand, box=args.box, progress=not args.quiet)
+                     hand=args.hand, box=args.box, mediapipe_python=python,
+                     progress=not args.quiet)
     notes = sorted({n for r in result.results for n in r.notes})
     for note in notes:
         print(f"note: {note}")

@@ -84,8 +84,9 @@ def encode(images: np.ndarray, encoder: str | Path | None, *, arch: str = "resne
         encoder: a torchvision-format encoder file, or None for a random initialisation drawn
             with `seed` (the "no pre-training" reference).
     """
-    torch.manual_seed(seed)
-    net = create_backbone(arch, weights=encoder).eval()
+    with torch.random.fork_rng(devices=[]):  # the caller's RNG stream is left as it was
+        torch.manual_seed(seed)
+        net = create_backbone(arch, weights=encoder).eval()
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     feats = []

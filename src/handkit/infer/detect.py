@@ -15,7 +15,6 @@ picture, or pass ``--box``. The refinement pass of `infer.pipeline` then re-cent
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -24,7 +23,8 @@ import numpy as np
 
 from handkit.data.crop import centre_box
 from handkit.utils.check import check_choice
-from handkit.utils.mediapipe_side import MEDIAPIPE_ENV, MEDIAPIPE_SETUP, shared_worker
+from handkit.utils.mediapipe_side import (MEDIAPIPE_ENV, MEDIAPIPE_SETUP, find_mediapipe_python,
+                                          shared_worker)
 
 __all__ = ["HandBox", "find_hands", "mediapipe_available", "DETECTORS", "NO_DETECTOR_NOTE"]
 
@@ -54,7 +54,7 @@ class HandBox:
 def mediapipe_available() -> bool:
     """True when a MediaPipe interpreter is configured ($HANDKIT_MEDIAPIPE_PYTHON) or
     ``import mediapipe`` would work here (checked without importing or starting it)."""
-    return bool(os.environ.get(MEDIAPIPE_ENV)) or importlib.util.find_spec("mediapipe") is not None
+    return bool(os.environ.get(MEDIAPIPE_ENV)) or find_mediapipe_python(required=False) is not None
 
 
 def _mediapipe_hands(image: np.ndarray, max_hands: int, python: str | None) -> list[HandBox]:

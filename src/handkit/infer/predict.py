@@ -126,12 +126,12 @@ def _default_K(h: int, w: int) -> np.ndarray:
 
 
 def predict_image(net: PoseNet, path: str | Path, *, detector: str = "auto",
-                  hand: str = "auto", box: tuple[float, float, float, float] | None = None
-                  ) -> PredictResult:
+                  hand: str = "auto", box: tuple[float, float, float, float] | None = None,
+                  mediapipe_python: str | None = None) -> PredictResult:
     """One image → `PredictResult` (ValueError with a clear message for a bad image / no hand).
 
     Args:
-        detector: see `infer.detect.find_hands`.
+        detector, mediapipe_python: see `infer.detect.find_hands`.
         hand: "auto" (the detector's handedness, right if unknown), "right" or "left".
         box: (x0, y0, x1, y1) pixels of the original image: skip detection.
     """
@@ -142,7 +142,7 @@ def predict_image(net: PoseNet, path: str | Path, *, detector: str = "auto",
         boxes = [np.asarray(box, dtype=np.float64) / factor]
         side, score = "unknown", None
     else:
-        hands, note = find_hands(image, detector=detector)
+        hands, note = find_hands(image, detector=detector, mediapipe_python=mediapipe_python)
         if note:
             notes.append(note)
         if not hands:
@@ -209,13 +209,13 @@ def _inputs(source: Path) -> list[Path]:
 def predict(source: str | Path, *, ckpt: str | Path | None = None,
             out_dir: str | Path = "runs/predict", detector: str = "auto", hand: str = "auto",
             box: tuple[float, float, float, float] | None = None,
-            progress: bool = True) -> PredictRun:
+            mediapipe_python: str | None = None, progress: bool = True) -> PredictRun:
     """Predict every image of a file or folder; bad images are skipped and reported.
 
     Args:
         ckpt: finetune/packed checkpoint; None uses the shipped one.
         out_dir: where the JSON and PNG files go (``<stem>_<ext>.json`` etc.).
-        detector, hand, box: see `predict_image`.
+        detector, hand, box, mediapipe_python: see `predict_image`.
     """
     from tqdm import tqdm
 
@@ -224,7 +224,8 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
     files = _inputs(Path(source))
     for path in tqdm(files, desc="predict", unit="img", disable=not progress or len(files) < 2):
         try:
-            result = predict_image(net, path, detector=detector, hand=hand, box=box)
+            result = predict_image(net, path, detector=detector, hand=hand, box=box,
+                                   mediapipe_python=mediapipe_python)
             _write(result, Path(out_dir), net, f"{path.stem}_{path.suffix.lstrip('.').lower()}")
         except (ValueError, FileNotFoundError) as err:
             run.skipped.append((str(path), str(err).replace(f"{path}: ", "")))

@@ -22,14 +22,13 @@ from typing import Literal
 import numpy as np
 import torch
 
+from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from handkit.utils.check import check_choice, check_shape
 from handkit.utils.mediapipe_side import MEDIAPIPE_ENV, shared_worker
 
 __all__ = ["Detections", "KeypointSource", "LabelKeypoints", "ModelKeypoints",
            "MediaPipeKeypoints", "MEDIAPIPE_ENV"]
 
-_IMAGENET = (np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225],
-                                                                     np.float32))
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ class ModelKeypoints(KeypointSource):
         b, s = check_shape(images, "B S S 3", name="images")["B"], images.shape[1]
         x = images.astype(np.float32) / 255.0
         if self.normalize:
-            x = (x - _IMAGENET[0]) / _IMAGENET[1]
+            x = (x - np.float32(IMAGENET_MEAN)) / np.float32(IMAGENET_STD)
         x = torch.from_numpy(x).permute(0, 3, 1, 2).to(self._device())
         with torch.no_grad():
             out = self.model(x)
