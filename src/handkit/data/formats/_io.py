@@ -8,10 +8,7 @@ for a missing file, a `FileNotFoundError` naming the file and what it holds.
 
 from __future__ import annotations
 
-import importlib
-import io
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ import numpy as np
 
 from handkit.data.schema import SampleError
 from handkit.utils.check import check_finite, check_shape
+from handkit.utils.safe_pickle import ARRAY_GLOBALS, PickleReadError, load_pickle
 
 __all__ = [
     "require_file", "read_json", "get_field", "to_array", "read_image", "read_mask",
@@ -125,50 +123,18 @@ def read_mask(path: Path, *, threshold: int = 127) -> np.ndarray:
     return mask > threshold
 
 
-# (module, name) pairs a dataset pickle may reference: numpy arrays, dtypes and scalars only.
-_NUMPY_CORE = {"numpy.core.multiarray": "numpy._core.multiarray",
-               "numpy.core.numeric": "numpy._core.numeric",
-               "numpy.core": "numpy._core"}
-_ALLOWED_GLOBALS = {
-    ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
-    ("numpy._core.numeric", "_frombuffer"), ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
-    ("builtins", "complex"), ("__builtin__", "set"), ("__builtin__", "frozenset"),
-    ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 store bytes
-}
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Allows numpy arrays, dtypes, scalars and builtin containers; refuses every other global."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        module = _NUMPY_CORE.get(module, module)
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise pickle.UnpicklingError(
-                f"refusing global {module}.{name} (only numpy arrays and basic types are allowed)")
-        if module == "__builtin__":
-            module = "builtins"
-        return getattr(importlib.import_module(module), name)
-
-
 def read_pickle_restricted(path: Path, what: str) -> Any:
-    """Load a pickle that may only hold numpy arrays and basic Python types.
-
-    Python-2 pickles (HO3D meta files, MANO) are read with ``encoding="latin1"``. Anything that
-    would import another global (a class, ``os.system``) is refused: a dataset file must never run
-    code.
+    """Load a pickle that may only hold numpy arrays and basic Python types
+    (`handkit.utils.safe_pickle.load_pickle` with `ARRAY_GLOBALS`): a dataset file never runs code.
 
     Raises:
         FileNotFoundError: the file does not exist.
-        SampleError: "<file>: <what>: unreadable pickle (refusing global os.system ...)".
+        SampleError: "<file>: <what>: unreadable pickle (refusing global posix.system ...)".
     """
-    require_file(path, what)
     try:
-        with open(path, "rb") as f:
-            return _RestrictedUnpickler(io.BufferedReader(f), encoding="latin1").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
-            ImportError, IndexError, KeyError) as err:
-        raise SampleError(f"{path}: {what}: unreadable pickle ({err}).") from None
+        return load_pickle(path, what=what, allowed=ARRAY_GLOBALS)
+    except PickleReadError as err:
+        raise SampleError(str(err)) from None
 
 
 def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
