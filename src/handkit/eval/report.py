@@ -8,14 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from handkit.eval.mesh_metrics import mesh_scores
 from handkit.eval.metrics import (
     PCK_PRESETS,
     PCKCurve,
-    f_score,
     joint_errors,
     mpjpe,
     pa_mpjpe,
-    pa_mpvpe,
     pck_curve,
 )
 from handkit.geometry.align import procrustes
@@ -104,12 +103,15 @@ def evaluate_keypoints(pred: Any, gt: Any, valid: Any = None, *, pck: str = "fre
         gt: (B, 21, 3) float, meters.
         valid: optional (B, 21) bool.
         pck: a `PCK_PRESETS` name for AUC / PA-AUC.
-        pred_verts, gt_verts: optional (B, V, 3) float, meters: adds PA-MPVPE and F@5/15 mm
-            (after Procrustes alignment of the meshes, as the FreiHAND leaderboard).
+        pred_verts, gt_verts: optional (B, V, 3) and (B, V', 3) float, meters, camera frame:
+            adds FreiHAND's mesh scores (`eval.mesh_metrics.mesh_scores`): ``mpvpe_mm``,
+            ``mesh_auc``, ``pa_mpvpe_mm``, ``pa_mesh_auc`` (NaN if V != V'), ``f@5mm``,
+            ``f@15mm``, ``pa_f@5mm``, ``pa_f@15mm`` (the leaderboard's: vertices aligned on
+            themselves, or on the joints `pred`/`gt` when V != V').
         name: the report's title.
 
     Returns:
-        `EvalReport` with ``mpjpe_mm``, ``pa_mpjpe_mm``, ``auc``, ``pa_auc`` (and mesh metrics).
+        `EvalReport` with ``mpjpe_mm``, ``pa_mpjpe_mm``, ``auc``, ``pa_auc`` (and mesh scores).
     """
     check_choice(pck, PCK_PRESETS, name="pck")
     report = EvalReport(name, meta={"pck_preset": pck, "num_samples": int(len(pred))})
@@ -123,8 +125,6 @@ def evaluate_keypoints(pred: Any, gt: Any, valid: Any = None, *, pck: str = "fre
     if (pred_verts is None) != (gt_verts is None):
         raise ValueError("pred_verts/gt_verts: pass both or neither.")
     if pred_verts is not None:
-        report.metrics["pa_mpvpe_mm"] = 1000 * float(pa_mpvpe(pred_verts, gt_verts))
-        aligned = procrustes(pred_verts, gt_verts)
-        for mm in (5, 15):
-            report.metrics[f"pa_f@{mm}mm"] = float(f_score(aligned, gt_verts, mm / 1000))
+        report.metrics.update(mesh_scores(pred_verts, gt_verts, pred_joints=pred, gt_joints=gt,
+                                          pck=pck))
     return report
