@@ -15,6 +15,7 @@ from handkit.losses.contrastive import (
     chunked_loss,
     nt_xent,
     peclr_transform,
+    original_view_joints,
     select_weight_joints,
     simhand_weights,
     weighted_nt_xent,
@@ -164,7 +165,9 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="temperature"):
         NTXentLoss(temperature=-1)
     with pytest.raises(ValueError, match="loss_chunk_size"):
-        NTXentLoss(loss_chunk_size=0)
+        chunked_loss(nt_xent, z1, z2, loss_chunk_size=0)
+    with pytest.raises(ValueError, match=r"per_pair\[1\]: expected 4 rows"):
+        chunked_loss(nt_xent, z1, z2[:3], loss_chunk_size=2)
 
 
 # ---- SiMHand weights -------------------------------------------------------------------------
@@ -261,6 +264,17 @@ def test_joints_type_official_bug_and_fix():
         select_weight_joints(a1, a2, o1, o2, "raw")
 
 
+def test_original_view_joints_rescale_to_the_view_without_augmentation():
+    # a (H, W) = (100, 200) loader image, a (128, 64) view: u * 64/200, v * 128/100
+    kp = torch.zeros(1, 21, 2, dtype=torch.float64)
+    kp[0, 0] = torch.tensor([100.0, 50.0])
+    kp[0, 1] = torch.tensor([200.0, 100.0])
+    out = original_view_joints(kp, (100, 200), (128, 64))
+    assert out[0, 0].tolist() == [32.0, 64.0]
+    assert out[0, 1].tolist() == [64.0, 128.0]
+    assert out[0, 2].tolist() == [0.0, 0.0]
+
+
 def test_simhand_weights_bad_shape_message():
     with pytest.raises(ValueError, match=r"joints1: expected \(N, 21, 2\), got \(4, 21, 3\)"):
         simhand_weights(torch.zeros(4, 21, 3), torch.zeros(4, 21, 3), "linear")
@@ -271,7 +285,7 @@ def test_simhand_weights_bad_shape_message():
 def test_chunked_loss_is_mean_of_independent_chunk_losses():
     z1, z2 = _rand(10, 6)
     j1, j2 = _joints(10)
-    loss = WeightedNTXentLoss(loss_chunk_size=4)(z1, z2, j1, j2)
+    loss = chunked_loss(WeightedNTXentLoss(), z1, z2, j1, j2, loss_chunk_size=4)
     parts = []
     for s in (slice(0, 4), slice(4, 8), slice(8, 10)):
         pw, nw = simhand_weights(j1[s], j2[s], "linear")   # min-max normalised per chunk
@@ -279,7 +293,7 @@ def test_chunked_loss_is_mean_of_independent_chunk_losses():
     assert loss.item() == pytest.approx(sum(p.item() for p in parts) / 3, rel=1e-12)
     whole = WeightedNTXentLoss()(z1, z2, j1, j2)
     assert whole.item() != pytest.approx(loss.item())
-    assert NTXentLoss(loss_chunk_size=None)(z1, z2) == nt_xent(z1, z2)
+    assert chunked_loss(NTXentLoss(), z1, z2, loss_chunk_size=None) == nt_xent(z1, z2)
     assert chunked_loss(nt_xent, z1, z2, loss_chunk_size=5).item() == pytest.approx(
         (nt_xent(z1[:5], z2[:5]) + nt_xent(z1[5:], z2[5:])).item() / 2)
 

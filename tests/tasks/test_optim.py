@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from handkit.tasks.optim import LARS, scaled_base_lr, warmup_cosine_factor, weight_decay_groups
+from handkit.tasks.optim import (LARS, official_pretrain_name, scaled_base_lr,
+                                 warmup_cosine_factor, weight_decay_groups)
 
 
 def test_warmup_cosine_closed_form_hand_values():
@@ -37,6 +38,40 @@ def test_weight_decay_groups_follow_the_name_rule():
     assert id(model.bn1.weight) not in decayed  # "bn" in the name
     assert id(model.head[1].weight) in decayed  # BN without "bn" in its name: decayed (quirk)
     assert exempt["weight_decay"] == 0.0 and decay["weight_decay"] == 1e-6
+
+
+def test_official_names_of_a_resnet_and_head_are_the_sequential_ones():
+    assert official_pretrain_name("encoder.conv1.weight") == "encoder.features.0.weight"
+    assert official_pretrain_name("encoder.bn1.weight") == "encoder.features.1.weight"
+    assert official_pretrain_name("encoder.layer1.0.bn1.weight") == "encoder.features.4.0.bn1.weight"
+    assert official_pretrain_name("encoder.layer4.0.downsample.1.weight") == \
+        "encoder.features.7.0.downsample.1.weight"
+    assert official_pretrain_name("head.3.weight") == "projection_head.3.weight"
+
+
+def test_resnet18_simclr_head_decays_exactly_the_official_parameters():
+    """Derived by hand from the official rule (spec §1.7: exempt iff the OFFICIAL name contains
+    "bias" or "bn"). Official names: conv1 = features.0, stem bn1 = features.1 (no "bn": its
+    scale is decayed), blocks keep bn1/bn2 (exempt), downsample.0 conv and downsample.1 BN
+    scale decayed, head Linear/BN1d/Linear = projection_head.0/1/3, all three weights decayed."""
+    from handkit.tasks.pretrain import PretrainConfig, build_task
+
+    task = build_task(PretrainConfig(encoder="resnet18", channels_last=False))
+    decayed_by_hand = {"encoder.conv1.weight", "encoder.bn1.weight",
+                       "head.0.weight", "head.1.weight", "head.3.weight"}
+    for layer in (1, 2, 3, 4):
+        for block in (0, 1):
+            decayed_by_hand |= {f"encoder.layer{layer}.{block}.conv1.weight",
+                                f"encoder.layer{layer}.{block}.conv2.weight"}
+    for layer in (2, 3, 4):  # the first block of layers 2-4 downsamples
+        decayed_by_hand |= {f"encoder.layer{layer}.0.downsample.0.weight",
+                            f"encoder.layer{layer}.0.downsample.1.weight"}
+    decay, exempt = weight_decay_groups(task, 1e-6)
+    names = {id(p): n for n, p in task.named_parameters()}
+    assert {names[id(p)] for p in decay["params"]} == decayed_by_hand
+    assert len(decayed_by_hand) == 27
+    assert len(decay["params"]) + len(exempt["params"]) == len(names)
+    assert "encoder.layer1.0.bn1.weight" in {names[id(p)] for p in exempt["params"]}
 
 
 def _lars_reference_step(p, g, lr, wd, eta=0.02, eps=1e-8):

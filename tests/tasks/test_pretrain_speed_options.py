@@ -6,13 +6,6 @@ import torch
 from handkit.tasks.pretrain import PretrainConfig, build_task
 
 
-def _batch(pairs=8, size=96, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 256, (pairs, 3, size, size), generator=g, dtype=torch.uint8)
-    kp = size / 2 + (torch.rand(pairs, 21, 2, generator=g) - 0.5) * size / 2
-    return {"image1": images, "keypoints1": kp, "image2": images.flip(0), "keypoints2": kp.flip(0)}
-
-
 def _task(**overrides):
     cfg = PretrainConfig(method="peclr", encoder="resnet18", channels_last=False)
     cfg.loss.weighting = "linear"
@@ -32,7 +25,7 @@ def _loss_and_grads(task, batch, bf16=False):
                                      if p.grad is not None])
 
 
-def test_augmentation_and_loss_stay_fp32_under_bf16_autocast(monkeypatch):
+def test_augmentation_and_loss_stay_fp32_under_bf16_autocast(monkeypatch, pair_batch):
     """With a network free of autocast ops, bf16-mixed must give bit-identical loss: the
     augmentation and the loss maths (normalise, PeCLR rotation matmul, similarity matmul) run
     with autocast off. Fails if any of them runs in bf16."""
@@ -43,7 +36,7 @@ def test_augmentation_and_loss_stay_fp32_under_bf16_autocast(monkeypatch):
         return (images.flatten(1)[:, :1024, None] * weights).sum(1) / 100
 
     monkeypatch.setattr(task, "_network", network)
-    batch = _batch()
+    batch = pair_batch()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = task.training_step(batch, 0)
     plain = task.training_step(batch, 0)
@@ -51,11 +44,11 @@ def test_augmentation_and_loss_stay_fp32_under_bf16_autocast(monkeypatch):
     assert torch.equal(mixed, plain)
 
 
-def test_bf16_network_keeps_loss_and_gradient_close_to_fp32():
+def test_bf16_network_keeps_loss_and_gradient_close_to_fp32(pair_batch):
     """Loss within 2e-3 relative; the gradient only within cos > 0.8: at random init the
     contrastive gradient is so sensitive that 1e-3 noise on the fp32 input already moves it by
     ~25% (benchmarks/pretrain_speed.py prints that floor), and bf16 rounds at 4e-3."""
-    batch = _batch()
+    batch = pair_batch()
     ref_loss, ref_grad = _loss_and_grads(_task(), batch)
     loss, grad = _loss_and_grads(_task(), batch, bf16=True)
     assert abs(float(loss - ref_loss)) <= 2e-3 * abs(float(ref_loss))
@@ -63,8 +56,8 @@ def test_bf16_network_keeps_loss_and_gradient_close_to_fp32():
     assert not torch.equal(grad, ref_grad)  # bf16 did run
 
 
-def test_channels_last_gives_the_fp32_loss_and_gradient():
-    batch = _batch()
+def test_channels_last_gives_the_fp32_loss_and_gradient(pair_batch):
+    batch = pair_batch()
     ref_loss, ref_grad = _loss_and_grads(_task(), batch)
     loss, grad = _loss_and_grads(_task(channels_last=True), batch)
     torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=0)
@@ -72,8 +65,8 @@ def test_channels_last_gives_the_fp32_loss_and_gradient():
 
 
 @pytest.mark.slow
-def test_compile_gives_the_eager_loss_and_keeps_state_dict_keys():
-    batch = _batch()
+def test_compile_gives_the_eager_loss_and_keeps_state_dict_keys(pair_batch):
+    batch = pair_batch()
     eager = _task()
     ref_loss, ref_grad = _loss_and_grads(eager, batch)
     compiled = _task(compile=True)

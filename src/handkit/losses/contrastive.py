@@ -8,8 +8,9 @@ Pure functions on tensors, with thin `nn.Module` wrappers at the end (style rule
 - `simhand_weights`: SiMHand's adaptive pair weights from 2-D keypoint distances (§1.6.3).
 - `weighted_nt_xent`: the weighted NT-Xent, weights inside the exponent, for `mode` in
   {pos_neg, pos, neg} (§1.6.3).
-- `chunked_loss`: evaluate any of these per chunk of `loss_chunk_size` pairs and average the chunk
-  losses: what SiMHand's "batch 8192 on 8 GPUs" (DataParallel) computed (§1.7, §8).
+- `chunked_loss`: evaluate any per-pair computation (the pre-training task passes the network AND
+  the loss) per chunk of `loss_chunk_size` pairs and average the chunk losses: what SiMHand's
+  "batch 8192 on 8 GPUs" (DataParallel) computed (§1.7, §8).
 
 No gathering happens here: a distributed task gathers first and then calls these functions.
 
@@ -34,6 +35,7 @@ __all__ = [
     "nt_xent",
     "peclr_transform",
     "select_weight_joints",
+    "original_view_joints",
     "simhand_weights",
     "weighted_nt_xent",
     "chunked_loss",
@@ -252,6 +254,29 @@ def select_weight_joints(aug1: Tensor, aug2: Tensor, orig1: Tensor | None, orig2
     return aug1, aug2
 
 
+def original_view_joints(keypoints: Tensor, input_hw: tuple[int, int],
+                         output_hw: tuple[int, int]) -> Tensor:
+    """The un-augmented keypoints of a view in its output pixels (`joints_type="original"`).
+
+    The official fixed reading (spec §1.6.3) is `joints_raw × 128`: the loader crop's keypoints
+    normalised to that crop and rescaled to the 128-px view, with no augmentation. Here the
+    loader crop is the image handed to the augmenter, so u scales by W_out / W_in, v by
+    H_out / H_in.
+
+    Args:
+        keypoints: (N, 21, 2) float, (u, v) pixels of the un-augmented image.
+        input_hw: (H_in, W_in) of that image.
+        output_hw: (H_out, W_out) of the augmented view (`AugmentConfig.output_size`).
+
+    Returns:
+        (N, 21, 2) float, (u, v) pixels of the view.
+    """
+    check_shape(keypoints, "N 21 2", name="keypoints")
+    scale = torch.tensor([output_hw[1] / input_hw[1], output_hw[0] / input_hw[0]],
+                         dtype=keypoints.dtype, device=keypoints.device)
+    return keypoints * scale
+
+
 def _distances(j1: Tensor, j2: Tensor, diff_type: str) -> tuple[Tensor, Tensor]:
     """(N,) positive and (2N, 2N) negative distances, exactly as tabulated in spec §1.6.3."""
     b = torch.cat([j1, j2], dim=0)
@@ -359,37 +384,38 @@ def simhand_weights(joints1: Tensor, joints2: Tensor, weight_type: WeightType,
 # Per-chunk evaluation (spec §1.7 "batch-size semantics", §8)
 # ---------------------------------------------------------------------------------------------
 
-def chunked_loss(fn: Callable[..., Tensor], z1: Tensor, z2: Tensor, *per_pair: Tensor,
+def chunked_loss(fn: Callable[..., Tensor], *per_pair: Tensor,
                  loss_chunk_size: int | None) -> Tensor:
-    """Evaluate `fn(z1_c, z2_c, *per_pair_c)` on consecutive chunks of pairs; mean of chunk losses.
+    """Evaluate `fn(*chunk)` on consecutive chunks of pairs; the mean of the chunk losses.
 
-    SiMHand's `-batch_size 8192` under DataParallel on 8 GPUs ran `training_step` (loss AND the
-    min-max weight normalisation) on 8 chunks of 1024 pairs and averaged the 8 losses. Passing
-    `loss_chunk_size=1024` and a `fn` that computes its weights inside (from the chunk's
-    keypoints, given in `per_pair`) reproduces that on any number of devices. The last chunk may
-    be smaller; chunks are averaged with equal weight (as DataParallel's mean of device losses).
-    BatchNorm statistics per chunk are the model's business, not this function's.
+    SiMHand's `-batch_size 8192` under DataParallel on 8 GPUs ran `training_step` (network, loss
+    AND the min-max weight normalisation) on 8 chunks of 1024 pairs and averaged the 8 losses.
+    Passing `loss_chunk_size=1024` and an `fn` that does all of it for one chunk (the
+    pre-training task passes its views through the network inside `fn`, so BatchNorm statistics
+    are per chunk too) reproduces that on any number of devices. The last chunk may be smaller;
+    chunks are averaged with equal weight (as DataParallel's mean of device losses).
 
     Args:
-        fn: a loss over one chunk, e.g. `nt_xent` or a lambda computing `simhand_weights` and
-            `weighted_nt_xent`.
-        z1, z2: (N, D) float projections.
-        per_pair: tensors with N rows (e.g. keypoints (N, 21, 2)), split alongside.
+        fn: a loss over one chunk, called with the chunk of every `per_pair` tensor in order,
+            e.g. `nt_xent` with (z1, z2).
+        per_pair: tensors with N rows each (projections (N, D), views (N, 3, H, W),
+            keypoints (N, 21, 2), ...), split alongside.
         loss_chunk_size: pairs per chunk; None means one chunk (the whole batch).
 
     Returns:
         () float.
     """
-    _check_pair(z1, z2)
-    n = z1.shape[0]
+    if not per_pair:
+        raise ValueError("per_pair: give at least one tensor with one row per pair.")
+    n = per_pair[0].shape[0]
     for i, t in enumerate(per_pair):
         if t.shape[0] != n:
             raise ValueError(f"per_pair[{i}]: expected {n} rows (one per pair), got {t.shape[0]}.")
-    if loss_chunk_size is None or loss_chunk_size >= n:
-        return fn(z1, z2, *per_pair)
-    if loss_chunk_size < 1:
+    if loss_chunk_size is not None and loss_chunk_size < 1:
         raise ValueError(f"loss_chunk_size: must be >= 1 or None, got {loss_chunk_size}.")
-    parts = [t.split(loss_chunk_size) for t in (z1, z2, *per_pair)]
+    if loss_chunk_size is None or loss_chunk_size >= n:
+        return fn(*per_pair)
+    parts = [t.split(loss_chunk_size) for t in per_pair]
     losses = [fn(*chunk) for chunk in zip(*parts)]
     return torch.stack(losses).mean()
 
@@ -398,58 +424,48 @@ def chunked_loss(fn: Callable[..., Tensor], z1: Tensor, z2: Tensor, *per_pair: T
 # Thin modules
 # ---------------------------------------------------------------------------------------------
 
-def _check_chunk(loss_chunk_size: int | None) -> None:
-    if loss_chunk_size is not None and loss_chunk_size < 1:
-        raise ValueError(f"loss_chunk_size: must be >= 1 or None, got {loss_chunk_size}.")
-
-
 class NTXentLoss(nn.Module):
-    """NT-Xent [0] as a module: `forward(z1, z2)`; see `nt_xent` and `chunked_loss`."""
+    """NT-Xent [0] as a module: `forward(z1, z2)`; see `nt_xent`. Chunking is `chunked_loss`'s
+    job (around the network, so that BatchNorm statistics are per chunk too)."""
 
-    def __init__(self, temperature: float = 0.5, loss_chunk_size: int | None = None):
+    def __init__(self, temperature: float = 0.5):
         super().__init__()
         _check_temperature(temperature)
-        _check_chunk(loss_chunk_size)
         self.temperature = temperature
-        self.loss_chunk_size = loss_chunk_size
 
     def forward(self, z1: Tensor, z2: Tensor) -> Tensor:
-        return chunked_loss(lambda a, b: nt_xent(a, b, self.temperature), z1, z2,
-                            loss_chunk_size=self.loss_chunk_size)
+        return nt_xent(z1, z2, self.temperature)
 
 
 class WeightedNTXentLoss(nn.Module):
     """SiMHand's weighted NT-Xent [2]: `forward(z1, z2, joints1, joints2)`.
 
-    Weights are computed per chunk from the chunk's keypoints (`simhand_weights`), then
-    `weighted_nt_xent`. Defaults are the README's: linear, mpjpe, pos_neg, t = 0.5.
+    Weights are computed from the call's keypoints (`simhand_weights`: min-max normalised
+    within the call, so call it per chunk through `chunked_loss`), then `weighted_nt_xent`.
+    Defaults are the README's: linear, mpjpe, pos_neg, t = 0.5.
     """
 
     def __init__(self, weight_type: WeightType = "linear", diff_type: DiffType = "mpjpe",
                  mode: Mode = "pos_neg", temperature: float = 0.5, *,
                  lambda_pos: float | None = None, lambda_neg: float | None = None,
-                 pca: PcaMode = "off", pca_dim: int = 14, linear_eps: float = 0.0,
-                 loss_chunk_size: int | None = None):
+                 pca: PcaMode = "off", pca_dim: int = 14, linear_eps: float = 0.0):
         super().__init__()
         check_choice(weight_type, ("linear", "non_linear"), name="weight_type")
         check_choice(diff_type, ("mpjpe", "w_o_abs", "w_abs"), name="diff_type")
         check_choice(mode, _MODES, name="mode")
         check_choice(pca, ("off", "official", "fixed"), name="pca")
         _check_temperature(temperature)
-        _check_chunk(loss_chunk_size)
         if weight_type == "non_linear" and (lambda_pos is None or lambda_neg is None):
-            raise ValueError("lambda_pos/lambda_neg: required for weight_type='non_linear'.")
+            raise ValueError("lambda_pos/lambda_neg: required for weight_type='non_linear' "
+                             "(official: lambda_pos 5.0/2.5/1.0, lambda_neg 0.05/0.01/0.005).")
         if linear_eps < 0 or not math.isfinite(linear_eps):
             raise ValueError(f"linear_eps: must be a finite value >= 0, got {linear_eps}.")
         self.weight_type, self.diff_type, self.mode = weight_type, diff_type, mode
-        self.temperature, self.loss_chunk_size = temperature, loss_chunk_size
+        self.temperature = temperature
         self.weight_kw = dict(lambda_pos=lambda_pos, lambda_neg=lambda_neg, pca=pca,
                               pca_dim=pca_dim, linear_eps=linear_eps)
 
-    def _chunk(self, z1: Tensor, z2: Tensor, j1: Tensor, j2: Tensor) -> Tensor:
-        pos_w, neg_w = simhand_weights(j1, j2, self.weight_type, self.diff_type, **self.weight_kw)
-        return weighted_nt_xent(z1, z2, pos_w, neg_w, self.mode, self.temperature)
-
     def forward(self, z1: Tensor, z2: Tensor, joints1: Tensor, joints2: Tensor) -> Tensor:
-        return chunked_loss(self._chunk, z1, z2, joints1, joints2,
-                            loss_chunk_size=self.loss_chunk_size)
+        pos_w, neg_w = simhand_weights(joints1, joints2, self.weight_type, self.diff_type,
+                                       **self.weight_kw)
+        return weighted_nt_xent(z1, z2, pos_w, neg_w, self.mode, self.temperature)

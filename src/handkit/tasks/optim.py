@@ -1,7 +1,7 @@
 """Optimisation of the contrastive pre-training (specs/pretrain.md §1.7).
 
 The official recipe is Adam wrapped in pl_bolts' `LARSWrapper` (η = 0.02, clip), with weight
-decay 1e-6 on every parameter whose *name* lacks "bias" and "bn", a base LR of
+decay 1e-6 on every parameter whose *official* name lacks "bias" and "bn", a base LR of
 `lr · sqrt(lr_batch · accumulate)` and `LinearWarmupCosineAnnealingLR` stepped per optimiser step.
 pl_bolts is not a dependency (it pins an old Lightning), so the two pieces are re-written here
 from their closed forms and tested against them.
@@ -10,26 +10,53 @@ from their closed forms and tested against them.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
 
-__all__ = ["LARS", "weight_decay_groups", "warmup_cosine_factor", "scaled_base_lr"]
+__all__ = ["LARS", "official_pretrain_name", "weight_decay_groups", "warmup_cosine_factor", "scaled_base_lr"]
 
 
-def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two parameter groups: decayed, and exempt (name contains "bias" or "bn").
+def official_pretrain_name(name: str) -> str:
+    """A pre-training task's parameter name as the official code spells it (spec §1.1, §1.2).
 
-    Convention: the official rule matches on *names*, so torchvision ResNet's stem BN
-    (`bn1` matches) is exempt but `downsample.1` BNs and a projection head's `1.weight` BN are
-    decayed; we keep that quirk (specs/pretrain.md §1.7) because it is what the papers trained.
+    The official encoder re-wraps torchvision's ResNet as `features = Sequential(conv1, bn1,
+    relu, maxpool, layer1..layer4, avgpool)` and the task calls its head `projection_head`:
+    `encoder.conv1.` → `encoder.features.0.`, `encoder.bn1.` → `encoder.features.1.`,
+    `encoder.layerK.` → `encoder.features.{K+3}.`, `head.` → `projection_head.`; every other
+    name is returned unchanged (the official code has no other encoders).
+    """
+    for prefix, official in _OFFICIAL_PREFIXES:
+        if name.startswith(prefix):
+            return official + name[len(prefix):]
+    return name
+
+
+_OFFICIAL_PREFIXES = (("encoder.conv1.", "encoder.features.0."),
+                      ("encoder.bn1.", "encoder.features.1."),
+                      *((f"encoder.layer{k}.", f"encoder.features.{k + 3}.") for k in range(1, 5)),
+                      ("head.", "projection_head."))
+
+
+def weight_decay_groups(model: nn.Module, weight_decay: float, *,
+                        rename: Callable[[str], str] = official_pretrain_name) -> list[dict]:
+    """Two parameter groups: decayed, and exempt (`rename(name)` contains "bias" or "bn").
+
+    Convention: the official `exclude_from_wt_decay` matches substrings of the names of ITS
+    modules (spec §1.7), so `rename` first maps handkit's names to those. The result, for a
+    torchvision ResNet + SimCLR head: every bias and the BNs inside residual blocks
+    (`layerK.B.bnI`) are exempt; the stem BN (`bn1` = `features.1`), the downsample BNs
+    (`downsample.1`) and the head BN (`head.1`) have no "bn" in their official names, so their
+    scales ARE decayed, as the papers trained. `rename=lambda n: n` applies the rule to
+    handkit's own names.
     """
     decay, exempt = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (exempt if ("bias" in name or "bn" in name) else decay).append(param)
+        official = rename(name)
+        (exempt if ("bias" in official or "bn" in official) else decay).append(param)
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": exempt, "weight_decay": 0.0}]
 

@@ -33,8 +33,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from handkit.data.augment import AugmentConfig, augment
-from handkit.losses.contrastive import (nt_xent, peclr_transform, select_weight_joints,
-                                        simhand_weights, weighted_nt_xent)
+from handkit.losses.contrastive import (NTXentLoss, WeightedNTXentLoss, chunked_loss,
+                                        original_view_joints, peclr_transform,
+                                        select_weight_joints)
 from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
 from handkit.models.heads import SimCLRHead
 from handkit.models.weights import save_torchvision
@@ -139,9 +140,7 @@ class PretrainTask(L.LightningModule):
     def __init__(self, encoder: nn.Module, head: nn.Module, cfg: PretrainConfig):
         super().__init__()
         check_choice(cfg.method, METHODS, name="method")
-        if cfg.loss.weighting == "non_linear" and None in (cfg.loss.lambda_pos, cfg.loss.lambda_neg):
-            raise ValueError("loss.lambda_pos/lambda_neg: required for weighting=non_linear "
-                             "(official: lambda_pos 5.0/2.5/1.0, lambda_neg 0.05/0.01/0.005).")
+        self.criterion = _criterion(cfg.loss)
         self.encoder, self.head, self.cfg = encoder, head, cfg
         self.save_hyperparameters({"config": config_to_dict(cfg)})
         self.skipped = 0
@@ -188,14 +187,15 @@ class PretrainTask(L.LightningModule):
             z = peclr_transform(z, jitter[:, 0], jitter[:, 1], angle_deg,
                                 image_size=self.cfg.augment.output_size,
                                 crop=self.cfg.augment.crop, rotate=self.cfg.augment.rotate)
-        z1, z2 = z[:n], z[n:]
-        lc = self.cfg.loss
-        if lc.weighting == "none":
-            return nt_xent(z1, z2, lc.temperature)
-        pos_w, neg_w = simhand_weights(
-            joints1, joints2, lc.weighting, lc.diff_type, lambda_pos=lc.lambda_pos,
-            lambda_neg=lc.lambda_neg, pca=lc.pca, pca_dim=lc.pca_dim, linear_eps=lc.linear_eps)
-        return weighted_nt_xent(z1, z2, pos_w, neg_w, lc.mode, lc.temperature)
+        if self.cfg.loss.weighting == "none":
+            return self.criterion(z[:n], z[n:])
+        return self.criterion(z[:n], z[n:], joints1, joints2)
+
+    def _pair_loss(self, views1: Tensor, views2: Tensor, jitter1: Tensor, jitter2: Tensor,
+                   angle1: Tensor, angle2: Tensor, joints1: Tensor, joints2: Tensor) -> Tensor:
+        """`chunk_loss` with the per-view augmentation parameters of one chunk of pairs."""
+        return self.chunk_loss(views1, views2, torch.cat([jitter1, jitter2]),
+                               torch.cat([angle1, angle2]), joints1, joints2)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
         self.skipped += len(batch.get("bad", []))
@@ -211,19 +211,18 @@ class PretrainTask(L.LightningModule):
                 views.append(v)
                 joints.append(j.float())
                 params.append(p)
-        j1, j2 = select_weight_joints(joints[0], joints[1], None, None,
-                                      self.cfg.loss.joints_type,
-                                      fixed=self.cfg.loss.fix_joints_type)
+        lc = self.cfg.loss
+        original = [None, None]
+        if lc.fix_joints_type and lc.joints_type == "original":
+            original = [original_view_joints(batch[f"keypoints{k}"].float(),
+                                             tuple(batch[f"image{k}"].shape[-2:]),
+                                             self.cfg.augment.output_size) for k in ("1", "2")]
+        j1, j2 = select_weight_joints(joints[0], joints[1], *original, lc.joints_type,
+                                      fixed=lc.fix_joints_type)
+        loss = chunked_loss(self._pair_loss, views[0], views[1], params[0].jitter,
+                            params[1].jitter, params[0].angle_deg, params[1].angle_deg, j1, j2,
+                            loss_chunk_size=lc.loss_chunk_size or None)
         n = views[0].shape[0]
-        size = self.cfg.loss.loss_chunk_size or n
-        losses = []
-        for s in range(0, n, size):
-            part = slice(s, min(s + size, n))
-            jitter = torch.cat([params[0].jitter[part], params[1].jitter[part]])
-            angle = torch.cat([params[0].angle_deg[part], params[1].angle_deg[part]])
-            losses.append(self.chunk_loss(views[0][part], views[1][part], jitter, angle,
-                                          j1[part], j2[part]))
-        loss = torch.stack(losses).mean()
         self.log("train/loss", loss, prog_bar=True, batch_size=n, sync_dist=False)
         self.log("train/skipped", float(self.skipped), batch_size=n)
         return loss
@@ -248,6 +247,15 @@ class PretrainTask(L.LightningModule):
             optimizer, lambda step: warmup_cosine_factor(step, warmup, total))
         return {"optimizer": optimizer,
                 "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def _criterion(lc: LossConfig) -> nn.Module:
+    """The contrastive loss of one chunk of projections (validates the loss options)."""
+    if lc.weighting == "none":
+        return NTXentLoss(lc.temperature)
+    return WeightedNTXentLoss(lc.weighting, lc.diff_type, lc.mode, lc.temperature,
+                              lambda_pos=lc.lambda_pos, lambda_neg=lc.lambda_neg, pca=lc.pca,
+                              pca_dim=lc.pca_dim, linear_eps=lc.linear_eps)
 
 
 def _full_precision(like: Tensor):
