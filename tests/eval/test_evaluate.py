@@ -26,9 +26,9 @@ def test_perfect_prediction_scores_zero_error_and_auc_one():
         assert m[key] == pytest.approx(0.0, abs=1e-6), key
     for key in ("auc", "pck@20mm", "pa_pck@20mm"):
         assert m[key] == pytest.approx(1.0), key
-    # Procrustes leaves ~1e-9 m of float noise, so the inclusive PCK at t = 0 misses (as in
-    # FreiHAND's own eval): only the first trapezoid, half of one step in 99, is lost.
-    assert m["pa_auc"] == pytest.approx(1 - 0.5 / 99, abs=1e-9)
+    # Procrustes leaves 0 or ~1e-17..1e-9 m of round-off depending on the BLAS path, so the
+    # inclusive PCK at t = 0 is a tie: at most the first trapezoid, half a step in 99, is lost.
+    assert 1 - 0.5 / 99 - 1e-12 <= m["pa_auc"] <= 1 + 1e-12
 
 
 def test_a_10mm_shift_is_scored_by_hand():

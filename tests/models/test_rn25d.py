@@ -169,28 +169,36 @@ def test_bad_inputs_are_named():
 
 
 @pytest.mark.parametrize("term", ["uv", "z", "xyz"])
-def test_a_few_steps_lower_each_loss(term):
+def test_each_loss_term_trains_every_part(term, monkeypatch, assert_descends):
+    """Each term's gradient reaches the network and a small step along it lowers that term.
+
+    What is guaranteed (unlike "a few Adam steps lower the loss", which depends on the BLAS
+    path): for a step -eps * g / |g| the loss changes by -eps * |g| + O(eps^2). In float64 with
+    a parameter step of norm 1e-7 the second-order term is negligible, so the decrease must be
+    close to the first-order prediction. The analytic root depth is detached by design (as the
+    official code), so the xyz term's gradient is that of the loss with the analytic Z_root held
+    at its value: the step is checked on that function.
+    """
     torch.manual_seed(0)
-    model = RN25D("resnet18")
-    img = torch.randn(2, 3, 32, 32)
-    K = torch.tensor([[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]])
-    xyz = torch.tensor(_hand_m(), dtype=torch.float32)
+    model = RN25D("resnet18").double().eval()  # eval: BatchNorm is a fixed affine map
+    img = torch.randn(2, 3, 32, 32, dtype=torch.float64)
+    K = torch.tensor([[40.0, 0, 16], [0, 40.0, 16], [0, 0, 1]], dtype=torch.float64)
+    xyz = torch.tensor(_hand_m(), dtype=torch.float64)
     scale = float((xyz[10] - xyz[9]).norm())
     pts = xyz.clone()
     pts[0] = 0.5 * (xyz[0] + xyz[9])
     uv_gt = ((pts @ K.T)[:, :2] / pts[:, 2:]).expand(2, 21, 2)
     z_gt = ((pts[:, 2] - pts[0, 2]) / scale).expand(2, 21)
     xyz_gt = (xyz / scale).expand(2, 21, 3)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def loss():
         out = model(img, K)
         terms = l1_25d_loss(out.uv, out.z_rel, uv_gt, z_gt)
         return {"uv": terms.uv, "z": terms.z, "xyz": l1_3d_loss(out.xyz, xyz_gt)}[term]
 
-    first = loss().item()
-    for _ in range(4):
-        opt.zero_grad()
-        loss().backward()
-        opt.step()
-    assert loss().item() < 0.9 * first
+    if term == "xyz":
+        frozen = model(img, K).z_root_analytic.detach()
+        before = float(loss())
+        monkeypatch.setattr("handkit.models.rn25d.root_depth", lambda *a, **k: frozen)
+        assert float(loss()) == before  # the patch changes nothing at this point
+    assert_descends(loss, model.parameters())

@@ -63,25 +63,21 @@ def test_simhand_refuses_a_pool_without_mined_pairs(pool, tmp_path):
 
 @pytest.mark.parametrize("method,weighting", [("simclr", "none"), ("peclr", "none"),
                                               ("peclr", "non_linear")])
-def test_training_steps_lower_the_loss_on_a_fixed_batch(pool, method, weighting):
-    """Repeated steps on one batch (fixed augmentation) must fit it: the loss falls."""
+def test_the_training_loss_has_its_true_gradient(pool, method, weighting, assert_descends):
+    """The whole training step (augmentation, encoder, head, weights, loss) is differentiable:
+    a small step along -grad lowers the loss by its first-order amount. Guaranteed, unlike a few
+    Adam steps (BLAS-dependent trajectory). The loss is float32 (~1e-7 relative round-off), so
+    the step is sized for a first-order decrease of 1e-3, far above it; BN in eval mode."""
     cfg = _cfg(pool, f"method={method}", f"loss.weighting={weighting}",
                "loss.lambda_pos=1.0", "loss.lambda_neg=0.01")
     torch.manual_seed(0)
-    task = build_task(cfg)
+    task = build_task(cfg).eval()
     from handkit.tasks.pretrain_data import ViewPairs, collate_pairs, _open
     pairs = ViewPairs(_open(cfg.data.sources[0], "same"))
     batch = collate_pairs([pairs[i] for i in range(8)])
-    opt = torch.optim.Adam(task.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(8):
-        loss = task.training_step(batch, 0)  # global_step stays 0: the same augmentation
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert all(torch.isfinite(torch.tensor(losses)))
-    assert losses[-1] < losses[0] - 0.05, losses
+    # global_step stays 0 without a trainer: every call draws the same augmentation
+    assert_descends(lambda: task.training_step(batch, 0), task.parameters(), decrease=1e-3,
+                    rel=0.25)
 
 
 def test_export_encoder_round_trips_into_torchvision(pool, tmp_path):
