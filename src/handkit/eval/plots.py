@@ -1,13 +1,16 @@
-"""Figures of an evaluation or a prediction: PCK curves, 2D skeleton overlays, a 3D skeleton.
+"""Figures of an evaluation or a prediction: PCK curves, 2D skeleton and shaded mesh overlays,
+a 3D skeleton.
 
 Matplotlib with the Agg backend (no display needed). Skeletons are drawn in handkit order with
-`hand.skeleton.BONES`; prediction in red, ground truth in green.
+`hand.skeleton.BONES`; prediction in red, ground truth in green. Meshes are drawn by
+`draw_mesh_overlay`, a z-sorted painter (numpy, Lambert shading per face; no gradient).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import matplotlib
@@ -17,11 +20,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from handkit.hand.skeleton import BONES  # noqa: E402
+from handkit.utils.check import check_finite, check_shape  # noqa: E402
 
 __all__ = ["plot_pck", "overlay_gallery", "draw_skeleton_2d", "plot_skeleton_3d",
-           "PRED_COLOR", "GT_COLOR"]
+           "draw_mesh_overlay", "ImageMesh", "PRED_COLOR", "GT_COLOR", "MESH_COLOR"]
 
 PRED_COLOR, GT_COLOR = "#e8312f", "#2fbf4a"
+MESH_COLOR = (120, 170, 235)
+"""RGB of a predicted mesh: a light blue that stands apart from skin and the red skeleton."""
 
 
 def plot_pck(curves: dict[str, dict[str, Any]], path: str | Path, *, title: str = "PCK") -> Path:
@@ -55,16 +61,138 @@ def draw_skeleton_2d(ax: Any, uv: np.ndarray, color: str, *, lw: float = 1.5) ->
     ax.scatter(uv[:, 0], uv[:, 1], s=6, c=color, zorder=3)
 
 
+@dataclass(frozen=True)
+class ImageMesh:
+    """A mesh seen in one image, ready for `draw_mesh_overlay`.
+
+    Attributes:
+        verts_px: (V, 2) float, pixels of the image (handkit convention: centre of column i at
+            i + 0.5), e.g. `geometry.camera.project(vertices, K)`.
+        depth: (V,) float, meters, camera z of each vertex (> 0 in front of the camera).
+        faces: (F, 3) int vertex ids.
+        K: optional (3, 3) pixel intrinsics, for exact shading (see `draw_mesh_overlay`).
+    """
+
+    verts_px: np.ndarray
+    depth: np.ndarray
+    faces: np.ndarray
+    K: np.ndarray | None = None
+
+
+def draw_mesh_overlay(image: np.ndarray, verts_px: Any, depth: Any, faces: Any, *,
+                      K: Any = None, color: tuple[int, int, int] = MESH_COLOR,
+                      face_colors: Any = None, alpha: float = 0.7, ambient: float = 0.35,
+                      light_dir: Sequence[float] = (0.3, -0.5, -1.0)) -> np.ndarray:
+    """The image with a flat-shaded mesh painted over it (painter's algorithm, far faces first).
+
+    Faces are sorted by the mean depth of their vertices and filled back to front, so a nearer
+    face covers a farther one (exact for non-intersecting faces that do not overlap in depth;
+    fine for a hand). Each face gets Lambert shading from its normal in the camera frame:
+    ``ambient + (1 - ambient) · |n · l|`` (two-sided, so a winding either way shades alike).
+    The camera-frame vertices are back-projected from `verts_px` and `depth` with `K`; without
+    `K` a pinhole with f = max(H, W) px centred on the image is assumed (shading only; the
+    drawn outline is always exact). Faces with a vertex at depth <= 0 are skipped.
+
+    Args:
+        image: (H, W, 3) uint8 RGB; not modified.
+        verts_px: (V, 2) float, pixels of `image` (handkit convention).
+        depth: (V,) float, meters, camera z.
+        faces: (F, 3) int vertex ids.
+        K: optional (3, 3) float pixel intrinsics of `image`.
+        color: RGB 0-255 of every face, unless `face_colors` (F, 3) uint8 is given.
+        alpha: opacity of the mesh in (0, 1].
+        ambient: shade of a face seen edge-on to the light, in [0, 1].
+        light_dir: (3,) camera frame, from the surface towards the light (default: from the
+            camera, a little right and up; y is down).
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+    """
+    image = np.asarray(image)
+    check_shape(image, "H W 3", name="image")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image: expected uint8 RGB, got {image.dtype}.")
+    uv = np.asarray(verts_px, dtype=np.float64)
+    n = check_shape(uv, "V 2", name="verts_px")["V"]
+    z = np.asarray(depth, dtype=np.float64)
+    check_shape(z, f"{n}", name="depth", hint="one camera z per vertex, meters.")
+    f = np.asarray(faces)
+    check_shape(f, "F 3", name="faces", allow_empty=True)
+    check_finite(uv, name="verts_px")
+    check_finite(z, name="depth")
+    if f.size and (f.dtype.kind not in "iu" or f.min() < 0 or f.max() >= n):
+        raise ValueError(f"faces: expected integer vertex ids in [0, {n}).")
+    if not 0 < alpha <= 1 or not 0 <= ambient <= 1:
+        raise ValueError(f"alpha: must be in (0, 1] and ambient in [0, 1], got {alpha}, "
+                         f"{ambient}.")
+    if face_colors is not None:
+        face_colors = np.asarray(face_colors)
+        check_shape(face_colors, f"{len(f)} 3", name="face_colors")
+    h, w = image.shape[:2]
+    K = np.asarray(K, dtype=np.float64) if K is not None else \
+        np.array([[max(h, w), 0, w / 2], [0, max(h, w), h / 2], [0, 0, 1.0]])
+    check_shape(K, "3 3", name="K")
+    xyz = np.linalg.solve(K, np.concatenate([uv, np.ones((n, 1))], 1).T).T * z[:, None]
+    tri = xyz[f]  # (F, 3, 3)
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-30)
+    light = np.asarray(light_dir, dtype=np.float64)
+    light = light / np.linalg.norm(light)
+    shade = ambient + (1 - ambient) * np.abs(normal @ light)  # (F,)
+    base = np.broadcast_to(np.asarray(color, np.float64), (len(f), 3)) \
+        if face_colors is None else face_colors.astype(np.float64)
+    rgb = np.clip(np.rint(base * shade[:, None]), 0, 255).astype(np.uint8)
+    in_front = (z[f] > 0).all(1)
+    order = np.argsort(-z[f].mean(1), kind="stable")
+    canvas, covered = image.copy(), np.zeros((h, w), bool)
+    for k in order[in_front[order]]:
+        inside = _triangle_pixels(uv[f[k]], h, w)
+        if inside is not None:
+            rows, cols, hit = inside  # slices: the boxes are views, written in place
+            canvas[rows, cols][hit] = rgb[k]
+            covered[rows, cols][hit] = True
+    blend = np.rint((1 - alpha) * image + alpha * canvas.astype(np.float64)).astype(np.uint8)
+    return np.where(covered[..., None], blend, image)
+
+
+def _triangle_pixels(tri: np.ndarray, h: int, w: int
+                     ) -> tuple[slice, slice, np.ndarray] | None:
+    """The pixels whose centres (i + 0.5, handkit convention) lie in the triangle (3, 2) px,
+    edges included, as (row slice, column slice, bool mask of that box); None if empty."""
+    lo, hi = tri.min(0), tri.max(0)
+    c0, c1 = max(0, int(np.ceil(lo[0] - 0.5))), min(w, int(np.floor(hi[0] - 0.5)) + 1)
+    r0, r1 = max(0, int(np.ceil(lo[1] - 0.5))), min(h, int(np.floor(hi[1] - 0.5)) + 1)
+    (ax, ay), (bx, by), (cx, cy) = tri
+    area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    if c0 >= c1 or r0 >= r1 or area == 0:
+        return None
+    px = np.arange(c0, c1) + 0.5
+    py = (np.arange(r0, r1) + 0.5)[:, None]
+    # Edge functions, signed by the triangle's orientation so either winding fills.
+    sign = 1.0 if area > 0 else -1.0
+    e0 = sign * ((bx - ax) * (py - ay) - (by - ay) * (px - ax))
+    e1 = sign * ((cx - bx) * (py - by) - (cy - by) * (px - bx))
+    e2 = sign * ((ax - cx) * (py - cy) - (ay - cy) * (px - cx))
+    hit = (e0 >= 0) & (e1 >= 0) & (e2 >= 0)
+    return (slice(r0, r1), slice(c0, c1), hit) if hit.any() else None
+
+
 def overlay_gallery(images: Sequence[np.ndarray], pred_uv: Sequence[np.ndarray],
                     gt_uv: Sequence[np.ndarray] | None, path: str | Path, *,
-                    titles: Sequence[str] | None = None, columns: int = 4) -> Path:
+                    titles: Sequence[str] | None = None, columns: int = 4,
+                    meshes: Sequence[ImageMesh | None] | None = None) -> Path:
     """A grid of images with the predicted (red) and, if given, true (green) skeletons.
 
     Args:
         images: N arrays (H, W, 3) uint8 RGB.
         pred_uv, gt_uv: N arrays (21, 2) float, pixels of each image.
         titles: N short captions.
+        meshes: N `ImageMesh` (or None for an image without one): each is painted shaded
+            under the skeletons with `draw_mesh_overlay`.
     """
+    if meshes is not None and len(meshes) != len(images):
+        raise ValueError(f"meshes: expected one entry (or None) per image, {len(images)}, got "
+                         f"{len(meshes)}.")
     n = len(images)
     if n == 0:
         raise ValueError("images: nothing to draw.")
@@ -77,7 +205,11 @@ def overlay_gallery(images: Sequence[np.ndarray], pred_uv: Sequence[np.ndarray],
         if i >= n:
             continue
         h, w = images[i].shape[:2]
-        ax.imshow(images[i], extent=(0, w, h, 0))  # handkit pixel corners on integers
+        shown = images[i]
+        if meshes is not None and meshes[i] is not None:
+            m = meshes[i]
+            shown = draw_mesh_overlay(shown, m.verts_px, m.depth, m.faces, K=m.K)
+        ax.imshow(shown, extent=(0, w, h, 0))  # handkit pixel corners on integers
         if gt_uv is not None:
             draw_skeleton_2d(ax, gt_uv[i], GT_COLOR)
         draw_skeleton_2d(ax, pred_uv[i], PRED_COLOR)
