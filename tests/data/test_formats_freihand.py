@@ -118,3 +118,23 @@ def test_skip_bad_samples_counts_and_loses_nothing_else(fh, workers):
     assert report.bad[0].sample_id == "training/rgb/00000004.jpg"
     assert sorted(seen) == [f"training/rgb/{i:08d}.jpg" for i in range(12) if i != 4]
     assert "skipped 1 bad sample(s)" in report.summary() and "image: cannot decode" in report.summary()
+
+
+def test_vertices_in_the_real_layout_one_array_per_label(fh):
+    verts = [(np.arange(778 * 3).reshape(778, 3) * 1e-4 + k).tolist() for k in range(N)]
+    write_json(fh / "training_verts.json", verts)
+    ds = FreiHAND(fh, "training", versions=["gs", "auto"], vertices=True)
+    assert ds.verts.dtype == np.float32 and ds.verts.shape == (N, 778, 3)
+    for i in range(len(ds)):
+        s = ds[i]  # label i % N in both colour blocks, as training_xyz.json
+        np.testing.assert_allclose(s.vertices[0], np.asarray(verts[i % N], np.float32))
+        assert s.validate() is s
+
+
+def test_ragged_vertices_name_the_file(fh):
+    verts = [np.zeros((778, 3)).tolist(), np.zeros((777, 3)).tolist(), np.zeros((778, 3)).tolist()]
+    write_json(fh / "training_verts.json", verts)
+    with pytest.raises(SampleError, match=r"training_verts\.json: verts: every entry must be a "
+                                          r"V×3 list with one V for all labels; found vertex "
+                                          r"counts \[777, 778\]"):
+        FreiHAND(fh, vertices=True)

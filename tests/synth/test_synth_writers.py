@@ -105,3 +105,24 @@ def test_cli_lists_every_writer():
     from handkit.commands.synth import FORMATS
 
     assert sorted(FORMATS) == sorted(WRITERS)
+
+
+def test_freihand_vertices_are_the_open_hand_in_the_camera_frame(freihand_one):
+    """training_verts.json / evaluation_verts.json: one (1214, 3) OpenHand mesh per label, meters,
+    camera frame, in training_xyz.json's order: each label's tip keypoints are mesh vertices
+    (the finger tubes' apexes) and the mesh is the scene's own."""
+    from handkit.data.formats.freihand import FreiHAND
+    from handkit.data.synth.scenes import freihand_scene, hand_model
+
+    v_model = hand_model().faces.max().item() + 1
+    for split, offset in (("training", 0), ("evaluation", 35)):
+        ds = FreiHAND(freihand_one, split, vertices=True)
+        for k in (0, len(ds) - 1):
+            s = ds[k]
+            assert s.vertices.shape == (1, v_model, 3) and s.vertices.dtype == np.float32
+            scene = freihand_scene(11, offset + k, 48)
+            # Written with 5 decimals (<= 5e-6 m per coordinate), float32 on reading.
+            np.testing.assert_allclose(s.vertices[0], scene.hands[0].state.vertices, atol=6e-6)
+            tips = s.keypoints_3d[0, [4, 8, 12, 16, 20]]
+            gap = np.linalg.norm(tips[:, None] - s.vertices[0][None], axis=-1).min(1)
+            assert gap.max() < 2e-5  # xyz 6 decimals + verts 5 decimals, x sqrt(3)

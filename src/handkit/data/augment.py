@@ -19,6 +19,9 @@ its own keypoints; ours is not.
 
 Resize is always on (a batch needs one output size), as in every README recipe. The crop always
 happens, as in every seed experiment builder: with `crop=False` it is centred (jitter 0).
+
+Label maps (hand masks, part segmentations) follow the images through `warp_labels`: the same
+`params.matrix`, nearest-neighbour, 0 (background) outside the input, never colour-jittered.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from handkit.data._augment_color import color_stage
 from handkit.utils.check import check_shape
 
 __all__ = ["AugmentConfig", "AugmentParams", "sample_augment", "apply_augment", "augment",
-           "invert_keypoints", "transform_keypoints"]
+           "invert_keypoints", "transform_keypoints", "warp_labels"]
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,10 @@ def sample_augment(keypoints: Tensor, image_size: tuple[int, int], cfg: AugmentC
         blur_kernel=(k[0], k[1]), hsv=hsv, noise=noise, noise_field=field, color_drop=drop)
 
 
-def _cutout(img: Tensor, p: AugmentParams) -> Tensor:
+def _cutout(img: Tensor, p: AugmentParams, value: Tensor | None = None) -> Tensor:
+    """(B, C, H, W) with each sampled cut-out box filled with `value` (B,) (default: the drawn
+    fill level)."""
+    value = p.cutout_value if value is None else value
     h, w = img.shape[-2:]
     rows = torch.arange(h, device=img.device)
     cols = torch.arange(w, device=img.device)
@@ -231,7 +237,7 @@ def _cutout(img: Tensor, p: AugmentParams) -> Tensor:
     in_r = (rows[None] >= bx[:, 0:1]) & (rows[None] < bx[:, 1:2])           # (B, H)
     in_c = (cols[None] >= bx[:, 2:3]) & (cols[None] < bx[:, 3:4])           # (B, W)
     mask = (in_r[:, :, None] & in_c[:, None, :] & p.cutout[:, None, None])[:, None]
-    return torch.where(mask, p.cutout_value.to(img.dtype)[:, None, None, None], img)
+    return torch.where(mask, value.to(img.device, img.dtype)[:, None, None, None], img)
 
 
 def _gaussian_blur(img: Tensor, p: AugmentParams) -> Tensor:
@@ -385,3 +391,52 @@ def invert_keypoints(uv: Tensor, params: AugmentParams) -> Tensor:
     """Map (B, K, 2) output-pixel keypoints back to input pixels (inverse of `params.matrix`)."""
     check_shape(uv, f"{params.matrix.shape[0]} K 2", name="uv")
     return transform_keypoints(uv, torch.linalg.inv(params.matrix))
+
+
+def warp_labels(labels: Tensor, params: AugmentParams, *, fill: int = 0,
+                cutout: bool = False) -> Tensor:
+    """Warp integer label maps with the geometry the images got (nearest neighbour).
+
+    Output pixel (i, j) takes the label of the input pixel that contains
+    ``inverse(params.matrix) @ (j + 0.5, i + 0.5)`` (handkit pixel convention, the point the
+    bilinear image warp samples), so no label is ever interpolated; outside the input it gets
+    `fill`. Blur, noise and colour steps do not apply to labels. The image warp's
+    anti-aliasing (box filter before shrinking) is exact in continuous coordinates, so it
+    samples the same points.
+
+    Args:
+        labels: (B, H, W) or (B, C, H, W) integer or bool label maps of the input images (hand
+            masks; part maps with 0 = background), any device.
+        params: from `sample_augment` for these images (H, W = `params.input_size`).
+        fill: label of pixels that come from outside the input (0 = background).
+        cutout: also set the labels under each applied cut-out box to `fill` (for masks of
+            visible pixels; off by default: the hand is still there, only occluded).
+
+    Returns:
+        Labels of the output images, (B, Ho, Wo) or (B, C, Ho, Wo), the input's dtype.
+    """
+    if labels.ndim not in (3, 4):
+        raise ValueError(f"labels: expected (B, H, W) or (B, C, H, W), got {tuple(labels.shape)}.")
+    if labels.is_floating_point() or labels.is_complex():
+        raise ValueError(f"labels: expected an integer or bool label map, got {labels.dtype}; "
+                         "images go through apply_augment.")
+    x = labels[:, None] if labels.ndim == 3 else labels
+    b, c, h, w = x.shape
+    if (h, w) != params.input_size or b != params.matrix.shape[0]:
+        raise ValueError(f"labels: expected (B={params.matrix.shape[0]}, ..., "
+                         f"{params.input_size[0]}, {params.input_size[1]}) as sampled, got "
+                         f"{tuple(labels.shape)}.")
+    if cutout and bool(params.cutout.any()):
+        x = _cutout(x, params, torch.full((b,), fill, dtype=x.dtype, device=x.device))
+    h_out, w_out = params.output_size
+    inv = torch.linalg.inv(params.matrix.to(x.device, torch.float64))
+    cols = (torch.arange(w_out, device=x.device, dtype=torch.float64) + 0.5)[None, None, :]
+    rows = (torch.arange(h_out, device=x.device, dtype=torch.float64) + 0.5)[None, :, None]
+    src = [inv[:, k, 0, None, None] * cols + inv[:, k, 1, None, None] * rows
+           + inv[:, k, 2, None, None] for k in range(2)]  # (B, Ho, Wo) input x, y
+    col, row = (torch.floor(v).long() for v in src)
+    inside = (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    index = (row.clamp(0, h - 1) * w + col.clamp(0, w - 1)).reshape(b, 1, -1).expand(b, c, -1)
+    out = torch.gather(x.reshape(b, c, h * w), 2, index).reshape(b, c, h_out, w_out)
+    out = torch.where(inside[:, None], out, torch.full((), fill, dtype=x.dtype, device=x.device))
+    return out[:, 0] if labels.ndim == 3 else out

@@ -45,7 +45,8 @@ class Sample:
         mask: (H, W) bool hand mask; None if unknown.
         part_seg: (H, W) uint8, 0 background, 1..16 hand parts (palm + 15 finger segments,
             `hand.openhand.PART_NAMES`), + 16 for a second hand; None if unknown.
-        vertices: (N, V, 3) float32, meters, camera frame; None if unknown.
+        vertices: (N, V, 3) float32, meters, camera frame; V is the mesh's vertex count (778 for
+            MANO, 1214 for OpenHand); None if unknown.
         dataset: dataset/format name, e.g. "freihand".
         sample_id: unique within the dataset (e.g. the image's path relative to the root).
         video_id: the video or capture sequence (mining excludes same-video pairs); "" if none.

@@ -50,7 +50,9 @@ class FreiHAND(FormatDataset):
         split: ``training`` (alias ``train``) or ``evaluation`` (aliases ``eval``, ``test``).
         versions: training colour versions to use, a subset of `VERSIONS` (default: every
             version present on disk). The dataset's index runs version block by version block.
-        vertices: also read ``*_verts.json`` (about 1.5 GB of JSON for the full training set).
+        vertices: also read ``*_verts.json`` (about 1.5 GB of JSON for the full training set,
+            kept as one float32 array of 0.3 GB; off by default for that reason). FreiHAND's
+            are MANO's 778 vertices; the synthetic world's are OpenHand's 1214.
         masks: read ``training/mask`` when it exists.
         eval_root: where the evaluation labels are; default ``<root>`` then ``<root>_eval``.
 
@@ -86,7 +88,7 @@ class FreiHAND(FormatDataset):
             if label_dir is None:
                 raise FileNotFoundError(f"{self.root / 'evaluation_verts.json'}: missing "
                                         "(FreiHAND vertices).")
-            self.verts = self._list(label_dir / f"{prefix}_verts.json", "verts")
+            self.verts = self._vertex_array(label_dir / f"{prefix}_verts.json")
         self.rgb_dir = self.root / prefix / "rgb"
         if not self.rgb_dir.is_dir():
             raise FileNotFoundError(f"{self.rgb_dir}: missing (FreiHAND {prefix} images).")
@@ -135,6 +137,20 @@ class FreiHAND(FormatDataset):
             raise SampleError(f"{path}: {field}: {len(value)} entries, but {self.split}_K.json "
                               f"has {expected}; the files must describe the same labels.")
         return value
+
+    def _vertex_array(self, path: Path) -> np.ndarray:
+        """`*_verts.json` as one (N, V, 3) float32 array: 0.3 GB for the 32,560 × 778 × 3
+        training vertices, about 10× less than the parsed JSON lists it replaces."""
+        values = self._list(path, "verts")
+        try:
+            verts = np.asarray(values, dtype=np.float32)
+        except (TypeError, ValueError):
+            sizes = sorted({len(v) if isinstance(v, list) else -1 for v in values})
+            raise SampleError(f"{path}: verts: every entry must be a V×3 list with one V for "
+                              f"all labels; found vertex counts {sizes[:5]}.") from None
+        if verts.ndim != 3 or verts.shape[2] != 3:
+            raise SampleError(f"{path}: verts: expected (N, V, 3), got {verts.shape}.")
+        return verts
 
     def __len__(self) -> int:
         return self.num_labels * len(self.blocks)
