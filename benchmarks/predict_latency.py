@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from handkit.infer.export import export_onnx, onnx_session, run_onnx
-from handkit.infer.model_io import load_posenet
+from handkit.models.checkpoint import load_model
 from handkit.utils.mediapipe_side import MediaPipeWorker, find_mediapipe_python
 
 
@@ -38,7 +38,7 @@ def _median_ms(fn, repeats: int) -> float:
 
 def _network(args) -> None:
     torch.set_num_threads(args.threads)
-    net = load_posenet(args.ckpt)[0].eval()
+    net = load_model(args.ckpt)[0].eval()
     s = net.cfg.image_size
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from handkit.eval.evaluate import evaluate, score_predictions, summary_lines, to_meters
-from handkit.tasks.finetune_model import ModelConfig, build_posenet
+from handkit.eval.scoring import score_predictions, summary_lines, to_meters
+from handkit.infer.evaluate import evaluate
+from handkit.models.registry import ModelConfig, build_model
 
 
 def _hands(b: int = 5) -> np.ndarray:
@@ -60,19 +61,20 @@ def test_invalid_joints_are_ignored():
 
 def test_bone_units_to_meters():
     gt = _hands(2)
-    rn = build_posenet(ModelConfig(name="rn25d", backbone="resnet18", image_size=32))
+    rn = {"unit": "bone:middle_mcp-middle_pip", "frame": "camera"}
     xyz = np.ones((2, 21, 3))
     bone = np.linalg.norm(gt[:, 10] - gt[:, 9], axis=-1)  # middle MCP–PIP
-    assert np.allclose(to_meters(rn, xyz, gt, np.array([0.03, 0.05])),
+    assert np.allclose(to_meters(xyz, gt, np.array([0.03, 0.05]), **rn),
                        xyz * np.array([0.03, 0.05])[:, None, None])
-    assert np.allclose(to_meters(rn, xyz, gt, np.array([np.nan, 0.05]))[0], bone[0])
-    dn = build_posenet(ModelConfig(name="detnet", backbone="resnet18", image_size=32))
+    assert np.allclose(to_meters(xyz, gt, np.array([np.nan, 0.05]), **rn)[0], bone[0])
+    dn = {"unit": "bone:wrist-middle_mcp", "frame": "root_relative"}
     rel = np.zeros((2, 21, 3)) + 0.3  # the wrist's read-out need not be 0: it is subtracted
     rel[:, 9] = [0.3, -0.7, 0.3]
-    out = to_meters(dn, rel, gt, None)
+    out = to_meters(rel, gt, None, **dn)
     assert np.allclose(out[:, 0], gt[:, 0])
     assert np.allclose(np.linalg.norm(out[:, 9] - out[:, 0], axis=-1),
                        np.linalg.norm(gt[:, 9] - gt[:, 0], axis=-1))
+    assert np.allclose(to_meters(xyz, gt, None, unit="m", frame="camera"), xyz)  # meters stay
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +87,7 @@ def synth(tmp_path_factory):
 
 def test_evaluate_end_to_end_writes_the_table_json_and_figures(synth, tmp_path):
     torch.manual_seed(0)
-    net = build_posenet(ModelConfig(name="rn25d", backbone="resnet18", image_size=32)).eval()
+    net = build_model(ModelConfig(name="rn25d", backbone="resnet18", image_size=32)).eval()
     report = evaluate(net, synth, out_dir=tmp_path, gallery=3, progress=False)
     assert report.meta["crop"] == "two_pass" and report.meta["num_samples"] == 2
     assert set(report.metrics) >= {"mpjpe_mm", "pa_mpjpe_mm", "auc", "pa_auc", "pck@20mm"}
@@ -99,7 +101,7 @@ def test_evaluate_end_to_end_writes_the_table_json_and_figures(synth, tmp_path):
 
 
 def test_evaluate_bad_arguments_are_named(synth, tmp_path):
-    net = build_posenet(ModelConfig(name="rn25d", backbone="resnet18", image_size=32))
+    net = build_model(ModelConfig(name="rn25d", backbone="resnet18", image_size=32))
     with pytest.raises(ValueError, match="preset"):
         evaluate(net, synth, preset="coco", progress=False)
     with pytest.raises(FileNotFoundError):

@@ -7,7 +7,7 @@ import torch
 from handkit.experiments.probe import (HandSet, encode, knn_pose_probe, load_hands,
                                       reference_errors)
 from handkit.models.backbones import create_backbone
-from handkit.models.weights import save_torchvision
+from handkit.models.encoders import save_torchvision
 
 
 def _poses(n, seed=0):

@@ -7,14 +7,14 @@ from pathlib import Path
 import torch
 
 from handkit.tasks.finetune import FinetuneConfig
-from handkit.tasks.finetune_model import ModelConfig, build_posenet
+from handkit.models.registry import ModelConfig, build_model
 from handkit.utils.config import config_to_dict
 
 
 def tiny_checkpoint(path: Path, name: str = "rn25d", size: int = 32) -> Path:
     torch.manual_seed(0)
     cfg = FinetuneConfig(model=ModelConfig(name=name, backbone="resnet18", image_size=size))
-    net = build_posenet(cfg.model)
+    net = build_model(cfg.model)
     # give BatchNorm non-trivial statistics so eval mode is a real test
     with torch.no_grad():
         net.train()(torch.randn(4, 3, size, size), torch.eye(3).expand(4, 3, 3) * 50

@@ -8,7 +8,7 @@ import torch
 
 from handkit.cli import main
 from handkit.infer.export import compare_onnx, export_onnx, onnx_session, run_onnx
-from handkit.infer.model_io import (dequantize_int8, load_posenet, pack_checkpoint,
+from handkit.models.checkpoint import (dequantize_int8, load_model, pack_checkpoint,
                                     quantize_int8, shipped_checkpoint)
 
 from _infer_ckpt import tiny_checkpoint  # pytest (prepend mode) puts tests/infer on sys.path
@@ -17,7 +17,7 @@ from _infer_ckpt import tiny_checkpoint  # pytest (prepend mode) puts tests/infe
 @pytest.mark.parametrize("name", ["rn25d", pytest.param("detnet", marks=pytest.mark.slow)])
 def test_onnxruntime_matches_torch(tmp_path, name):
     ckpt = tiny_checkpoint(tmp_path / "m.ckpt", name)
-    net = load_posenet(ckpt)[0]
+    net = load_model(ckpt)[0]
     path = export_onnx(net, tmp_path / "m.onnx")
     session = onnx_session(path)
     image = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(3))
@@ -49,7 +49,7 @@ def test_int8_quantisation_error_is_half_a_step():
 def test_packed_checkpoint_loads_and_predicts_close(tmp_path, quantize):
     ckpt = tiny_checkpoint(tmp_path / "m.ckpt")
     packed = pack_checkpoint(ckpt, tmp_path / "p.pt", quantize)
-    a, b = load_posenet(ckpt)[0], load_posenet(packed)[0]
+    a, b = load_model(ckpt)[0], load_model(packed)[0]
     x = torch.randn(2, 3, 32, 32)
     K = torch.tensor([[60.0, 0, 16], [0, 60, 16], [0, 0, 1]]).expand(2, 3, 3)
     with torch.no_grad():
@@ -63,16 +63,16 @@ def test_bad_checkpoints_are_named(tmp_path):
     torch.save({"state_dict": {}, "hyper_parameters": {"config": {"method": "simclr"}}},
                tmp_path / "pre.ckpt")
     with pytest.raises(ValueError, match="finetune --init"):
-        load_posenet(tmp_path / "pre.ckpt")
+        load_model(tmp_path / "pre.ckpt")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.ckpt"):
-        load_posenet(tmp_path / "junk.ckpt")
+        load_model(tmp_path / "junk.ckpt")
 
 
 def test_shipped_checkpoint_is_small_and_loads():
     path = shipped_checkpoint()
     assert path.stat().st_size < 20e6
-    net, config = load_posenet(None)
+    net, config = load_model(None)
     assert config["model"]["name"] == "rn25d" and not net.training
 
 

@@ -124,10 +124,14 @@ def test_worker_failures_are_value_errors_with_stderr(tmp_path, mode, message):
 
 
 def test_timeout_and_restart_after_a_failure(tmp_path):
-    worker = MediaPipeWorker(_fake_python(tmp_path, "hang"), timeout=0.5)
+    # Start-up gets a generous limit (an interpreter start takes seconds on a loaded machine);
+    # only the image, which the fake never answers, meets the short one.
+    worker = MediaPipeWorker(_fake_python(tmp_path, "hang"), timeout=120).start()
+    worker.timeout = 0.5
     with pytest.raises(ValueError,
                        match=r"failed \(stopped by handkit\): no answer for an image within 0.5 s"):
         worker.hands(_image())
+    worker.timeout = 120
     worker.python = str(_fake_python(tmp_path, "ok"))  # the next call starts a fresh worker
     assert len(worker.hands(_image())) == 1
     worker.close()

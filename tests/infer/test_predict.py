@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from handkit.cli import main
-from handkit.infer.model_io import load_posenet
+from handkit.models.checkpoint import load_model
 from handkit.infer.predict import predict, predict_image, read_image_rgb
 
 from _infer_ckpt import tiny_checkpoint  # pytest (prepend mode) puts tests/infer on sys.path
@@ -68,7 +68,7 @@ def test_a_10k_image_is_reduced_on_decode(tmp_path, ckpt):
     del big
     image, factor = read_image_rgb(path)
     assert max(image.shape[:2]) <= 2048 and factor == pytest.approx(10_000 / image.shape[1])
-    net = load_posenet(ckpt)[0]
+    net = load_model(ckpt)[0]
     result = predict_image(net, path)
     assert result.uv.shape == (21, 2) and np.isfinite(result.uv).all()
     assert 0 < result.uv[:, 0].mean() < 10_000 * 2  # reported in original pixels
@@ -103,7 +103,7 @@ def test_left_hands_are_mirrored_in_and_out(tmp_path, ckpt):
     rgb = _hand_image()
     Image.fromarray(rgb).save(tmp_path / "r.png")
     Image.fromarray(np.ascontiguousarray(rgb[:, ::-1])).save(tmp_path / "l.png")
-    net = load_posenet(ckpt)[0]
+    net = load_model(ckpt)[0]
     right = predict_image(net, tmp_path / "r.png", hand="right")
     left = predict_image(net, tmp_path / "l.png", hand="left")
     assert left.handedness == "left"

@@ -7,8 +7,9 @@ import torch
 import torchvision
 
 from handkit.models.backbones import create_backbone
+from handkit.models.encoders import load_encoder, save_torchvision
 from handkit.models.weights import (
-    load_encoder, load_weights, peclr_to_torchvision, read_state_dict, save_torchvision, torchvision_to_peclr,
+    load_weights, peclr_to_torchvision, read_state_dict, torchvision_to_peclr,
 )
 
 

@@ -11,10 +11,12 @@ import torch
 from handkit.data.augment import AugmentConfig, _rotation, augment, transform_keypoints
 from handkit.data.schema import Sample
 from handkit.geometry.camera import project
-from handkit.tasks.finetune import FinetuneConfig, build_finetune_task, finetune, rotate_about_z
+from handkit.geometry.camera import rotate_about_z
+from handkit.tasks.finetune import FinetuneConfig, build_finetune_task, finetune
+from handkit.data.hands import prepare_hand
 from handkit.tasks.finetune_data import (FinetuneDataConfig, FinetuneDataModule, HandCrops,
-                                         label_subset, prepare_hand)
-from handkit.tasks.runner import load_task_state
+                                         label_subset)
+from handkit.models.checkpoint import read_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +148,7 @@ def test_resume_continues_a_stopped_run(synth, tmp_path):
     cfg = _tiny("rn25d", synth)
     cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 1, 2.0
     last = finetune(cfg, tmp_path)
-    state, hp = load_task_state(last)
+    state, hp = read_checkpoint(last)
     assert hp["config"]["model"]["name"] == "rn25d"
     first = torch.load(last, weights_only=True)
     assert first["global_step"] == 2

@@ -72,9 +72,10 @@ def test_the_training_loss_has_its_true_gradient(pool, method, weighting, assert
                "loss.lambda_pos=1.0", "loss.lambda_neg=0.01")
     torch.manual_seed(0)
     task = build_task(cfg).eval()
-    from handkit.tasks.pretrain_data import ViewPairs, collate_pairs, _open
+    from handkit.data.hands import collate_items
+    from handkit.tasks.pretrain_data import ViewPairs, _open
     pairs = ViewPairs(_open(cfg.data.sources[0], "same"))
-    batch = collate_pairs([pairs[i] for i in range(8)])
+    batch = collate_items([pairs[i] for i in range(8)])
     # global_step stays 0 without a trainer: every call draws the same augmentation
     assert_descends(lambda: task.training_step(batch, 0), task.parameters(), decrease=1e-3,
                     rel=0.25)

@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from handkit.eval.evaluate import evaluate, summary_lines
+    from handkit.eval.scoring import summary_lines
+    from handkit.infer.evaluate import evaluate
 
     report = evaluate(args.ckpt, args.data, format=args.format, split=args.split,
                       preset=args.preset, crop=args.crop, batch_size=args.batch_size,

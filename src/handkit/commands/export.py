@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.onnx and not args.pack:
         raise ValueError("nothing to do: pass --onnx OUT.onnx and/or --pack OUT.pt.")
     if args.pack:
-        from handkit.infer.model_io import pack_checkpoint
+        from handkit.models.checkpoint import pack_checkpoint
 
         if args.ckpt is None:
             raise ValueError("--pack needs --ckpt (the shipped checkpoint is already packed).")

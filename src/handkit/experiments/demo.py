@@ -42,7 +42,8 @@ SPECS = {
 def run_demo(out_dir: str | Path = "runs/demo", *, quick: bool = False,
              progress: bool = True) -> Path:
     """Run every stage into `out_dir`; returns the path of `report.md`."""
-    from handkit.eval.evaluate import evaluate, summary_lines
+    from handkit.eval.scoring import summary_lines
+    from handkit.infer.evaluate import evaluate
     from handkit.infer.predict import predict
 
     spec = SPECS["quick" if quick else "full"]

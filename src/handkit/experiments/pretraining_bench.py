@@ -41,7 +41,7 @@ __all__ = ["BenchSpec", "SPECS", "METRICS", "make_spec", "run_benchmark", "run_p
 
 METRICS = {"mpjpe_mm": "MPJPE (mm)", "pa_mpjpe_mm": "PA-MPJPE (mm)", "auc": "AUC",
            "pa_auc": "PA-AUC"}
-"""The metrics of the table (keys of `eval.evaluate`'s report) and their column titles."""
+"""The metrics of the table (keys of `infer.evaluate`'s report) and their column titles."""
 _QUIET = ("data.num_workers=0",)  # one process per run: the pool's processes fill the cores
 
 
@@ -252,7 +252,7 @@ def _pretrain_task(variant: str, seed: int, world: World, mined: Path, out: Path
 
 def _cell_task(world: World, init: Path | None, out: Path, spec: FinetuneSpec,
                gallery: int) -> tuple[dict, float]:
-    from handkit.eval.evaluate import evaluate
+    from handkit.infer.evaluate import evaluate
 
     t0 = time.perf_counter()
     with _logged(out / "log.txt"):

@@ -27,10 +27,11 @@ import torch.nn.functional as F
 from handkit.data.crop import box_crop_matrix, keypoint_box, warp_crop
 from handkit.data.formats import detect_format, open_dataset
 from handkit.data.formats._base import LOAD_ERRORS
+from handkit.data.hands import prepare_hand
 from handkit.eval.metrics import pa_mpjpe
+from handkit.geometry.camera import apply_affine_2d
 from handkit.mining.embed import embed_poses
 from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
-from handkit.tasks.finetune_data import prepare_hand
 
 __all__ = ["HandSet", "load_hands", "encode", "knn_pose_probe", "reference_errors"]
 
@@ -69,7 +70,7 @@ def load_hands(root: str | Path, split: str, size: int = 64, limit: int | None =
         T = box_crop_matrix(keypoint_box(hand["uv"], hand["valid"]), size, 0.7)
         images.append(warp_crop(hand["image"], T, size))
         xyz.append(hand["xyz"])
-        uv.append(hand["uv"] @ T[:2, :2].T + T[:2, 2])
+        uv.append(apply_affine_2d(hand["uv"], T))
     if not images:
         raise ValueError(f"root: no usable hand with 3D keypoints in {root} ({split}).")
     return HandSet(np.stack(images), np.stack(xyz), np.stack(uv), skipped)

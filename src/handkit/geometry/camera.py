@@ -31,6 +31,8 @@ __all__ = [
     "crop_resize_matrix",
     "resize_matrix",
     "flip_K",
+    "rotate_about_z",
+    "apply_affine_2d",
 ]
 
 
@@ -212,3 +214,35 @@ def flip_K(K: Any, width: float) -> Tensor:
     out[..., 0, 1] = -K[..., 0, 1]
     out[..., 0, 2] = width * K[..., 2, 2] - K[..., 0, 2]
     return out
+
+
+def rotate_about_z(xyz: Tensor, angle_deg: Tensor) -> Tensor:
+    """Rotate camera-frame points about the optical axis as an in-plane image rotation does.
+
+    Args:
+        xyz: (B, J, 3) float, camera frame (x right, y down, z forward).
+        angle_deg: (B,) float, degrees, + = counter-clockwise on screen (the augmenter's
+            `angle_deg`, whose pixel map is [[c, s], [−s, c]] about the rotation centre).
+
+    Returns:
+        (B, J, 3): (c·x + s·y, −s·x + c·y, z): for points near the optical axis the projection
+        turns exactly as the image does.
+    """
+    a = torch.deg2rad(angle_deg.to(xyz.dtype))
+    c, s = torch.cos(a)[:, None], torch.sin(a)[:, None]
+    x, y, z = xyz.unbind(-1)
+    return torch.stack([c * x + s * y, -s * x + c * y, z], dim=-1)
+
+
+def apply_affine_2d(uv: Any, T: Any) -> Any:
+    """Map 2D points by an affine matrix: uv' = A uv + t, for numpy arrays or tensors alike.
+
+    Args:
+        uv: (..., N, 2) float, pixels.
+        T: (..., 3, 3) float affine map (last row 0, 0, 1), e.g. image px → crop px; leading
+            dims broadcast against uv's.
+
+    Returns:
+        (..., N, 2), the type of `uv` (numpy in, numpy out).
+    """
+    return uv @ T[..., :2, :2].swapaxes(-1, -2) + T[..., None, :2, 2]

@@ -3,7 +3,7 @@
 The exported graph is `PoseNet.forward`: inputs ``image`` (B, 3, S, S) float32, normalised as
 `PoseNet.preprocess` does, and ``K`` (B, 3, 3) float32 crop intrinsics (rn25d only; DetNet needs
 no camera); outputs ``uv`` (B, 21, 2) crop pixels and ``xyz`` (B, 21, 3) bone units (see
-`tasks.finetune_model`). ``torch.onnx.export`` needs onnxscript.
+`models.posenet`). ``torch.onnx.export`` needs onnxscript.
 
 The batch dimension is dynamic: one exported file serves any batch size. (Shape checks on the
 way, `utils.check.check_shape` and `geometry.pose25d`, are written so that `torch.export` keeps
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from handkit.infer.model_io import load_posenet
-from handkit.tasks.finetune_model import PoseNet
+from handkit.models.checkpoint import load_model
+from handkit.models.posenet import PoseNet
 
 __all__ = ["export_onnx", "onnx_session", "run_onnx", "compare_onnx", "OPSET"]
 
@@ -48,14 +48,14 @@ def export_onnx(ckpt: str | Path | PoseNet | None, out: str | Path, *,
         out: output ``.onnx`` file. A ``<out>.json`` beside it records the input size,
             normalisation and output units.
     """
-    net = ckpt if isinstance(ckpt, PoseNet) else load_posenet(ckpt)[0]
+    net = ckpt if isinstance(ckpt, PoseNet) else load_model(ckpt)[0]
     net = net.eval().cpu()
     s = net.cfg.image_size
     image = torch.randn(2, 3, s, s)  # 2, not 1: torch.export specialises size-1 dims
     K = torch.tensor([[s * 2.0, 0, s / 2], [0, s * 2.0, s / 2], [0, 0, 1]]).expand(2, 3, 3)
     batch = torch.export.Dim("batch", min=1)
     module, args, names = ((net, (image, K.contiguous()), ["image", "K"])
-                           if net.kind.absolute else (_ImageOnly(net), (image,), ["image"]))
+                           if net.uses_K else (_ImageOnly(net), (image,), ["image"]))
     dynamic = tuple({0: batch} for _ in args)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -67,9 +67,8 @@ def export_onnx(ckpt: str | Path | PoseNet | None, out: str | Path, *,
     program.save(str(out))
     meta = {"model": net.cfg.name, "backbone": net.cfg.backbone, "image_size": s, "batch": "dynamic",
             "inputs": names, "normalize": {"mean": net.normalize[0], "std": net.normalize[1]},
-            "outputs": {"uv": "crop pixels, handkit order", "xyz": "bone units: "
-                        + "-".join(net.kind.bone)
-                        + (", camera frame" if net.kind.absolute else ", wrist-relative")}}
+            "outputs": {"uv": "crop pixels, handkit order",
+                        "xyz": f"unit {net.unit}, frame {net.frame}"}}
     Path(str(out) + ".json").write_text(json.dumps(meta, indent=1))
     return out
 
@@ -102,7 +101,7 @@ def run_onnx(session, image: np.ndarray, K: np.ndarray | None = None
 def compare_onnx(ckpt: str | Path | PoseNet | None, onnx_path: str | Path, *,
                  seed: int = 0) -> float:
     """Max absolute difference between torch and onnxruntime outputs on one random input."""
-    net = ckpt if isinstance(ckpt, PoseNet) else load_posenet(ckpt)[0]
+    net = ckpt if isinstance(ckpt, PoseNet) else load_model(ckpt)[0]
     session = onnx_session(onnx_path)
     b, s = 2, net.cfg.image_size
     g = torch.Generator().manual_seed(seed)

@@ -2,61 +2,96 @@
 
 PeCLR's FreiHAND script (specs/pretrain.md §3.1, ``P:testing/pred_fh.py``): crop a first box
 (``0.7`` fill, `data.crop.box_crop_matrix`), predict, take the min/max box of the predicted 2D
-keypoints mapped back to the image, crop again around it and predict a second time. K of each
-crop is T K. (handkit adds one guard: the second box's side is at least a quarter of the first's.) ``passes=1`` stops after the first prediction (used with a ground-truth box).
+keypoints **in crop pixels, truncated to integers** (``int(min/max)``), map it back to the image,
+crop again around it and predict a second time. K of each crop is T K. ``passes=1`` stops after
+the first prediction (used with a ground-truth box).
+
+handkit adds one guard: the second box's side is at least a quarter of the first's (a collapsed
+first prediction would otherwise zoom into a few pixels). ``second_box="float"`` keeps the
+predicted box unrounded (the centre moves by up to half a crop pixel, ~0.34 image px for a
+FreiHAND crop); ``"official"`` is the default.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 
 from handkit.data.crop import box_crop_matrix, keypoint_box, warp_crop
-from handkit.tasks.finetune_model import PoseNet
+from handkit.geometry.camera import apply_affine_2d
+from handkit.models.posenet import PoseNet
+from handkit.models.prediction import Prediction
+from handkit.utils.check import check_choice
 
-__all__ = ["CropPrediction", "predict_on_boxes", "DEFAULT_FILL"]
+__all__ = ["CropPrediction", "predict_on_boxes", "second_pass_box", "DEFAULT_FILL",
+           "SECOND_BOXES"]
 
 DEFAULT_FILL = 0.7
 """Fraction of the crop the box's longer side spans (official ``0.7 · 224 / side``)."""
+SECOND_BOXES = ("official", "float")
 
 
 @dataclass(frozen=True)
 class CropPrediction:
-    """Predictions for B images.
+    """Predictions for B images, one hand each.
 
     Attributes:
-        uv: (B, 21, 2) float64, pixels of each (input) image, handkit order.
-        xyz: (B, 21, 3) float64, the model's 3D in bone units (`PoseNet` docstring).
+        prediction: the model's `Prediction`, 2D in pixels of each (input) image.
         T: (B, 3, 3) float64, image px → crop px of the last pass.
         crops: (B, S, S, 3) uint8, the last pass's crops.
     """
 
-    uv: np.ndarray
-    xyz: np.ndarray
+    prediction: Prediction
     T: np.ndarray
     crops: np.ndarray
 
+    @property
+    def uv(self) -> np.ndarray:
+        """(B, 21, 2) float64, pixels of each image, handkit order."""
+        return self.prediction.stack("uv").double().cpu().numpy()
+
+    @property
+    def xyz(self) -> np.ndarray:
+        """(B, 21, 3) float64, the model's 3D in its own unit and frame (`PoseNet`)."""
+        return self.prediction.stack("xyz").double().cpu().numpy()
+
 
 def _run(net: PoseNet, images: list[np.ndarray], T: np.ndarray, K: np.ndarray
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+         ) -> tuple[Prediction, Prediction, np.ndarray]:
+    """(prediction in crop px, the same in image px, crops)."""
     size = net.cfg.image_size
     crops = np.stack([warp_crop(img, t, size) for img, t in zip(images, T)])
     device = next(net.parameters()).device
     x = net.preprocess(torch.from_numpy(crops).permute(0, 3, 1, 2).to(device))
-    Kc = torch.from_numpy(T @ K).float().to(device)
-    with torch.no_grad():
-        uv_c, xyz = net(x, Kc)
-    uv_c = uv_c.double().cpu().numpy()
-    inv = np.linalg.inv(T)
-    uv = np.einsum("bij,bkj->bki", inv[:, :2, :2], uv_c) + inv[:, None, :2, 2]
-    return uv, xyz.double().cpu().numpy(), crops
+    in_crop = net.predict(x, torch.from_numpy(T @ K).float().to(device))
+    return in_crop, in_crop.map_uv(torch.from_numpy(np.linalg.inv(T))), crops
+
+
+def second_pass_box(uv_crop: np.ndarray, T: np.ndarray, *,
+                    rule: Literal["official", "float"] = "official") -> np.ndarray:
+    """The second pass's box in image pixels from the first pass's 2D in crop pixels.
+
+    Args:
+        uv_crop: (21, 2) float, crop pixels. T: (3, 3) image px → crop px.
+        rule: "official" truncates the crop-pixel box to integers (PeCLR's ``int()``) before
+            mapping it back; "float" keeps it.
+
+    Returns:
+        (4,) float64 (x0, y0, x1, y1), image pixels.
+    """
+    check_choice(rule, SECOND_BOXES, name="second_box")
+    box = keypoint_box(uv_crop)
+    if rule == "official":
+        box = np.trunc(box)
+    corners = apply_affine_2d(box.reshape(2, 2), np.linalg.inv(T))
+    return corners.reshape(4)
 
 
 def _at_least(box: np.ndarray, first: np.ndarray, fraction: float = 0.25) -> np.ndarray:
-    """`box` grown about its centre to a side of at least `fraction` of the first box's side
-    (handkit's guard: a collapsed first prediction would otherwise zoom into a few pixels)."""
+    """`box` grown about its centre to a side of at least `fraction` of the first box's side."""
     side = max(box[2] - box[0], box[3] - box[1])
     floor = fraction * max(first[2] - first[0], first[3] - first[1])
     if side >= floor:
@@ -66,7 +101,8 @@ def _at_least(box: np.ndarray, first: np.ndarray, fraction: float = 0.25) -> np.
 
 
 def predict_on_boxes(net: PoseNet, images: list[np.ndarray], boxes: np.ndarray, K: np.ndarray,
-                     *, passes: int = 2, fill: float = DEFAULT_FILL) -> CropPrediction:
+                     *, passes: int = 2, fill: float = DEFAULT_FILL,
+                     second_box: Literal["official", "float"] = "official") -> CropPrediction:
     """Run `net` on square crops around `boxes`, refining the box from its own 2D `passes − 1`
     times.
 
@@ -76,16 +112,20 @@ def predict_on_boxes(net: PoseNet, images: list[np.ndarray], boxes: np.ndarray, 
         K: (B, 3, 3) float, intrinsics of each image, pixels.
         passes: 1 or 2 (official FreiHAND: 2).
         fill: the box's longer side spans this fraction of the crop.
+        second_box: `second_pass_box` rule.
     """
     if passes not in (1, 2):
         raise ValueError(f"passes: expected 1 or 2, got {passes}.")
+    check_choice(second_box, SECOND_BOXES, name="second_box")
     boxes = np.asarray(boxes, dtype=np.float64).reshape(len(images), 4)
     K = np.asarray(K, dtype=np.float64).reshape(len(images), 3, 3)
     size = net.cfg.image_size
     T = np.stack([box_crop_matrix(b, size, fill) for b in boxes])
-    uv, xyz, crops = _run(net, images, T, K)
+    in_crop, pred, crops = _run(net, images, T, K)
     if passes == 2:
-        T = np.stack([box_crop_matrix(_at_least(keypoint_box(u), b), size, fill)
-                      for u, b in zip(uv, boxes)])
-        uv, xyz, crops = _run(net, images, T, K)
-    return CropPrediction(uv=uv, xyz=xyz, T=T, crops=crops)
+        uv_crop = in_crop.stack("uv").double().cpu().numpy()
+        T = np.stack([box_crop_matrix(_at_least(second_pass_box(u, t, rule=second_box), b),
+                                      size, fill)
+                      for u, t, b in zip(uv_crop, T, boxes)])
+        _, pred, crops = _run(net, images, T, K)
+    return CropPrediction(prediction=pred, T=T, crops=crops)

@@ -23,19 +23,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from handkit.hand.skeleton import JOINT_NAMES, mirror_uv, mirror_xyz
+from handkit.data.hands import mirror_to_right
+from handkit.hand.skeleton import JOINT_NAMES
+from handkit.eval.plots import overlay_gallery, plot_skeleton_3d
 from handkit.infer.detect import find_hands
-from handkit.infer.model_io import load_posenet
+from handkit.models.checkpoint import load_model
 from handkit.infer.pipeline import predict_on_boxes
-from handkit.tasks.finetune_model import PoseNet
+from handkit.models.posenet import PoseNet
 
 __all__ = ["predict", "predict_image", "read_image_rgb", "PredictResult", "PredictRun",
            "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-ASSUMED_BONE_M = {"rn25d": 0.03, "detnet": 0.095}
-"""Assumed length in meters of each model's unit bone (middle MCP–PIP; wrist–middle MCP) of an
-adult hand, used only to print meters for photos."""
+ASSUMED_BONE_M = {"bone:middle_mcp-middle_pip": 0.03, "bone:wrist-middle_mcp": 0.095, "m": 1.0}
+"""Assumed length in meters of a model's unit bone (`PoseNet.unit`) on an adult hand, used only
+to print meters for photos."""
 MAX_PIXELS = 250_000_000
 """Images above this many pixels are refused (decoding alone would need > 750 MB)."""
 _WORK_SIDE = 2048
@@ -152,24 +154,29 @@ def predict_image(net: PoseNet, path: str | Path, *, detector: str = "auto",
     left = side == "left"
     K = _default_K(h, w)
     if left:  # mirror in: a right hand for the model (K stays centred: cx' = W - cx)
-        image = np.ascontiguousarray(image[:, ::-1])
         x0, y0, x1, y1 = boxes[0]
+        image, _, _, _ = mirror_to_right(image, np.zeros((0, 2)))
         boxes = [np.array([w - x1, y0, w - x0, y1])]
     out = predict_on_boxes(net, [image], np.stack(boxes), K[None], passes=2)
     uv, xyz = out.uv[0], out.xyz[0]
-    if left:  # mirror out
-        uv, xyz = mirror_uv(uv, w), mirror_xyz(xyz)
-    bone = ASSUMED_BONE_M[net.cfg.name]
-    cam = xyz * bone if net.kind.absolute else None
+    if left:  # mirror out (mirroring is its own inverse)
+        _, uv, xyz, _ = mirror_to_right(image, uv, xyz=xyz)
+    bone = _assumed_bone_m(net)
+    cam = xyz * bone if net.frame == "camera" else None
     return PredictResult(path=str(path), uv=uv * factor, xyz_bone=xyz - xyz[:1],
                          xyz_cam_m=cam, handedness="left" if left else "right", score=score,
                          notes=notes)
 
 
-def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str) -> None:
-    from handkit.eval.plots import overlay_gallery, plot_skeleton_3d
+def _assumed_bone_m(net: PoseNet) -> float:
+    if net.unit not in ASSUMED_BONE_M:
+        raise ValueError(f"model: no assumed length for its unit {net.unit!r}; add it to "
+                         "infer.predict.ASSUMED_BONE_M.")
+    return ASSUMED_BONE_M[net.unit]
 
-    bone = ASSUMED_BONE_M[net.cfg.name]
+
+def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str) -> None:
+    bone = _assumed_bone_m(net)
     record = {
         "image": result.path, "handedness": result.handedness, "score": result.score,
         "joint_names": list(JOINT_NAMES),
@@ -179,7 +186,7 @@ def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str) -> Non
         "keypoints_3d_cam_m": None if result.xyz_cam_m is None
         else result.xyz_cam_m.round(5).tolist(),
         "model": {"name": net.cfg.name, "backbone": net.cfg.backbone},
-        "assumptions": {"bone_m": bone, "bone": "-".join(net.kind.bone),
+        "assumptions": {"bone_m": bone, "unit": net.unit,
                         "focal_px": "max(W, H) of the image, principal point at the centre",
                         "frame": "camera: x right, y down, z forward; wrist-relative for _rel"},
         "notes": result.notes,
@@ -219,7 +226,7 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
     """
     from tqdm import tqdm
 
-    net = load_posenet(ckpt)[0]
+    net = load_model(ckpt)[0]
     run = PredictRun()
     files = _inputs(Path(source))
     for path in tqdm(files, desc="predict", unit="img", disable=not progress or len(files) < 2):

@@ -36,9 +36,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,7 +43,9 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
+from handkit.models.weights import load_weights
 from handkit.utils.check import check_shape
+from handkit.utils.registry import Registry
 
 __all__ = [
     "Backbone",
@@ -64,7 +63,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 """The per-channel RGB mean and std (images in [0, 1]) every ImageNet-style backbone expects."""
 
-_REGISTRY: dict[str, Callable[..., "Backbone"]] = {}
 
 
 class Backbone(nn.Module):
@@ -166,24 +164,21 @@ class HRNetBackbone(Backbone):
             f"{self._last_fuse}{i}." for i in range(1, 1 + self._dropped_fuse))
 
 
+_BACKBONES: Registry[Backbone] = Registry("backbone", "list_backbones()")
+
+
 def register_backbone(name: str) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
     """Decorator: register a builder ``fn(**options) -> Backbone`` under `name`.
 
     Raises:
         ValueError: `name` is already registered.
     """
-    def decorate(builder: Callable[..., Backbone]) -> Callable[..., Backbone]:
-        if name in _REGISTRY:
-            raise ValueError(f"backbone {name!r} is already registered; pick another name.")
-        _REGISTRY[name] = builder
-        return builder
-    return decorate
+    return _BACKBONES.register(name)
 
 
 def list_backbones(pattern: str | None = None) -> list[str]:
     """Sorted registered names, optionally filtered by a shell pattern (``"resnet*"``)."""
-    names = sorted(_REGISTRY)
-    return names if pattern is None else [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    return _BACKBONES.names(pattern)
 
 
 def create_backbone(name: str, *, weights: str | Path | None = None, **options) -> Backbone:
@@ -203,20 +198,8 @@ def create_backbone(name: str, *, weights: str | Path | None = None, **options) 
             does not fit (missing keys, wrong shapes; the message names the file and key).
         FileNotFoundError: `weights` does not exist.
     """
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1, cutoff=0.5)
-        guess = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"name: unknown backbone {name!r}.{guess} See list_backbones(): "
-                         f"{list_backbones()}.")
-    builder = _REGISTRY[name]
-    accepted = [p for p in inspect.signature(builder).parameters]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ValueError(f"{name}: unknown option(s) {unknown}; accepted: {sorted(accepted)}.")
-    backbone = builder(**options)
+    backbone = _BACKBONES.build(name, **options)
     if weights is not None:
-        from handkit.models.weights import load_weights
-
         load_weights(backbone, weights)
     return backbone
 

@@ -37,7 +37,8 @@ from torch import Tensor, nn
 
 from handkit.hand.skeleton import PARENTS
 from handkit.models.backbones import check_image, create_backbone
-from handkit.models.weights import LoadReport, load_encoder, load_weights
+from handkit.models.encoders import load_encoder
+from handkit.models.weights import LoadReport, load_weights
 from handkit.utils.check import check_shape
 
 __all__ = ["DetNet", "DetNetOutput", "DetNetTargets", "decode_maps", "detnet_targets",

@@ -43,7 +43,8 @@ from handkit.geometry.pose25d import CONVENTIONS, from_25d, root_depth
 from handkit.hand.skeleton import convert
 from handkit.models.backbones import ResNetBackbone, check_image, create_backbone
 from handkit.models.heads import ZRootRefinementHead
-from handkit.models.weights import LoadReport, load_encoder, load_weights
+from handkit.models.encoders import load_encoder
+from handkit.models.weights import LoadReport, load_weights
 from handkit.utils.check import check_choice, check_shape
 
 __all__ = ["RN25D", "RN25DOutput", "ZRootRefiner", "K_DEFAULT", "RN25D_BACKBONES"]

@@ -1,24 +1,21 @@
-"""Supervised fine-tuning: RN_25D_wMLPref (PeCLR/SiMHand) and minimal-hand's DetNet (SiMHand).
+"""Supervised fine-tuning of a registered crop model (RN_25D_wMLPref, minimal-hand's DetNet).
 
 The task wires parts and does no maths (style rule R9): the batched augmenter (`data.augment`:
-rotation about the keypoints, random crop around them, colour), the model (`PoseNet` over
-`models.rn25d.RN25D` or `models.minimal_hand.DetNet`), targets from `geometry.pose25d.to_25d`
-or `models.minimal_hand.detnet_targets`, and the losses of `losses.keypoints`.
+rotation about the keypoints, random crop around them, colour), a model from the registry
+(`models.registry.build_model`), and the model's own training loss (`PoseNet.loss`; the terms and
+their weights are documented in `models.posenet`).
 
 Geometry of an augmented crop: the augmenter's matrix T maps pre-crop pixels to crop pixels,
-so the crop's intrinsics are K' = T K and the 3D labels stay as they are (rn25d). DetNet's
-location maps live in the crop's axes, so its 3D labels are rotated about the optical axis by
-the same in-plane angle (minimal-hand's ``handataset.py``).
+so the crop's intrinsics are K' = T K and the 3D labels stay as they are; the in-plane angle is
+passed to the loss for models whose targets live in the crop's axes (DetNet).
 
-**Losses.** rn25d: the official recipe was never released (specs/pretrain.md §3.1); handkit
-uses ``λ_uv · L1(uv px) + λ_z · L1(z_rel) + λ_xyz · L1(xyz / scale)`` (the weightings of
-``cal_l1_loss`` and ``cal_3d_loss``, all λ = 1; the 3D term is what trains the root MLP).
-detnet: ``DetLoss(100, 1, 1)`` (§3.3). **Optimiser** (unreleased for both, chosen): Adam,
-lr 1e-4 (rn25d) / 1e-3 (detnet configs), cosine decay over the run, no weight decay.
+**Optimiser** (unreleased for both, chosen): Adam, lr 1e-4 (rn25d) / 1e-3 (detnet configs),
+cosine decay over the run, no weight decay.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,17 +25,16 @@ import torch
 from torch import Tensor
 
 from handkit.data.augment import AugmentConfig, augment
-from handkit.geometry.pose25d import to_25d
-from handkit.losses.keypoints import detnet_loss, l1_25d_loss, l1_3d_loss
 from handkit.tasks.finetune_data import FinetuneDataConfig, FinetuneDataModule
-from handkit.tasks.finetune_model import ModelConfig, PoseNet, build_posenet
+from handkit.models.posenet import PoseNet
+from handkit.models.registry import ModelConfig, build_model
 from handkit.tasks.optim import warmup_cosine_factor
 from handkit.tasks.pretrain import PretrainTask
 from handkit.tasks.runner import TrainerConfig, fit
 from handkit.utils.config import config_to_dict
 
 __all__ = ["FinetuneLossConfig", "FinetuneOptimConfig", "FinetuneConfig", "FinetuneTask",
-           "build_finetune_task", "finetune", "rotate_about_z"]
+           "build_finetune_task", "finetune"]
 
 
 @dataclass
@@ -98,24 +94,6 @@ class FinetuneConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
-def rotate_about_z(xyz: Tensor, angle_deg: Tensor) -> Tensor:
-    """Rotate camera-frame points about the optical axis like the image rotation of the augmenter.
-
-    Args:
-        xyz: (B, J, 3) float, camera frame (x right, y down, z forward).
-        angle_deg: (B,) float, degrees, + = counter-clockwise on screen (the augmenter's
-            `angle_deg`, whose pixel map is [[c, s], [−s, c]] about the rotation centre).
-
-    Returns:
-        (B, J, 3): (c·x + s·y, −s·x + c·y, z): for points on the optical axis' neighbourhood the
-        projection turns exactly as the image does.
-    """
-    a = torch.deg2rad(angle_deg.to(xyz.dtype))
-    c, s = torch.cos(a)[:, None], torch.sin(a)[:, None]
-    x, y, z = xyz.unbind(-1)
-    return torch.stack([c * x + s * y, -s * x + c * y, z], dim=-1)
-
-
 class FinetuneTask(L.LightningModule):
     """Supervised fine-tuning of a `PoseNet`.
 
@@ -153,26 +131,8 @@ class FinetuneTask(L.LightningModule):
         Returns:
             dict with "loss" and each weighted term's raw value.
         """
-        lc = self.cfg.loss
-        if self.cfg.model.name == "rn25d":
-            out = self.net.model(images, K)
-            uv_gt, z_gt, scale = to_25d(xyz, K, convention=self.net.model.zroot_ref.convention)
-            v25 = valid.clone()
-            v25[:, 0] = valid[:, 0] & valid[:, 9]  # the palm needs the wrist and middle MCP
-            t = l1_25d_loss(out.uv, out.z_rel, uv_gt, z_gt, valid=v25, scale=scale)
-            l3 = l1_3d_loss(out.xyz, xyz / scale[:, None, None], valid=valid)
-            loss = lc.uv * t.uv + lc.z * t.z + lc.xyz * l3
-            return {"loss": loss, "uv_px": t.uv, "z": t.z, "xyz": l3}
-        from handkit.models.minimal_hand import detnet_targets
-
-        size = images.shape[-1]
-        out = self.net.model(images)
-        tg = detnet_targets(uv, rotate_about_z(xyz, angle_deg), torch.ones_like(valid[:, 0]),
-                            image_size=size, map_size=out.heatmaps.shape[-1])
-        t = detnet_loss(out.heatmaps, out.delta_maps, out.location_maps, tg.heatmaps,
-                        tg.heatmap_valid * valid, tg.delta_maps, tg.location_maps, tg.has_3d,
-                        lambda_hm=lc.hm, lambda_dm=lc.dm, lambda_lm=lc.lm)
-        return {"loss": t.total, "hm": t.hm, "dm": t.dm, "lm": t.lm}
+        return self.net.loss(images, uv=uv, xyz=xyz, K=K, valid=valid, angle_deg=angle_deg,
+                             weights=dataclasses.asdict(self.cfg.loss))
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
         self.skipped += len(batch.get("bad", []))
@@ -212,7 +172,7 @@ class FinetuneTask(L.LightningModule):
 
 def build_finetune_task(cfg: FinetuneConfig) -> FinetuneTask:
     """Model (random, or its encoder from `cfg.init`) + task."""
-    net = build_posenet(cfg.model)
+    net = build_model(cfg.model)
     if cfg.init:
         report = net.model.load_encoder(cfg.init)
         print(f"finetune: encoder initialised from {cfg.init} ({report.loaded} tensors)")

@@ -27,14 +27,12 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from handkit.data.crop import box_crop_matrix, keypoint_box, warp_crop
 from handkit.data.formats import detect_format, open_dataset
 from handkit.data.formats._base import LOAD_ERRORS
-from handkit.data.schema import Sample, SampleError
-from handkit.geometry.camera import flip_K
-from handkit.hand.skeleton import mirror_uv, mirror_xyz
-from handkit.tasks.pretrain_data import collate_pairs  # stacks good items, lists the bad
+from handkit.data.hands import collate_items, prepare_hand
+from handkit.data.schema import SampleError
+from handkit.geometry.camera import apply_affine_2d
 from handkit.utils.check import check_choice
 
-__all__ = ["FinetuneDataConfig", "HandCrops", "FinetuneDataModule", "label_subset",
-           "prepare_hand"]
+__all__ = ["FinetuneDataConfig", "HandCrops", "FinetuneDataModule", "label_subset"]
 
 _SUBSETS = ("random", "first")
 
@@ -87,33 +85,6 @@ def label_subset(n: int, fraction: float, *, mode: str = "random", seed: int = 5
     return np.sort(np.random.default_rng(seed).permutation(n)[:k])
 
 
-def prepare_hand(sample: Sample, *, min_valid: int = 10) -> dict:
-    """Hand 0 with ≥ `min_valid` valid joints, mirrored to a right hand if it is left.
-
-    Returns:
-        dict: image (H, W, 3) uint8, uv (21, 2) px, xyz (21, 3) m or None, K (3, 3) or None,
-        valid (21,) bool, is_right (the original handedness), scale (float or None).
-    """
-    counts = sample.joint_valid.sum(axis=1)
-    good = np.flatnonzero(counts >= min_valid)
-    if len(good) == 0:
-        raise SampleError(f"{sample.sample_id}: no hand with >= {min_valid} valid joints.")
-    h = int(good[0])
-    image, uv = sample.image, sample.keypoints_2d[h].astype(np.float64)
-    xyz = None if sample.keypoints_3d is None else sample.keypoints_3d[h].astype(np.float64)
-    K = None if sample.K is None else sample.K.astype(np.float64)
-    right = bool(sample.is_right[h])
-    if not right:
-        width = image.shape[1]
-        image = image[:, ::-1]
-        uv = mirror_uv(uv, width)
-        xyz = None if xyz is None else mirror_xyz(xyz)
-        K = None if K is None else flip_K(torch.from_numpy(K), width).numpy()
-    scale = None if sample.scale is None else float(sample.scale[h])
-    return {"image": np.ascontiguousarray(image), "uv": uv, "xyz": xyz, "K": K,
-            "valid": sample.joint_valid[h].astype(bool), "is_right": right, "scale": scale}
-
-
 class HandCrops(Dataset):
     """Item i → dict(image (3, S, S) uint8, uv (21, 2), xyz (21, 3), K (3, 3), valid (21,)),
     or {"bad": reason} for a sample that fails to load or has no usable 3D hand."""
@@ -137,7 +108,7 @@ class HandCrops(Dataset):
         except LOAD_ERRORS as err:
             return {"bad": f"{type(err).__name__}: {err}"}
         crop = warp_crop(hand["image"], T, size)
-        uv = hand["uv"] @ T[:2, :2].T + T[:2, 2]
+        uv = apply_affine_2d(hand["uv"], T)
         return {"image": torch.from_numpy(crop).permute(2, 0, 1).contiguous(),
                 "uv": torch.from_numpy(uv).float(),
                 "xyz": torch.from_numpy(hand["xyz"]).float(),
@@ -166,6 +137,6 @@ class FinetuneDataModule(L.LightningDataModule):
         g = torch.Generator().manual_seed(self.seed)
         return DataLoader(self.dataset, batch_size=self.cfg.batch_size, shuffle=True,
                           generator=g, num_workers=self.cfg.num_workers,
-                          collate_fn=collate_pairs, drop_last=len(self.dataset) >
+                          collate_fn=collate_items, drop_last=len(self.dataset) >
                           self.cfg.batch_size, persistent_workers=self.cfg.num_workers > 0,
                           pin_memory=torch.cuda.is_available())

@@ -38,10 +38,11 @@ from handkit.losses.contrastive import (NTXentLoss, WeightedNTXentLoss, chunked_
                                         select_weight_joints)
 from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
 from handkit.models.heads import SimCLRHead
-from handkit.models.weights import save_torchvision
+from handkit.models.encoders import save_torchvision
 from handkit.tasks.optim import LARS, scaled_base_lr, warmup_cosine_factor, weight_decay_groups
 from handkit.tasks.pretrain_data import PretrainDataConfig, PretrainDataModule
-from handkit.tasks.runner import TrainerConfig, fit, load_task_state
+from handkit.models.checkpoint import read_checkpoint
+from handkit.tasks.runner import TrainerConfig, fit
 from handkit.utils.check import check_choice
 from handkit.utils.config import config_to_dict
 
@@ -304,7 +305,7 @@ def export_encoder(checkpoint: str | Path, out: str | Path,
         out: output file.
         container: "state_dict" (PeCLR release: `{"state_dict": sd}`) or "top" (SiMHand hub).
     """
-    state, hparams = load_task_state(checkpoint)
+    state, hparams = read_checkpoint(checkpoint)
     config = hparams.get("config")
     if not isinstance(config, dict) or "encoder" not in config:
         raise ValueError(f"{checkpoint}: hyper_parameters.config.encoder missing; not a "

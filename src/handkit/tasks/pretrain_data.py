@@ -22,10 +22,9 @@ from handkit.data.formats import detect_format, open_dataset
 from handkit.data.formats.hand100m import Hand100MDataset, Hand100MPairDataset
 from handkit.data.sampling import BalancedResampler
 from handkit.data.schema import Sample, SampleError
-from handkit.hand.skeleton import mirror_uv
+from handkit.data.hands import collate_items, mirror_to_right
 
-__all__ = ["DataSource", "PretrainDataConfig", "ViewPairs", "PretrainDataModule",
-           "collate_pairs"]
+__all__ = ["DataSource", "PretrainDataConfig", "ViewPairs", "PretrainDataModule"]
 
 
 @dataclass
@@ -83,9 +82,9 @@ def _hand100m_file(path: Path) -> Hand100MDataset:
 
 def _view(sample: Sample) -> tuple[torch.Tensor, torch.Tensor]:
     """(3, H, W) uint8 image and (21, 2) float32 keypoints of hand 0, mirrored if left."""
-    image, uv = sample.image, sample.keypoints_2d[0]
+    image, uv = sample.image, sample.keypoints_2d[0]  # Hand100M/FreiHAND crops: one hand each
     if not bool(sample.is_right[0]):
-        image, uv = image[:, ::-1], mirror_uv(uv, image.shape[1])
+        image, uv, _, _ = mirror_to_right(image, uv)
     return (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1),
             torch.from_numpy(np.asarray(uv, dtype=np.float32)))
 
@@ -115,14 +114,6 @@ class ViewPairs(Dataset):
                 "image2": image2, "keypoints2": keypoints2}
 
 
-def collate_pairs(items: list[dict]) -> dict:
-    """Stack good pairs; `bad` lists the reasons of the skipped ones (the task counts them)."""
-    good = [x for x in items if "bad" not in x]
-    batch = {k: torch.stack([x[k] for x in good]) for k in good[0]} if good else {}
-    batch["bad"] = [x["bad"] for x in items if "bad" in x]
-    return batch
-
-
 class PretrainDataModule(L.LightningDataModule):
     """Sources → balanced with-replacement draw → decoded pairs, one loader per rank."""
 
@@ -146,6 +137,6 @@ class PretrainDataModule(L.LightningDataModule):
             seed=self.seed, rank=self.trainer.global_rank if self.trainer else 0,
             world_size=self.trainer.world_size if self.trainer else 1)
         return DataLoader(self.dataset, batch_size=self.cfg.batch_size, sampler=sampler,
-                          num_workers=self.cfg.num_workers, collate_fn=collate_pairs,
+                          num_workers=self.cfg.num_workers, collate_fn=collate_items,
                           drop_last=True, persistent_workers=self.cfg.num_workers > 0,
                           pin_memory=torch.cuda.is_available())

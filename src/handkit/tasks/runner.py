@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-__all__ = ["TrainerConfig", "fit", "load_task_state"]
+__all__ = ["TrainerConfig", "fit"]
 
 
 @dataclass
@@ -94,22 +94,3 @@ def fit(task: L.LightningModule, datamodule: L.LightningDataModule, cfg: Trainer
     )
     trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     return trainer
-
-
-def load_task_state(path: str | Path) -> tuple[dict, dict]:
-    """Read a handkit Lightning checkpoint safely: `(state_dict, hyper_parameters)`.
-
-    handkit saves hyper-parameters as plain data, so `weights_only=True` always works; a file
-    that needs arbitrary unpickling is refused rather than trusted.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not loadable safely"
-        raise ValueError(f"{path}: not a checkpoint handkit can read safely ({err}).") from None
-    if "state_dict" not in ckpt:
-        raise ValueError(f"{path}: no 'state_dict' entry; is this a Lightning checkpoint?")
-    return ckpt["state_dict"], ckpt.get("hyper_parameters", {})
-

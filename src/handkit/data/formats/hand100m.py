@@ -36,7 +36,9 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
+from handkit.data.hands import mirror_to_right
 from handkit.data.schema import Sample, SampleError
+from handkit.hand.skeleton import mirror_uv
 
 __all__ = [
     "Hand100MAnnotations", "read_annotations", "write_annotations", "crop_window",
@@ -394,9 +396,8 @@ class Hand100MDataset(Dataset):
         uv = raw[:, :2] * np.float32(self.size)
         flipped = bool(self.flip_left and not ann.is_right[i])
         if flipped:
-            crop = np.ascontiguousarray(crop[:, ::-1])
-            uv[:, 0] = self.size - uv[:, 0]
-            raw[:, 0] = 1.0 - raw[:, 0]
+            crop, uv, _, _ = mirror_to_right(crop, uv)
+            raw = mirror_uv(raw, 1.0)  # the same mirror in normalised coordinates
         image = self.ann.images[ann.image_ids[i]]
         pos = ann.positives[i]
         return Sample(

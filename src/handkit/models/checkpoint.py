@@ -1,6 +1,6 @@
-"""Load a fine-tuned model from a checkpoint, and pack checkpoints small enough to ship.
+"""Read checkpoints without Lightning: a fine-tuned model from its file, packed files to ship.
 
-Two file kinds, both read with ``torch.load(weights_only=True)`` (`tasks.runner.load_task_state`):
+Two file kinds, both read with ``torch.load(weights_only=True)`` (`read_checkpoint`):
 
 - a `handkit finetune` Lightning checkpoint (``state_dict`` with ``net.`` keys, hyper-parameters
   ``{"config": FinetuneConfig as plain data}``);
@@ -16,19 +16,54 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from handkit.tasks.finetune_model import ModelConfig, PoseNet, build_posenet
-from handkit.tasks.runner import load_task_state
+from handkit.models.registry import ModelConfig, build_model
 from handkit.utils.check import check_choice
 
-__all__ = ["load_posenet", "pack_checkpoint", "shipped_checkpoint", "quantize_int8",
-           "dequantize_int8", "SHIPPED_NAME"]
+__all__ = ["read_checkpoint", "load_model", "model_config", "pack_checkpoint",
+           "shipped_checkpoint", "quantize_int8", "dequantize_int8", "SHIPPED_NAME"]
 
 SHIPPED_NAME = "rn25d_r18_synth.pt"
 """File name of the shipped checkpoint in `handkit/assets/`."""
 _Q_SUFFIX, _S_SUFFIX = "::int8", "::scale"
 _QUANT = ("none", "fp16", "int8")
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict, dict]:
+    """Read a handkit (Lightning or packed) checkpoint safely: `(state_dict, hyper_parameters)`.
+
+    handkit saves hyper-parameters as plain data, so `weights_only=True` always works; a file
+    that needs arbitrary unpickling is refused rather than trusted.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not readable safely, or no state dict.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means "not loadable safely"
+        raise ValueError(f"{path}: not a checkpoint handkit can read safely ({err}).") from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ValueError(f"{path}: no 'state_dict' entry; is this a Lightning checkpoint?")
+    return ckpt["state_dict"], ckpt.get("hyper_parameters", {})
+
+
+def model_config(data: dict, *, source: str = "config.model") -> ModelConfig:
+    """A `ModelConfig` from plain data, accepting checkpoints written before ``options``
+    (their rn25d ``root`` sat beside ``name``; detnet ignored it)."""
+    data = dict(data)
+    if "root" in data:  # handkit <= 0.1 layout
+        root = data.pop("root")
+        if data.get("name") == "rn25d":
+            data["options"] = {**data.get("options", {}), "root": root}
+    unknown = sorted(set(data) - {"name", "backbone", "image_size", "options"})
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {unknown}; expected name, backbone, "
+                         "image_size, options.")
+    return ModelConfig(**data)
 
 
 def shipped_checkpoint() -> Path:
@@ -66,8 +101,9 @@ def _unpack(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def load_posenet(path: str | Path | None = None) -> tuple[PoseNet, dict]:
-    """A `PoseNet` in eval mode from a finetune or packed checkpoint (None: the shipped one).
+def load_model(path: str | Path | None = None) -> tuple[nn.Module, dict]:
+    """A registered model in eval mode from a finetune or packed checkpoint (None: the shipped
+    one).
 
     Returns:
         (net, config) where config is the experiment config as plain data.
@@ -76,14 +112,14 @@ def load_posenet(path: str | Path | None = None) -> tuple[PoseNet, dict]:
         FileNotFoundError: no such file. ValueError: not a handkit fine-tuning checkpoint.
     """
     path = shipped_checkpoint() if path is None else Path(path)
-    state, hparams = load_task_state(path)
+    state, hparams = read_checkpoint(path)
     config = hparams.get("config") if isinstance(hparams, dict) else None
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise ValueError(f"{path}: hyper_parameters.config.model missing; is this a "
                          "`handkit finetune` checkpoint? (pre-training checkpoints hold an "
                          "encoder only: pass them to `handkit finetune --init`.)")
-    mcfg = ModelConfig(**config["model"])
-    net = build_posenet(mcfg)
+    mcfg = model_config(config["model"], source=f"{path}: config.model")
+    net = build_model(mcfg)
     state = {k[len("net."):]: v for k, v in _unpack(state).items() if k.startswith("net.")}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -94,15 +130,15 @@ def load_posenet(path: str | Path | None = None) -> tuple[PoseNet, dict]:
 
 def pack_checkpoint(src: str | Path, dst: str | Path,
                     quantize: Literal["none", "fp16", "int8"] = "int8") -> Path:
-    """Write `src` (a finetune checkpoint) as a small file `load_posenet` reads.
+    """Write `src` (a finetune checkpoint) as a small file `load_model` reads.
 
     Args:
         quantize: "none" (float32), "fp16", or "int8" (tensors with ≥ 2 dims: int8 + a float16
             scale per output channel; 1-D tensors such as BatchNorm stay float32).
     """
     check_choice(quantize, _QUANT, name="quantize")
-    state, hparams = load_task_state(src)
-    load_posenet(src)  # refuse anything that does not load as a model
+    state, hparams = read_checkpoint(src)
+    load_model(src)  # refuse anything that does not load as a model
     packed: dict[str, Tensor] = {}
     for key, value in state.items():
         if not key.startswith("net."):
