@@ -66,8 +66,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
         try:
             return self._allowed[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
-                f"refusing global {module}.{name}: not in the allow-list; nothing was run") from None
+            raise pickle.UnpicklingError(f"refusing global {module}.{name}: not in the "
+                                         "allow-list; nothing was run") from None
 
 
 def load_pickle(path: str | Path, *, what: str,
