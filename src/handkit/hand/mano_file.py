@@ -38,7 +38,7 @@ MANO_ENV = "HANDKIT_MANO_DIR"
 MANO_URL = "https://mano.is.tue.mpg.de"
 MANO_PARENTS: tuple[int, ...] = (-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14)
 """Parent of each of MANO's 16 joints (wrist, index×3, middle×3, pinky×3, ring×3, thumb×3)."""
-_GET_IT = f"download MANO v1.2 from {MANO_URL} (handkit never ships or downloads it)"
+_GET_IT = f"download MANO v1.2 from {MANO_URL}; handkit never ships or downloads it"
 _CACHE_FORMAT = "handkit-mano-cache-1"
 
 
