@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -23,6 +24,7 @@ from handkit.utils.check import check_shape
 
 __all__ = [
     "project",
+    "project_points",
     "backproject",
     "pixel_rays",
     "inverse_3x3",
@@ -55,6 +57,18 @@ def project(xyz: Any, K: Any) -> Tensor:
     check_shape(K, "* 3 3", name="K", allow_empty=True)
     uvw = xyz @ K.transpose(-1, -2)
     return uvw[..., :2] / uvw[..., 2:3]
+
+
+def project_points(xyz: Any, K: Any) -> np.ndarray:
+    """`project` for numpy callers (loaders, the synthetic world): float64 in, float64 out.
+
+    Args:
+        xyz: (..., N, 3) float, meters, camera frame. K: (..., 3, 3) float, pixels.
+
+    Returns:
+        (..., N, 2) float64 numpy array, pixels.
+    """
+    return project(np.asarray(xyz, dtype=np.float64), np.asarray(K, dtype=np.float64)).numpy()
 
 
 def backproject(uv: Any, depth: Any, K: Any) -> Tensor:

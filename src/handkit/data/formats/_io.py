@@ -21,7 +21,7 @@ from handkit.utils.safe_pickle import ARRAY_GLOBALS, PickleReadError, load_pickl
 
 __all__ = [
     "require_file", "read_json", "get_field", "to_array", "read_image", "read_mask",
-    "read_pickle_restricted", "read_yaml", "project",
+    "read_pickle_restricted", "read_yaml",
 ]
 
 
@@ -137,18 +137,3 @@ def read_pickle_restricted(path: Path, what: str) -> Any:
         raise SampleError(str(err)) from None
 
 
-def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Pinhole projection.
-
-    Args:
-        points: (..., 3) float, camera frame (x right, y down, z forward), any unit.
-        K: (3, 3) pixel intrinsics.
-
-    Returns:
-        (..., 2) float32 pixels, u = fx·x/z + cx (no half-pixel shift: K is taken as already in
-        handkit's pixel convention, see docs/data.md).
-    """
-    uvw = points @ K.T
-    z = uvw[..., 2:3]
-    safe = np.where(np.abs(z) > 1e-12, z, 1e-12)
-    return (uvw[..., :2] / safe).astype(np.float32)

@@ -32,7 +32,8 @@ from typing import Literal
 import numpy as np
 
 from handkit.data.formats._base import FormatDataset
-from handkit.data.formats._io import get_field, project, read_image, read_json, to_array
+from handkit.data.formats._io import get_field, read_image, read_json, to_array
+from handkit.geometry.camera import project_points
 from handkit.data.formats.interhand import split_hands
 from handkit.data.schema import Sample
 from handkit.utils.check import check_choice
@@ -123,7 +124,8 @@ class AssemblyHands(FormatDataset):
         file_name = str(get_field(img, "file_name", data, f"{where}.file_name"))
         path = self.root / "images" / file_name
         sample = Sample(
-            image=read_image(path), keypoints_2d=project(xyz, K), joint_valid=valid2,
+            image=read_image(path), keypoints_2d=project_points(xyz, K).astype(np.float32),
+            joint_valid=valid2,
             is_right=np.array([True, False]), K=K, keypoints_3d=xyz, dataset=self.name,
             sample_id=file_name, video_id=f"{seq}/{cam}", frame_id=frame,
             extras={"bbox": bbox})

@@ -28,8 +28,9 @@ from typing import Literal, Sequence
 import numpy as np
 
 from handkit.data.formats._base import FormatDataset
-from handkit.data.formats._io import (get_field, project, read_image, read_json, read_mask,
+from handkit.data.formats._io import (get_field, read_image, read_json, read_mask,
                                       to_array)
+from handkit.geometry.camera import project_points
 from handkit.data.schema import Sample, SampleError
 from handkit.utils.check import check_choice
 
@@ -175,7 +176,7 @@ class FreiHAND(FormatDataset):
         K = self._entry(self.K, label, "K", "3 3")
         if self.xyz is not None:
             xyz = self._entry(self.xyz, label, "xyz", "21 3")[None]
-            uv, valid = project(xyz, K), np.ones((1, 21), bool)
+            uv, valid = project_points(xyz, K).astype(np.float32), np.ones((1, 21), bool)
         else:
             xyz, uv, valid = None, np.zeros((1, 21, 2), np.float32), np.zeros((1, 21), bool)
         extras: dict = {"version": self.versions[self.blocks.index(block)], "label_index": label}

@@ -26,8 +26,9 @@ from typing import Literal
 import numpy as np
 
 from handkit.data.formats._base import FormatDataset
-from handkit.data.formats._io import (get_field, project, read_image, read_pickle_restricted,
+from handkit.data.formats._io import (get_field, read_image, read_pickle_restricted,
                                       require_file, to_array)
+from handkit.geometry.camera import project_points
 from handkit.data.schema import Sample, SampleError
 from handkit.hand.skeleton import convert
 from handkit.utils.check import check_choice
@@ -107,7 +108,7 @@ class HO3D(FormatDataset):
         elif joints is not None:
             mano_order = to_array(joints, "21 3", meta_path, "handJoints3D") * OPENGL_TO_CV
             xyz = convert(mano_order, "mano", "handkit")[None]
-            uv, valid = project(xyz, K), np.ones((1, 21), bool)
+            uv, valid = project_points(xyz, K).astype(np.float32), np.ones((1, 21), bool)
         if all(meta.get(k) is not None for k in ("handPose", "handBeta", "handTrans")):
             extras["mano"] = np.concatenate([
                 to_array(meta[k], str(n), meta_path, k)

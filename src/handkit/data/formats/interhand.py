@@ -28,7 +28,8 @@ from typing import Sequence
 import numpy as np
 
 from handkit.data.formats._base import FormatDataset
-from handkit.data.formats._io import get_field, project, read_image, read_json, to_array
+from handkit.data.formats._io import get_field, read_image, read_json, to_array
+from handkit.geometry.camera import project_points
 from handkit.data.schema import Sample, SampleError
 from handkit.hand.skeleton import INTERHAND_LEFT, INTERHAND_RIGHT, convert
 from handkit.utils.check import check_choice
@@ -192,7 +193,8 @@ class InterHand26M(FormatDataset):
         xyz, valid2 = split_hands(world_to_camera(world, camrot, campos), valid, src, field)
         path = self.root / "images" / self.split / file_name
         sample = Sample(
-            image=read_image(path), keypoints_2d=project(xyz, K), joint_valid=valid2,
+            image=read_image(path), keypoints_2d=project_points(xyz, K).astype(np.float32),
+            joint_valid=valid2,
             is_right=np.array([True, False]), K=K, keypoints_3d=xyz, dataset=self.name,
             sample_id=f"{self.split}/{file_name}", video_id=f"Capture{capture}/{parts[1]}/cam{cam}",
             frame_id=frame,

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from handkit.geometry.camera import project
+from handkit.geometry.camera import project_points
 
-__all__ = ["Fragments", "project_points", "rasterize", "vertex_normals", "shade",
+__all__ = ["Fragments", "rasterize", "vertex_normals", "shade",
            "joint_visibility"]
 
 _NEAR = 0.05  # meters; triangles with a vertex closer than this are dropped
@@ -34,11 +34,6 @@ class Fragments:
     pix: np.ndarray  # (M,) int64 flat pixel ids of covered pixels
     face: np.ndarray  # (M,) int64 face id per covered pixel
     weights: np.ndarray  # (M, 3) float32, perspective-correct barycentric weights
-
-
-def project_points(xyz: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """`geometry.camera.project` on numpy: (N, 3) meters, camera frame, (3, 3) K → (N, 2) px."""
-    return project(np.asarray(xyz, dtype=np.float64), np.asarray(K, dtype=np.float64)).numpy()
 
 
 def rasterize(verts: np.ndarray, faces: np.ndarray, K: np.ndarray, height: int,

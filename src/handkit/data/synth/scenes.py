@@ -15,7 +15,8 @@ import torch
 
 from handkit.data.synth import appearance as app
 from handkit.data.synth.poses import random_rotation, rotation_aa, sample_angles
-from handkit.data.synth.renderer import (joint_visibility, project_points, rasterize, shade,
+from handkit.geometry.camera import project_points
+from handkit.data.synth.renderer import (joint_visibility, rasterize, shade,
                                          vertex_normals)
 from handkit.hand.model import Handedness, mirror_pose
 from handkit.hand.openhand import OpenHand, angles_to_pose
