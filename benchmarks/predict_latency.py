@@ -23,7 +23,7 @@ import torch
 
 from handkit.infer.export import export_onnx, onnx_session, run_onnx
 from handkit.models.checkpoint import load_model
-from handkit.utils.mediapipe_side import MediaPipeWorker, find_mediapipe_python
+from handkit.external.mediapipe import MediaPipeWorker, find_mediapipe_python
 
 
 def _median_ms(fn, repeats: int) -> float:

@@ -8,7 +8,7 @@ import handkit
 
 LAYERS = [
     {"utils"},
-    {"hand", "geometry"},
+    {"hand", "geometry", "external"},
     {"data", "losses", "render"},
     {"models"},
     {"eval"},

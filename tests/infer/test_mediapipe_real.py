@@ -19,7 +19,7 @@ from handkit.data.synth.runner import synthesize
 from handkit.hand.skeleton import mirror_uv
 from handkit.infer.detect import find_hands
 from handkit.mining.detect2d import MediaPipeKeypoints
-from handkit.utils.mediapipe_side import MEDIAPIPE_ENV, shared_worker
+from handkit.external.mediapipe import MEDIAPIPE_ENV, shared_worker
 
 pytestmark = [
     pytest.mark.slow,

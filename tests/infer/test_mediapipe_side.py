@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from handkit.infer.detect import NO_DETECTOR_NOTE, find_hands
-from handkit.utils.mediapipe_side import (
+from handkit.external.mediapipe import (
     MEDIAPIPE_ENV, MediaPipeWorker, find_mediapipe_python, shared_worker)
 
 # Joint j at normalised (0.1 + j / 50, 0.2 + j / 100): a hand spanning x 0.1..0.5, y 0.2..0.4.

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from handkit.infer.predict import predict
-    from handkit.utils.mediapipe_side import find_mediapipe_python
+    from handkit.external.mediapipe import find_mediapipe_python
 
     python = None
     if args.mediapipe_python or args.detector == "mediapipe":  # one clear error up front

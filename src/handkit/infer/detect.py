@@ -1,7 +1,7 @@
 """Finding the hand in a person's image: MediaPipe's palm detector when set up, else a centred box.
 
 MediaPipe is optional and never a dependency (it needs numpy < 2; see DESIGN.md). It runs in its
-own venv as a subprocess (`utils.mediapipe_side`; set-up in docs/mining.md, "MediaPipe side
+own venv as a subprocess (`external.mediapipe`; set-up in docs/mining.md, "MediaPipe side
 venv"), found through $HANDKIT_MEDIAPIPE_PYTHON (``handkit predict --mediapipe-python`` sets it)
 or, if ``import mediapipe`` works here, this interpreter. Its Hands solution (palm detector +
 landmark model, bundled, offline) gives each hand's box (the landmarks' bounding box, image
@@ -23,7 +23,7 @@ import numpy as np
 
 from handkit.data.crop import centre_box
 from handkit.utils.check import check_choice
-from handkit.utils.mediapipe_side import (MEDIAPIPE_ENV, MEDIAPIPE_SETUP, find_mediapipe_python,
+from handkit.external.mediapipe import (MEDIAPIPE_ENV, MEDIAPIPE_SETUP, find_mediapipe_python,
                                           shared_worker)
 
 __all__ = ["HandBox", "find_hands", "mediapipe_available", "DETECTORS", "NO_DETECTOR_NOTE"]

@@ -6,7 +6,7 @@ A source maps a batch of crops to `Detections` (keypoints in crop pixels, a per-
 - `LabelKeypoints`: given labels (synthetic or annotated data); confidence 1.
 - `ModelKeypoints`: any torch module returning 21x2 keypoints (a handkit-trained 2D model).
 - `MediaPipeKeypoints`: MediaPipe Hands 0.10.21 run in ITS OWN venv as a subprocess (it needs
-  numpy<2 and cannot share handkit's environment; `utils.mediapipe_side`, DESIGN.md).
+  numpy<2 and cannot share handkit's environment; `external.mediapipe`, DESIGN.md).
 
 Crops with no detection (`found` False) are reported and left out by the miner, never crashed on.
 **Convention:** keypoints are (B, 21, 2) float32 pixels of the (unflipped) crop, handkit
@@ -24,7 +24,7 @@ import torch
 
 from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from handkit.utils.check import check_choice, check_shape
-from handkit.utils.mediapipe_side import MEDIAPIPE_ENV, shared_worker
+from handkit.external.mediapipe import MEDIAPIPE_ENV, shared_worker
 
 __all__ = ["Detections", "KeypointSource", "LabelKeypoints", "ModelKeypoints",
            "MediaPipeKeypoints", "MEDIAPIPE_ENV"]
@@ -142,7 +142,7 @@ class ModelKeypoints(KeypointSource):
 class MediaPipeKeypoints(KeypointSource):
     """MediaPipe Hands (legacy `solutions.hands`, 0.10.21) in its own venv, as a subprocess.
 
-    The worker is `utils.mediapipe_side.MediaPipeWorker` (one per interpreter, reused across
+    The worker is `external.mediapipe.MediaPipeWorker` (one per interpreter, reused across
     batches); set-up: docs/mining.md, "MediaPipe side venv". Keypoints are the first hand's
     landmarks in crop pixels (u = x_norm * S, handkit pixel convention); its confidence is
     MediaPipe's handedness score (the legacy API reports no other per-hand score). MediaPipe's
