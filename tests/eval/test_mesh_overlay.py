@@ -97,3 +97,30 @@ def test_bad_input_names_the_argument(kwargs, message):
     args.update(kwargs)
     with pytest.raises(ValueError, match=message):
         draw_mesh_overlay(args["image"], args["verts_px"], args["depth"], args["faces"], **extra)
+
+
+def _painter_loop(tri: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Slow reference: draw the triangles one by one (later ones over earlier ones), testing
+    every pixel centre against the three edges (same sign as the triangle's area)."""
+    py, px = np.mgrid[0:h, 0:w] + 0.5
+    top = np.full((h, w), -1)
+    for k, (a, b, c) in enumerate(tri):
+        area = (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+        if area == 0:
+            continue
+        inside = np.ones((h, w), bool)
+        for p, q in ((a, b), (b, c), (c, a)):
+            inside &= np.sign(area) * ((q[0] - p[0]) * (py - p[1]) - (q[1] - p[1]) * (px - p[0])) >= 0
+        top[inside] = k
+    return top
+
+
+@pytest.mark.parametrize("max_pairs", [1 << 22, 7])
+def test_vectorised_painter_matches_drawing_one_by_one(max_pairs):
+    from handkit.eval.plots import _paint_order
+
+    rng = np.random.default_rng(0)
+    tri = rng.uniform(-4, 36, (60, 3, 2))  # overlapping, partly outside, both windings
+    tri[5] = [[1, 1], [9, 9], [17, 17]]  # degenerate: never drawn
+    np.testing.assert_array_equal(_paint_order(tri, 32, 30, max_pairs=max_pairs),
+                                  _painter_loop(tri, 32, 30))

@@ -3,7 +3,7 @@ a 3D skeleton.
 
 Matplotlib with the Agg backend (no display needed). Skeletons are drawn in handkit order with
 `hand.skeleton.BONES`; prediction in red, ground truth in green. Meshes are drawn by
-`draw_mesh_overlay`, a z-sorted painter (numpy, Lambert shading per face; no gradient).
+`draw_mesh_overlay`, a z-sorted painter (vectorised numpy, Lambert shading per face; no gradient).
 """
 
 from __future__ import annotations
@@ -142,39 +142,52 @@ def draw_mesh_overlay(image: np.ndarray, verts_px: Any, depth: Any, faces: Any, 
     base = np.broadcast_to(np.asarray(color, np.float64), (len(f), 3)) \
         if face_colors is None else face_colors.astype(np.float64)
     rgb = np.clip(np.rint(base * shade[:, None]), 0, 255).astype(np.uint8)
-    in_front = (z[f] > 0).all(1)
-    order = np.argsort(-z[f].mean(1), kind="stable")
-    canvas, covered = image.copy(), np.zeros((h, w), bool)
-    for k in order[in_front[order]]:
-        inside = _triangle_pixels(uv[f[k]], h, w)
-        if inside is not None:
-            rows, cols, hit = inside  # slices: the boxes are views, written in place
-            canvas[rows, cols][hit] = rgb[k]
-            covered[rows, cols][hit] = True
+    keep = np.nonzero((z[f] > 0).all(1))[0]
+    keep = keep[np.argsort(-z[f[keep]].mean(1), kind="stable")]  # far to near
+    nearest = _paint_order(uv[f[keep]], h, w)  # (H, W) rank of the face on top, -1 = none
+    covered = nearest >= 0
+    canvas = image.copy()
+    canvas[covered] = rgb[keep][nearest[covered]]
     blend = np.rint((1 - alpha) * image + alpha * canvas.astype(np.float64)).astype(np.uint8)
     return np.where(covered[..., None], blend, image)
 
 
-def _triangle_pixels(tri: np.ndarray, h: int, w: int
-                     ) -> tuple[slice, slice, np.ndarray] | None:
-    """The pixels whose centres (i + 0.5, handkit convention) lie in the triangle (3, 2) px,
-    edges included, as (row slice, column slice, bool mask of that box); None if empty."""
-    lo, hi = tri.min(0), tri.max(0)
-    c0, c1 = max(0, int(np.ceil(lo[0] - 0.5))), min(w, int(np.floor(hi[0] - 0.5)) + 1)
-    r0, r1 = max(0, int(np.ceil(lo[1] - 0.5))), min(h, int(np.floor(hi[1] - 0.5)) + 1)
-    (ax, ay), (bx, by), (cx, cy) = tri
-    area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-    if c0 >= c1 or r0 >= r1 or area == 0:
-        return None
-    px = np.arange(c0, c1) + 0.5
-    py = (np.arange(r0, r1) + 0.5)[:, None]
-    # Edge functions, signed by the triangle's orientation so either winding fills.
-    sign = 1.0 if area > 0 else -1.0
-    e0 = sign * ((bx - ax) * (py - ay) - (by - ay) * (px - ax))
-    e1 = sign * ((cx - bx) * (py - by) - (cy - by) * (px - bx))
-    e2 = sign * ((ax - cx) * (py - cy) - (ay - cy) * (px - cx))
-    hit = (e0 >= 0) & (e1 >= 0) & (e2 >= 0)
-    return (slice(r0, r1), slice(c0, c1), hit) if hit.any() else None
+def _paint_order(tri: np.ndarray, h: int, w: int, max_pairs: int = 1 << 22) -> np.ndarray:
+    """Painter's algorithm, vectorised: for every pixel the index of the last triangle in
+    `tri` (F, 3, 2) px that covers its centre (i + 0.5, handkit convention; edges included;
+    either winding), or -1. Later triangles win, as if drawn in order.
+
+    Every (triangle, pixel of its bounding box) pair is tested with edge functions, in chunks
+    of at most `max_pairs` pairs; the winner per pixel is the highest index (`np.maximum.at`).
+    """
+    lo, hi = tri.min(1), tri.max(1)
+    c0 = np.clip(np.ceil(lo[:, 0] - 0.5), 0, w).astype(np.int64)
+    c1 = np.clip(np.floor(hi[:, 0] - 0.5) + 1, 0, w).astype(np.int64)
+    r0 = np.clip(np.ceil(lo[:, 1] - 0.5), 0, h).astype(np.int64)
+    r1 = np.clip(np.floor(hi[:, 1] - 0.5) + 1, 0, h).astype(np.int64)
+    nw, nh = np.maximum(c1 - c0, 0), np.maximum(r1 - r0, 0)
+    e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
+    sign = np.sign(e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0])  # 0: degenerate, never drawn
+    pairs = np.where(sign != 0, nw * nh, 0)
+    best = np.full(h * w, -1, np.int64)
+    bounds = np.searchsorted(np.cumsum(pairs), np.arange(max_pairs, pairs.sum(), max_pairs))
+    for faces in np.split(np.arange(len(tri)), bounds):
+        n = pairs[faces]
+        if not n.sum():
+            continue
+        k = np.repeat(faces, n)
+        local = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+        col = c0[k] + local % nw[k]
+        row = r0[k] + local // nw[k]
+        p = np.stack([col + 0.5, row + 0.5], 1)
+        inside = np.ones(len(k), bool)
+        for a, b in ((0, 1), (1, 2), (2, 0)):  # edge functions, signed by the orientation
+            va, vb = tri[k, a], tri[k, b]
+            edge = (vb[:, 0] - va[:, 0]) * (p[:, 1] - va[:, 1]) - \
+                (vb[:, 1] - va[:, 1]) * (p[:, 0] - va[:, 0])
+            inside &= sign[k] * edge >= 0
+        np.maximum.at(best, row[inside] * w + col[inside], k[inside])
+    return best.reshape(h, w)
 
 
 def overlay_gallery(images: Sequence[np.ndarray], pred_uv: Sequence[np.ndarray],
