@@ -77,6 +77,10 @@ def test_known_offset_gives_hand_derived_f_scores():
     pred = gt + torch.tensor([0.004, 0.0, 0.0], dtype=torch.float64)  # every point 4 mm off
     assert float(f_score(pred, gt, 0.005)) == 1.0
     assert float(f_score(pred, gt, 0.003)) == 0.0
+    # Several thresholds at once: one column each, the nearest neighbours searched once.
+    assert f_score(pred, gt, [0.003, 0.005]).tolist() == [0.0, 1.0]
+    p, r = precision_recall(pred, gt, (0.003, 0.005, 0.015))
+    assert p.shape == r.shape == (2, 3) and p.tolist() == r.tolist() == [[0.0, 1.0, 1.0]] * 2
     pred = gt + torch.tensor([0.0, 0.006, 0.0], dtype=torch.float64)
     assert float(f_score(pred, gt, 0.005)) == 0.0 and float(f_score(pred, gt, 0.015)) == 1.0
 
@@ -144,7 +148,7 @@ def test_threshold_names_and_bad_input():
     assert [threshold_name(t) for t in (0.005, 0.015, 0.0025)] == ["5mm", "15mm", "2.5mm"]
     with pytest.raises(ValueError, match=r"gt_verts: expected \(2, V, 3\)"):
         mesh_scores(torch.zeros(2, 5, 3), torch.zeros(3, 5, 3))
-    with pytest.raises(ValueError, match=r"thresholds: every value must be > 0"):
+    with pytest.raises(ValueError, match=r"thresholds: need one or more values > 0"):
         mesh_scores(torch.zeros(2, 5, 3), torch.zeros(2, 5, 3), thresholds=(0.0,))
     with pytest.raises(ValueError, match=r"apply_to: expected \(2, M, 3\)"):
         pa_align(torch.zeros(2, 5, 3), torch.zeros(2, 5, 3), apply_to=torch.zeros(3, 5, 3))

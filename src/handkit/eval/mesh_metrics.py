@@ -63,9 +63,8 @@ def mesh_scores(pred_verts: Any, gt_verts: Any, *, pred_joints: Any = None,
                 hint="one GT mesh per predicted mesh, in the same order.")
     check_finite(pred, name="pred_verts")
     check_finite(gt, name="gt_verts")
-    for t in thresholds:
-        if not t > 0:
-            raise ValueError(f"thresholds: every value must be > 0 (meters), got {t}.")
+    if not len(thresholds) or not all(t > 0 for t in thresholds):
+        raise ValueError(f"thresholds: need one or more values > 0 (meters), got {thresholds}.")
     scores: dict[str, float] = {}
     if pred.shape[1] == gt.shape[1]:
         aligned = pa_align(pred, gt, reflection=True)
@@ -85,7 +84,7 @@ def mesh_scores(pred_verts: Any, gt_verts: Any, *, pred_joints: Any = None,
         aligned = pa_align(kp_pred, kp_gt, reflection=True, apply_to=pred)
         scores.update({k: math.nan for k in ("mpvpe_mm", "mesh_auc", "pa_mpvpe_mm",
                                              "pa_mesh_auc")})
-    for t in thresholds:
-        scores[f"f@{threshold_name(t)}"] = float(f_score(pred, gt, t))
-        scores[f"pa_f@{threshold_name(t)}"] = float(f_score(aligned, gt, t))
+    for prefix, moved in (("", pred), ("pa_", aligned)):
+        values = f_score(moved, gt, list(thresholds)).tolist()
+        scores.update({f"{prefix}f@{threshold_name(t)}": v for t, v in zip(thresholds, values)})
     return scores

@@ -25,7 +25,7 @@ skipping joints with no valid sample, as their code does.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -363,7 +363,7 @@ def _nearest_both(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
     return torch.from_numpy(d_ab).to(a.device), torch.from_numpy(d_ba).to(a.device)
 
 
-def precision_recall(pred: Any, gt: Any, threshold: float = 0.005, *,
+def precision_recall(pred: Any, gt: Any, threshold: float | Sequence[float] = 0.005, *,
                      inclusive: bool = False) -> tuple[Tensor, Tensor]:
     """Point-set precision and recall at a distance threshold (no correspondence needed).
 
@@ -376,10 +376,11 @@ def precision_recall(pred: Any, gt: Any, threshold: float = 0.005, *,
     Args:
         pred: (B, N, 3) float, meters (e.g. mesh vertices, aligned first if wanted).
         gt: (B, M, 3) float, meters.
-        threshold: meters (0.005 and 0.015 for F@5 mm, F@15 mm).
+        threshold: meters (0.005 and 0.015 for F@5 mm, F@15 mm), or a sequence of T
+            thresholds (the nearest neighbours are then searched once for all).
 
     Returns:
-        precision (B,), recall (B,), float in [0, 1].
+        precision (B,), recall (B,), float in [0, 1]; (B, T) each for a sequence.
     """
     pred = float_tensor(pred, "pred")
     gt = float_tensor(gt, "gt").to(pred)
@@ -387,15 +388,22 @@ def precision_recall(pred: Any, gt: Any, threshold: float = 0.005, *,
     check_shape(gt, f"{b} M 3", name="gt")
     check_finite(pred, name="pred")
     check_finite(gt, name="gt")
-    if not threshold > 0:
-        raise ValueError(f"threshold: must be > 0 (meters), got {threshold}.")
+    t = torch.as_tensor(threshold, dtype=torch.float64)
+    if t.ndim > 1 or t.numel() == 0 or not bool((t > 0).all()):
+        raise ValueError(f"threshold: must be > 0 (meters), one value or a sequence, got "
+                         f"{threshold}.")
     d_pred, d_gt = _nearest_both(pred, gt)
-    within = (lambda d: d <= threshold) if inclusive else (lambda d: d < threshold)
-    return within(d_pred).to(pred).mean(1), within(d_gt).to(pred).mean(1)
+    t = t.to(d_pred.device).reshape(-1)
+
+    def within(d: Tensor) -> Tensor:  # (B, N) -> (B, T) fraction within each threshold
+        hit = d[..., None] <= t if inclusive else d[..., None] < t
+        return hit.to(pred.dtype).mean(1)
+    p, r = within(d_pred), within(d_gt)
+    return (p[:, 0], r[:, 0]) if torch.as_tensor(threshold).ndim == 0 else (p, r)
 
 
-def f_score(pred: Any, gt: Any, threshold: float = 0.005, *, inclusive: bool = False,
-            reduction: Literal["mean", "none"] = "mean") -> Tensor:
+def f_score(pred: Any, gt: Any, threshold: float | Sequence[float] = 0.005, *,
+            inclusive: bool = False, reduction: Literal["mean", "none"] = "mean") -> Tensor:
     """F-score 2PR / (P + R) of point sets at a threshold (0 when P + R = 0).
 
     FreiHAND reports F@5 mm and F@15 mm on mesh vertices after Procrustes alignment of the
@@ -407,9 +415,9 @@ def f_score(pred: Any, gt: Any, threshold: float = 0.005, *, inclusive: bool = F
         reduction: ``mean`` over the batch, or ``none`` for (B,).
 
     Returns:
-        () or (B,) float in [0, 1].
+        () or (B,) float in [0, 1]; with a sequence of T thresholds (T,) or (B, T).
     """
     check_choice(reduction, ("mean", "none"), name="reduction")
     p, r = precision_recall(pred, gt, threshold, inclusive=inclusive)
     f = torch.where(p + r > 0, 2 * p * r / (p + r).clamp_min(1e-12), torch.zeros_like(p))
-    return f.mean() if reduction == "mean" else f
+    return f.mean(0) if reduction == "mean" else f
