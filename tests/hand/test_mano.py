@@ -234,6 +234,9 @@ def test_left_fixture_is_the_exact_mirror_of_the_right(fx):
     lp = left.forward_mano(root * flip, finger_pca=pca, shape=beta)
     torch.testing.assert_close(lp.vertices, rp.vertices * M, atol=1e-14, rtol=0)
     torch.testing.assert_close(lp.full_pose, rp.full_pose * flip, atol=1e-15, rtol=0)
+    mp = right.forward_mano(root * flip, finger_pca=pca, shape=beta, handedness="left")
+    torch.testing.assert_close(mp.vertices, rp.vertices * M, atol=1e-14, rtol=0)
+    torch.testing.assert_close(mp.full_pose, lp.full_pose, atol=1e-15, rtol=0)
     assert torch.equal(left.parts, right.parts)
 
 

@@ -30,6 +30,7 @@ def test_reads_the_real_layout_without_chumpy(tmp_path, arrays, shapedirs_as, j_
                              chumpy_keys=("v_template",) if shapedirs_as == "ch" else ())
     raw = path.read_bytes()
     assert b"numpy.core.multiarray" in raw and (j_regressor == "dense" or b"scipy.sparse.cs" in raw)
+    assert (b"chumpy.reordering\nSelect" in raw) == (shapedirs_as == "select")
     data = read_mano(path, side="right", cache=False)
     for key in ("v_template", "shapedirs", "posedirs", "J_regressor", "weights",
                 "hands_components", "hands_mean"):
