@@ -13,10 +13,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from handkit.eval.scoring import summary_lines
 from handkit.experiments.pipeline import (FinetuneSpec, PretrainSpec, WorldSpec, finetune_variant,
                                           make_world, mine_pool, pretrain_variant)
 from handkit.experiments.probe import load_hands, reference_errors
 from handkit.experiments.report import Report
+from handkit.infer.evaluate import evaluate
+from handkit.infer.predict import predict
 
 __all__ = ["DemoSpec", "run_demo"]
 
@@ -42,10 +45,6 @@ SPECS = {
 def run_demo(out_dir: str | Path = "runs/demo", *, quick: bool = False,
              progress: bool = True) -> Path:
     """Run every stage into `out_dir`; returns the path of `report.md`."""
-    from handkit.eval.scoring import summary_lines
-    from handkit.infer.evaluate import evaluate
-    from handkit.infer.predict import predict
-
     spec = SPECS["quick" if quick else "full"]
     out = Path(out_dir)
     timings: list[list[object]] = []

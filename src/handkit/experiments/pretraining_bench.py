@@ -35,6 +35,7 @@ from handkit.experiments.pipeline import (VARIANTS, FinetuneSpec, PretrainSpec, 
                                           finetune_variant, make_world, mine_pool,
                                           pretrain_variant)
 from handkit.experiments.probe import encode, knn_pose_probe, load_hands, reference_errors
+from handkit.infer.evaluate import evaluate
 
 __all__ = ["BenchSpec", "SPECS", "METRICS", "make_spec", "run_benchmark", "run_probe",
            "finetune_epochs", "aggregate", "format_table", "format_probe", "write_results"]
@@ -252,8 +253,6 @@ def _pretrain_task(variant: str, seed: int, world: World, mined: Path, out: Path
 
 def _cell_task(world: World, init: Path | None, out: Path, spec: FinetuneSpec,
                gallery: int) -> tuple[dict, float]:
-    from handkit.infer.evaluate import evaluate
-
     t0 = time.perf_counter()
     with _logged(out / "log.txt"):
         ckpt = finetune_variant(world, init, out / "finetune", spec, progress=False)

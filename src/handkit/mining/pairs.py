@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from handkit.data.formats.hand100m import (
     CROP_SIZE, Hand100MAnnotations, Hand100MDataset, read_annotations, write_annotations)
+from handkit.eval.metrics import pa_mpjpe
 from handkit.mining.detect2d import Detections, KeypointSource, LabelKeypoints
 from handkit.mining.embed import embed_poses, fit_pca
 from handkit.mining.knn import _save_npz, search_other_videos
@@ -249,8 +250,6 @@ def pair_quality(joints_3d: np.ndarray, is_right: np.ndarray, groups: np.ndarray
     Returns:
         (mined (P,), random (R,)) float64 per-pair PA-MPJPE in meters.
     """
-    from handkit.eval.metrics import pa_mpjpe  # eval is a sibling layer; import when used
-
     m = check_shape(joints_3d, "M 21 3", name="joints_3d")["M"]
     for name, arr in (("is_right", is_right), ("groups", groups), ("positives", positives)):
         check_shape(arr, f"{m}", name=name)
