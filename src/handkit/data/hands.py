@@ -102,7 +102,8 @@ def collate_hands(items: Sequence[dict], per_hand: Sequence[str]) -> dict:
     batch["bad"] = [x["bad"] for x in items if "bad" in x]
     if not good:
         return batch
-    counts = [int(x[per_hand[0]].shape[0]) if per_hand else 0 for x in good]
+    lead = per_hand[0] if per_hand else None  # the key whose hand count the others must match
+    counts = [int(x[lead].shape[0]) if lead else 0 for x in good]
     n = max(counts, default=0)
     for key in per_hand:
         first = good[0][key]
@@ -111,7 +112,7 @@ def collate_hands(items: Sequence[dict], per_hand: Sequence[str]) -> dict:
             value: Tensor = x[key]
             if value.shape[0] != counts[i]:
                 raise ValueError(f"{key}: item {i} has {value.shape[0]} hands, "
-                                 f"{per_hand[0]} has {counts[i]}.")
+                                 f"{lead} has {counts[i]}.")
             out[i, : counts[i]] = value
         batch[key] = out
     batch["hand_mask"] = torch.arange(n)[None, :] < torch.tensor(counts)[:, None]

@@ -149,7 +149,9 @@ def predict_image(net: PoseNet, path: str | Path, *, detector: str = "auto",
             notes.append(note)
         if not hands:
             raise ValueError(f"{path}: {note or 'no hand found.'}")
-        boxes, side, score = [hands[0].box], hands[0].handedness, hands[0].score
+        # A single-hand model predicts the most confident hand (every hand: issue 18).
+        best = max(hands, key=lambda h: -1.0 if h.score is None else h.score)
+        boxes, side, score = [best.box], best.handedness, best.score
     side = side if hand == "auto" else hand
     left = side == "left"
     K = _default_K(h, w)

@@ -169,6 +169,7 @@ class MediaPipeKeypoints(KeypointSource):
         conf = np.zeros(b, np.float32)
         for j, image in enumerate(images):
             hands = self.worker.hands(image, max_hands=1, min_confidence=self.min_confidence)
-            if hands:
-                kp[j], conf[j] = hands[0].keypoints, hands[0].score
+            if hands:  # max_hands=1: the crop's one hand
+                (hand,) = hands
+                kp[j], conf[j] = hand.keypoints, hand.score
         return _finalize(kp, conf, 0.0)

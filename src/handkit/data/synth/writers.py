@@ -136,7 +136,7 @@ class FreiHANDWriter(Writer):
              appearance: str = "default") -> dict:
         split, local = freihand_split(index, n)
         scene = freihand_scene(seed, index, size, appearance)
-        hand = scene.hands[0]
+        (hand,) = scene.hands  # FreiHAND scenes hold exactly one hand
         name = f"{split}/rgb/{local:08d}.jpg"
         save_image(out / name, scene.image, _quality(seed, index))
         if split == "training":
@@ -187,7 +187,8 @@ class Hand100MWriter(Writer):
     def make(out: Path, seed: int, index: int, size: int, n: int,
              appearance: str = "default") -> dict:
         vf = video_scene(seed, index, size, appearance)
-        scene, hand = vf.scene, vf.scene.hands[0]
+        scene = vf.scene
+        (hand,) = scene.hands  # one hand per Hand100M crop
         video_id, k = f"synth{vf.video:06d}", 30 * vf.frame
         name = f"frames/{video_id}/frame_{k:06d}.jpg"
         save_image(out / name, scene.image, _quality(seed, index))
