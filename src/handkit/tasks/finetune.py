@@ -118,19 +118,8 @@ class FinetuneTask(L.LightningModule):
 
     def losses(self, images: Tensor, uv: Tensor, xyz: Tensor, K: Tensor, valid: Tensor,
                angle_deg: Tensor) -> dict[str, Tensor]:
-        """Loss terms of one augmented batch.
-
-        Args:
-            images: (B, 3, S, S) float, normalised crops.
-            uv: (B, 21, 2) float, crop pixels (the augmented keypoints).
-            xyz: (B, 21, 3) float, meters, camera frame of the original image.
-            K: (B, 3, 3) float, crop intrinsics (K' = T K).
-            valid: (B, 21) bool.
-            angle_deg: (B,) the crop's in-plane rotation (detnet's 3D targets).
-
-        Returns:
-            dict with "loss" and each weighted term's raw value.
-        """
+        """The model's loss terms on one augmented batch (arguments: `PoseNet.loss`), weighted
+        by ``cfg.loss``."""
         return self.net.loss(images, uv=uv, xyz=xyz, K=K, valid=valid, angle_deg=angle_deg,
                              weights=dataclasses.asdict(self.cfg.loss))
 
