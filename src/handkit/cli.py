@@ -2,7 +2,8 @@
 
 A verb module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`, and
 calls an importable library function that does the work. A user error (`ValueError`,
-`FileNotFoundError`, `FileExistsError`) exits with status 2 and a one-line message, no traceback.
+`FileNotFoundError`, `FileExistsError`, a folder given as a file, an unwritable output) exits
+with status 2 and a one-line message, no traceback.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
+            IsADirectoryError, PermissionError) as err:
         print(f"handkit {args.verb}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +128,26 @@ def test_freihand_vertices_are_the_open_hand_in_the_camera_frame(freihand_one):
             tips = s.keypoints_3d[0, [4, 8, 12, 16, 20]]
             gap = np.linalg.norm(tips[:, None] - s.vertices[0][None], axis=-1).min(1)
             assert gap.max() < 2e-5  # xyz 6 decimals + verts 5 decimals, x sqrt(3)
+
+
+def test_a_folder_of_user_files_is_refused_untouched(tmp_path):
+    (tmp_path / "training/rgb").mkdir(parents=True)
+    (tmp_path / "training/rgb/00000000.jpg").write_bytes(b"the user's photo")
+    (tmp_path / "training_xyz.json").write_text("[]")
+    before = _files(tmp_path)
+    with pytest.raises(FileExistsError, match="did not write"):
+        synthesize("freihand", tmp_path, n=2, size=48, progress=False)
+    (tmp_path / "meta.json").write_text(json.dumps({"format": "freihand"}))  # not handkit's
+    with pytest.raises(FileExistsError, match="not written by handkit synth"):
+        synthesize("freihand", tmp_path, n=2, size=48, progress=False)
+    assert _files(tmp_path) == {**before, "meta.json": b'{"format": "freihand"}'}
+
+
+def test_a_killed_writers_temp_is_removed_on_rerun(freihand_one, tmp_path):
+    synthesize("freihand", tmp_path, n=40, seed=11, size=48, progress=False)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = tmp_path / "training" / f".00000001.jpg.{gone}.0123abcd.tmp"
+    stale.write_bytes(b"half")
+    synthesize("freihand", tmp_path, n=40, seed=11, size=48, progress=False)
+    assert not stale.exists() and _files(tmp_path) == _files(freihand_one)

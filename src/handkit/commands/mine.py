@@ -82,6 +82,7 @@ def _source(args):
 
 def run(args: argparse.Namespace) -> int:
     from handkit.mining.pairs import annotations_from_folder, mine_annotations
+    from handkit.utils.files import write_text
 
     path = _find_annotations(args.crops, args.annotations, args.out)
     if path is None:
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         index=args.index, resume=not args.no_resume)
     if report.skipped:
         listing = args.out.with_name(args.out.name + ".skipped.txt")
-        listing.write_text("".join(f"{h}\t{why}\n" for h, why in report.skipped))
+        write_text(listing, "".join(f"{h}\t{why}\n" for h, why in report.skipped))
         print(f"{len(report.skipped)} crops without a detectable hand: see {listing}")
     print(report.summary())
     return 0

@@ -20,7 +20,6 @@ interrupted `pack` resumes at the first unfinished shard and loses nothing.
 from __future__ import annotations
 
 import bisect
-import json
 import math
 import os
 import random
@@ -35,6 +34,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from handkit.data.formats._base import BadSample, SkipReport, iter_good
 from handkit.data.schema import Sample, SampleError
 from handkit.data.shard_records import decode_sample, encode_sample
+from handkit.utils.files import write_json
 
 __all__ = ["pack", "ShardReader", "ShardStream", "read_index"]
 
@@ -47,9 +47,7 @@ def _key(i: int) -> bytes:
 
 
 def _write_index(out: Path, index: dict) -> None:
-    tmp = out / (_INDEX + ".tmp")
-    tmp.write_text(json.dumps(index, indent=1))
-    os.replace(tmp, out / _INDEX)
+    write_json(out / _INDEX, index)
 
 
 def read_index(path: str | Path) -> dict:

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 
 from handkit.hand.skeleton import BONES  # noqa: E402
 from handkit.utils.check import check_finite, check_shape  # noqa: E402
+from handkit.utils.files import write_figure
 
 __all__ = ["plot_pck", "overlay_gallery", "draw_skeleton_2d", "plot_skeleton_3d",
            "draw_mesh_overlay", "ImageMesh", "PRED_COLOR", "GT_COLOR", "MESH_COLOR"]
@@ -256,9 +257,8 @@ def plot_skeleton_3d(xyz: np.ndarray, path: str | Path, *, title: str = "") -> P
 
 
 def _save(fig: Any, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    try:
+        return write_figure(fig, path)
+    finally:
+        plt.close(fig)

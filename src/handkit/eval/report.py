@@ -19,6 +19,7 @@ from handkit.eval.metrics import (
 )
 from handkit.geometry.align import procrustes
 from handkit.utils.check import check_choice
+from handkit.utils import files
 
 __all__ = ["EvalReport", "evaluate_keypoints"]
 
@@ -67,12 +68,9 @@ class EvalReport:
 
     def write_json(self, path: str | Path) -> Path:
         """Write `to_dict()` as JSON (NaN written as null); returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         clean = {k: (None if isinstance(v, float) and math.isnan(v) else v)
                  for k, v in self.metrics.items()}
-        path.write_text(json.dumps({**self.to_dict(), "metrics": clean}, indent=2))
-        return path
+        return files.write_json(path, {**self.to_dict(), "metrics": clean}, indent=2)
 
     @classmethod
     def read_json(cls, path: str | Path) -> "EvalReport":

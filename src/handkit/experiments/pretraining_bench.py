@@ -36,6 +36,7 @@ from handkit.experiments.pipeline import (VARIANTS, FinetuneSpec, PretrainSpec, 
                                           pretrain_variant)
 from handkit.experiments.probe import encode, knn_pose_probe, load_hands, reference_errors
 from handkit.infer.evaluate import evaluate
+from handkit.utils.files import write_figure, write_json, write_text
 
 __all__ = ["BenchSpec", "SPECS", "METRICS", "make_spec", "run_benchmark", "run_probe",
            "finetune_epochs", "aggregate", "format_table", "format_probe", "write_results"]
@@ -152,7 +153,7 @@ def _chart(rows: list[dict], path: Path) -> None:
     axes[0].legend(fontsize=8)
     fig.suptitle("Fine-tuned RN_25D on the shifted-look synthetic test set (mean ± std over seeds)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_figure(fig, path, dpi=110)
     plt.close(fig)
 
 
@@ -160,17 +161,17 @@ def write_results(out: Path, result: dict) -> tuple[Path, Path, Path]:
     """Write ``results.json``, ``results.md`` (table + setup + timing) and ``results.png``."""
     rows = result["summary"]
     js, md, png = out / "results.json", out / "results.md", out / "results.png"
-    js.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    write_json(js, result, default=float)
     _chart(rows, png)
     timing = " · ".join(f"{k} {v / 60:.1f} min" for k, v in result["timing"].items())
     command = f"Command: `{result['command']}`\n\n" if result.get("command") else ""
     probe = (f"Nearest-neighbour pose probe of the frozen encoders (no fine-tuning; "
              f"experiments/probe.py):\n\n{format_probe(result['probe'])}\n\n"
              if result.get("probe") else "")
-    md.write_text(f"# Pre-training methods at equal compute (synthetic world)\n\n"
-                  f"{command}{format_table(rows)}\n\n{probe}"
-                  f"Setup: `{json.dumps(result['spec'], default=str)}`\n\n"
-                  f"Wall clock: {timing}\n\n![chart]({png.name})\n")
+    write_text(md, f"# Pre-training methods at equal compute (synthetic world)\n\n"
+               f"{command}{format_table(rows)}\n\n{probe}"
+               f"Setup: `{json.dumps(result['spec'], default=str)}`\n\n"
+               f"Wall clock: {timing}\n\n![chart]({png.name})\n")
     return js, md, png
 
 
@@ -196,7 +197,7 @@ def run_probe(world: World, encoders: dict[tuple[str, int], Path | None], spec: 
         feats = [encode(h.images, weights, arch=spec.encoder, seed=seed) for h in (train, test)]
         done["encoders"][f"{variant}_seed{seed}"] = knn_pose_probe(feats[0], train.xyz, feats[1],
                                                                    test.xyz)
-    path.write_text(json.dumps(done, indent=1) + "\n")
+    write_json(path, done)
     return done
 
 
@@ -259,7 +260,7 @@ def _cell_task(world: World, init: Path | None, out: Path, spec: FinetuneSpec,
         report = evaluate(ckpt, world.test, split="training", out_dir=out / "eval",
                           gallery=gallery, progress=False)
     metrics = {k: float(v) for k, v in report.metrics.items()}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    write_json(out / "metrics.json", metrics)
     for epoch in (out / "finetune" / "checkpoints").glob("epoch=*.ckpt"):
         epoch.unlink()  # last.ckpt stays, to evaluate again (e.g. another crop)
     return metrics, time.perf_counter() - t0

@@ -6,6 +6,8 @@ import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from handkit.utils.files import write_text
+
 __all__ = ["Report"]
 
 
@@ -63,12 +65,11 @@ class Report:
                 page.append(f"<figure><img src='{html.escape(rel)}' style='max-width:100%'>"
                             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
         md_path, html_path = out_dir / "report.md", out_dir / "report.html"
-        md_path.write_text("\n".join(md))
-        html_path.write_text("<!doctype html><meta charset='utf-8'><title>"
-                             f"{html.escape(self.title)}</title><style>body{{font-family:sans-serif;"
-                             "max-width:60em;margin:auto}table{border-collapse:collapse}"
-                             "td,th{border:1px solid #999;padding:2px 8px}</style>"
-                             + "\n".join(page))
+        write_text(md_path, "\n".join(md))
+        write_text(html_path, "<!doctype html><meta charset='utf-8'><title>"
+                   f"{html.escape(self.title)}</title><style>body{{font-family:sans-serif;"
+                   "max-width:60em;margin:auto}table{border-collapse:collapse}"
+                   "td,th{border:1px solid #999;padding:2px 8px}</style>" + "\n".join(page))
         return md_path, html_path
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from handkit.utils.safe_pickle import ARRAY_GLOBALS, load_pickle
+from handkit.utils.files import write_npz
 
 __all__ = ["MANO_FILES", "MANO_ENV", "MANO_URL", "MANO_PARENTS", "ManoData", "ManoFileError",
            "find_mano_dir", "mano_file", "read_mano", "rest_chirality",
@@ -252,16 +252,8 @@ def _read_cache(cache: Path, sha: str) -> dict[str, np.ndarray] | None | Literal
 
 
 def _write_cache(cache: Path, arrays: dict[str, np.ndarray], sha: str) -> None:
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, handkit_format=np.array(_CACHE_FORMAT), source_sha256=np.array(sha),
-                     **arrays)
-        os.replace(tmp, cache)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_npz(cache, handkit_format=np.array(_CACHE_FORMAT), source_sha256=np.array(sha),
+              **arrays)
 
 
 def read_mano(path: str | Path, *, side: Literal["right", "left"], cache: bool = True,

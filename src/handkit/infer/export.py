@@ -12,7 +12,6 @@ the batch symbolic; a test exports once and runs several batch sizes.)
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from torch import Tensor, nn
 
 from handkit.models.checkpoint import load_model
 from handkit.models.posenet import PoseNet
+from handkit.utils.files import atomic_path, write_json
 
 __all__ = ["export_onnx", "onnx_session", "run_onnx", "compare_onnx", "OPSET"]
 
@@ -58,18 +58,18 @@ def export_onnx(ckpt: str | Path | PoseNet | None, out: str | Path, *,
                            if net.uses_K else (_ImageOnly(net), (image,), ["image"]))
     dynamic = tuple({0: batch} for _ in args)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(module, args, input_names=names, output_names=["uv", "xyz"],
                                     opset_version=opset, dynamo=True,
                                     dynamic_shapes=dynamic, verbose=False)
-    program.save(str(out))
+    with atomic_path(out) as tmp:
+        program.save(str(tmp), external_data=False)
     meta = {"model": net.cfg.name, "backbone": net.cfg.backbone, "image_size": s, "batch": "dynamic",
             "inputs": names, "normalize": {"mean": net.normalize[0], "std": net.normalize[1]},
             "outputs": {"uv": "crop pixels, handkit order",
                         "xyz": f"unit {net.unit}, frame {net.frame}"}}
-    Path(str(out) + ".json").write_text(json.dumps(meta, indent=1))
+    write_json(Path(str(out) + ".json"), meta)
     return out
 
 

@@ -15,7 +15,6 @@ units (``keypoints_3d_bone_units``) needs neither assumption's scale.
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from handkit.infer.detect import find_hands
 from handkit.models.checkpoint import load_model
 from handkit.infer.pipeline import predict_on_boxes
 from handkit.models.posenet import PoseNet
+from handkit.utils.files import write_json
 
 __all__ = ["predict", "predict_image", "read_image_rgb", "PredictResult", "PredictRun",
            "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS"]
@@ -193,9 +193,7 @@ def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str) -> Non
                         "frame": "camera: x right, y down, z forward; wrist-relative for _rel"},
         "notes": result.notes,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"{stem}.json"
-    json_path.write_text(json.dumps(record, indent=1))
+    json_path = write_json(out_dir / f"{stem}.json", record)
     image, factor = read_image_rgb(result.path, max_side=1024)
     overlay = overlay_gallery([image], [result.uv / factor], None, out_dir / f"{stem}_overlay.png",
                               titles=[f"{Path(result.path).name} ({result.handedness})"])

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from handkit.utils.check import check_choice, check_finite, check_shape
+from handkit.utils.files import atomic_path, write_json, write_npz
 
 __all__ = ["KnnResult", "build_index", "search_other_videos", "INDEX_KINDS"]
 
@@ -138,13 +137,6 @@ def _fingerprint(x, groups, frames, params: dict) -> dict:
     return {**params, "n": int(len(x)), "sha1": h.hexdigest()}
 
 
-def _save_npz(path: Path, **arrays) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
-
-
 def _open_checkpoint(ckpt: Path, meta: dict) -> None:
     ckpt.mkdir(parents=True, exist_ok=True)
     file = ckpt / "knn_meta.json"
@@ -155,7 +147,7 @@ def _open_checkpoint(ckpt: Path, meta: dict) -> None:
                              f"({sorted(k for k in meta if old.get(k) != meta[k])} differ); "
                              "delete the folder or choose another.")
     else:
-        file.write_text(json.dumps(meta))
+        write_json(file, meta)
 
 
 def search_other_videos(
@@ -212,8 +204,8 @@ def search_other_videos(
     if index is None:
         index = build_index(x, kind=kind, exact_below=exact_below, nlist=nlist, nprobe=nprobe)
         if ckpt is not None:
-            faiss.write_index(index, str(ckpt / "index.faiss.tmp"))
-            os.replace(ckpt / "index.faiss.tmp", ckpt / "index.faiss")
+            with atomic_path(ckpt / "index.faiss") as tmp:
+                faiss.write_index(index, str(tmp))
     indices = np.empty((n, k), np.int64)
     distances = np.empty((n, k), np.float32)
     fallback = 0
@@ -227,7 +219,7 @@ def search_other_videos(
         else:
             idx, dst, nf = _search_chunk(index, x, rows, groups, frames, window, k, overfetch)
             if file is not None:
-                _save_npz(file, indices=idx, distances=dst, fallback=np.int64(nf))
+                write_npz(file, indices=idx, distances=dst, fallback=np.int64(nf))
         indices[rows], distances[rows] = idx, dst
         fallback += nf
     return KnnResult(indices=indices, distances=np.sqrt(np.maximum(distances, 0.0)),

@@ -28,8 +28,9 @@ from handkit.data.formats.hand100m import (
 from handkit.eval.metrics import pa_mpjpe
 from handkit.mining.detect2d import Detections, KeypointSource, LabelKeypoints
 from handkit.mining.embed import embed_poses, fit_pca
-from handkit.mining.knn import _save_npz, search_other_videos
+from handkit.mining.knn import search_other_videos
 from handkit.utils.check import check_shape
+from handkit.utils.files import write_json, write_npz
 
 __all__ = ["MiningReport", "detect_pool", "video_groups", "mine_annotations", "pair_quality",
            "annotations_from_folder"]
@@ -105,7 +106,7 @@ def detect_pool(source: KeypointSource, dataset: Hand100MDataset | None, num: in
             det = source.detect(ok, images)
             kp[ok], conf[ok] = det.keypoints, det.confidence
         if file is not None:
-            _save_npz(file, keypoints=kp[rows], confidence=conf[rows],
+            write_npz(file, keypoints=kp[rows], confidence=conf[rows],
                       reasons=np.array([reasons[r] for r in rows]))
     return Detections(keypoints=kp, confidence=conf, found=np.isfinite(kp).all((1, 2))), reasons
 
@@ -122,7 +123,7 @@ def _checkpoint_dir(out: Path, ann: Hand100MAnnotations, source: KeypointSource,
     if file.exists() and json.loads(file.read_text()) != meta:
         raise ValueError(f"{ckpt}: holds a checkpoint of another input or detector; delete it "
                          "or pass --no-resume.")
-    file.write_text(json.dumps(meta))
+    write_json(file, meta)
     return ckpt
 
 

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from handkit.models.registry import ModelConfig, build_model
 from handkit.utils.check import check_choice
+from handkit.utils.files import atomic_path
 
 __all__ = ["read_checkpoint", "load_model", "model_config", "pack_checkpoint",
            "shipped_checkpoint", "quantize_int8", "dequantize_int8", "SHIPPED_NAME"]
@@ -152,7 +153,8 @@ def pack_checkpoint(src: str | Path, dst: str | Path,
         else:
             packed[key] = value.float()
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": packed, "hyper_parameters": {
-        "config": hparams["config"], "packed_from": Path(src).name, "quantize": quantize}}, dst)
+    with atomic_path(dst) as tmp:
+        torch.save({"state_dict": packed, "hyper_parameters": {
+            "config": hparams["config"], "packed_from": Path(src).name, "quantize": quantize}},
+            tmp)
     return dst

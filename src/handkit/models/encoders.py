@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from handkit.models.backbones import ResNetBackbone
 from handkit.models.weights import LoadReport, load_weights
 from handkit.utils.check import check_choice
+from handkit.utils.files import atomic_path
 
 __all__ = ["load_encoder", "save_torchvision"]
 
@@ -73,7 +74,6 @@ def save_torchvision(
     backbone = _find_resnet(module)
     sd = {k: v.detach().cpu().clone() for k, v in backbone.state_dict().items()
           if include_fc or not k.startswith("fc.")}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": sd} if _CONTAINERS[container] else sd, path)
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": sd} if _CONTAINERS[container] else sd, tmp)
     return sd

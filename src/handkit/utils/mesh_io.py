@@ -5,7 +5,7 @@ handkit: x right, y down, z forward), stored as float32 (exact round trip of flo
 faces (F, 3) int vertex ids, 0-based in memory. OBJ indices are 1-based on disk (the format's
 rule); PLY's are 0-based. The winding is kept as given (handkit's models wind outward).
 
-**Overwriting:** a writer is atomic (temporary file + `os.replace`) and replaces an existing file
+**Overwriting:** a writer is atomic (`utils.files`) and replaces an existing file
 only if handkit wrote it (its first lines carry `SIGNATURE`) or if `overwrite=True` is passed;
 any other existing file raises FileExistsError. So re-running a prediction refreshes its own
 meshes but never clobbers a user's file by accident; an explicit `overwrite=True` is the
@@ -19,13 +19,13 @@ read; face lists of triangles), ASCII or binary little-endian.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from handkit.utils.check import check_finite, check_shape
+from handkit.utils.files import write_bytes
 
 __all__ = ["SIGNATURE", "write_mesh", "write_obj", "write_ply", "read_mesh"]
 
@@ -71,16 +71,6 @@ def _target(path: str | Path, overwrite: bool) -> Path:
     return path
 
 
-def _replace(path: Path, data: bytes) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def write_obj(path: str | Path, vertices: Any, faces: Any, *, colors: Any = None,
               overwrite: bool = False) -> Path:
     """Write a Wavefront OBJ: ``v x y z`` lines (``v x y z r g b`` with colours in [0, 1], the
@@ -103,7 +93,7 @@ def write_obj(path: str | Path, vertices: Any, faces: Any, *, colors: Any = None
     lines = [f"# {SIGNATURE}", f"# {len(v)} vertices, {len(f)} faces"]
     lines += [f"v {fmt % tuple(r)}" for r in rows.tolist()]
     lines += [f"f {a} {b} {d}" for a, b, d in (f + 1).tolist()]
-    return _replace(path, ("\n".join(lines) + "\n").encode())
+    return write_bytes(path, ("\n".join(lines) + "\n").encode())
 
 
 def write_ply(path: str | Path, vertices: Any, faces: Any, *, colors: Any = None,
@@ -139,12 +129,12 @@ def write_ply(path: str | Path, vertices: Any, faces: Any, *, colors: Any = None
     face = np.empty(len(f), dtype=[("n", "u1"), ("ids", "<i4", (3,))])
     face["n"], face["ids"] = 3, f
     if encoding == "binary":
-        return _replace(path, head + vert.tobytes() + face.tobytes())
+        return write_bytes(path, head + vert.tobytes() + face.tobytes())
     vrows = [" ".join(["%.9g"] * 3) % tuple(r) for r in v.astype(np.float64).tolist()]
     if c is not None:
         vrows = [f"{r} {a} {b} {d}" for r, (a, b, d) in zip(vrows, c.tolist())]
     frows = [f"3 {a} {b} {d}" for a, b, d in f.tolist()]
-    return _replace(path, head + ("\n".join(vrows + frows) + "\n").encode())
+    return write_bytes(path, head + ("\n".join(vrows + frows) + "\n").encode())
 
 
 def write_mesh(path: str | Path, vertices: Any, faces: Any, **kwargs: Any) -> Path:

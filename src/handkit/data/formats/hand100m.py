@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from torch.utils.data import Dataset
 from handkit.data.hands import mirror_to_right
 from handkit.data.schema import Sample, SampleError
 from handkit.hand.skeleton import mirror_uv
+from handkit.utils.files import atomic_open
 
 __all__ = [
     "Hand100MAnnotations", "read_annotations", "write_annotations", "crop_window",
@@ -257,7 +257,7 @@ def _dump_list(f, items: list, chunk: int = 8192) -> None:
 
 def write_annotations(path: str | os.PathLike, images: list[dict],
                       annotations: list[dict], *, validate: bool = True) -> Path:
-    """Validate and write a Hand100M annotation JSON atomically (temp file + `os.replace`).
+    """Validate and write a Hand100M annotation JSON atomically (`utils.files.atomic_open`).
 
     Args:
         path: output file; parent folders are created.
@@ -284,22 +284,12 @@ def write_annotations(path: str | os.PathLike, images: list[dict],
         _validate({"images": images, "annotations": records}, path, strict=True)
     else:
         records = list(annotations)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write('{"images":')
-            _dump_list(f, images)
-            f.write(',"annotations":')
-            _dump_list(f, records)
-            f.write("}")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path) as f:
+        f.write('{"images":')
+        _dump_list(f, images)
+        f.write(',"annotations":')
+        _dump_list(f, records)
+        f.write("}")
     return path
 
 

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from handkit.hand.skeleton import BONES
+from handkit.utils.files import write_image
 
 __all__ = ["contact_sheet", "draw_hand"]
 
@@ -53,7 +54,4 @@ def contact_sheet(root: Path, items: list[dict], path: Path, cols: int = 6, rows
         tiles.append(np.zeros((tile, tile, 3), np.uint8))
     grid = np.concatenate([np.concatenate(tiles[r: r + cols], 1)
                            for r in range(0, len(tiles), cols)], 0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), grid, [cv2.IMWRITE_PNG_COMPRESSION, 9]):
-        raise ValueError(f"preview: cannot write {path}.")
-    return path
+    return write_image(path, grid, [cv2.IMWRITE_PNG_COMPRESSION, 9])

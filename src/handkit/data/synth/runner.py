@@ -15,7 +15,6 @@ import itertools
 import json
 import multiprocessing as mp
 import os
-import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -26,6 +25,7 @@ from handkit.data.synth.appearance import DOMAINS, preload_photos
 from handkit.data.synth.scenes import hand_model
 from handkit.data.synth.writers import WRITERS, Writer
 from handkit.utils.check import check_choice
+from handkit.utils.files import is_temp, remove_stale_temps, write_json
 
 __all__ = ["CHUNK", "synthesize", "check_request", "warm_up"]
 
@@ -60,6 +60,14 @@ def check_request(fmt: str, out: str | os.PathLike, n: int, seed: int, size: int
         probe.unlink()
     except OSError as err:
         raise ValueError(f"out: cannot write to {out} ({err.strerror or err}).") from None
+    if not (out / "meta.json").exists():
+        theirs = sorted(p.name for p in out.iterdir() if not is_temp(p))
+        if theirs:
+            # Writing a dataset into someone's folder would replace their label files and keep
+            # their images: images and labels silently mismatched.
+            raise FileExistsError(
+                f"out: {out} holds files handkit synth did not write ({', '.join(theirs[:3])}"
+                f"{', ...' if len(theirs) > 3 else ''}); choose an empty or new folder.")
     return writer, out, size
 
 
@@ -95,9 +103,7 @@ def _run_chunk(job: tuple[str, str, int, int, int, int, str]) -> int:
     records = [writer.make(Path(out), seed, i, size, n, appearance)
                for i in range(c * CHUNK, c * CHUNK + _chunk_len(c, n))]
     path = _chunk_path(Path(out), c)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(records))
-    os.replace(tmp, path)
+    write_json(path, records, indent=None)
     return c
 
 
@@ -121,17 +127,21 @@ def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: in
     writer, out, size = check_request(fmt, out, n, seed, size, workers, appearance)
     meta = _meta(fmt, n, seed, size, writer, appearance)
     meta_path = out / "meta.json"
+    remove_stale_temps(out, recursive=True)
     if meta_path.exists():
         try:
             old = json.loads(meta_path.read_text())
         except json.JSONDecodeError as err:
             raise ValueError(f"out: {meta_path} is not valid JSON ({err}); remove it.") from None
+        if old.get("generator") != meta["generator"]:
+            raise FileExistsError(f"out: {meta_path} was not written by handkit synth; choose "
+                                  "an empty or new folder.")
         if (old.get("format"), old.get("args")) != (fmt, meta["args"]):
             raise ValueError(f"out: {out} holds a {old.get('format')} dataset made with "
                              f"{old.get('args')}; use another folder to make {meta['args']}.")
         complete = bool(old.get("complete"))
     else:
-        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+        write_json(meta_path, meta, indent=2)
         complete = False
     if not complete:
         (out / _WORK).mkdir(exist_ok=True)
@@ -157,9 +167,10 @@ def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: in
 
         writer.finalize(out, records, seed)
         meta["complete"] = True
-        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-        (out / _WORK / "preview.json").write_text(
-            json.dumps([r["_preview"] for r in itertools.islice(records(), _PREVIEW_ITEMS)]))
+        write_json(meta_path, meta, indent=2)
+        write_json(out / _WORK / "preview.json",
+                   [r["_preview"] for r in itertools.islice(records(), _PREVIEW_ITEMS)],
+                   indent=None)
         for c in range(n_chunks):
             _chunk_path(out, c).unlink()
     if preview is not None:

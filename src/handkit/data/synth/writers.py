@@ -9,7 +9,6 @@ as the real datasets. Layouts: docs/synth.md.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -21,6 +20,8 @@ from handkit.data.synth.multi import two_hand_scene, multi_hand_scene, video_sce
 from handkit.data.synth.scenes import Scene, freihand_scene, rng_for
 from handkit.hand.model import PART_NAMES
 from handkit.hand.skeleton import ORDERS, PARENTS, convert
+from handkit.utils import files
+from handkit.utils.files import write_image
 
 __all__ = ["Writer", "FreiHANDWriter", "Hand100MWriter", "InterHandWriter", "MultiHandWriter",
            "WRITERS", "save_image", "write_json", "preview_item", "freihand_split",
@@ -34,33 +35,23 @@ def save_image(path: Path, image: np.ndarray, quality: int = 95) -> None:
     suffix of `path`, unless `path` exists (resume keeps existing files)."""
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = np.ascontiguousarray(image[..., ::-1] if image.ndim == 3 else image)
     params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if path.suffix == ".jpg" else \
         [cv2.IMWRITE_PNG_COMPRESSION, 6]
-    ok, buf = cv2.imencode(path.suffix, data, params)
-    if not ok:
-        raise ValueError(f"could not encode {path}.")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, path)
+    write_image(path, data, params)
 
 
 def write_json(path: Path, obj) -> None:
     """Write compact JSON atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, separators=(",", ":")))
-    os.replace(tmp, path)
+    files.write_json(path, obj, indent=None)
 
 
 class _JsonList:
     """A JSON list written item by item to a temporary file, renamed into place on close."""
 
     def __init__(self, path: Path):
-        self.path, self.tmp = path, path.with_name(path.name + ".tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.tmp, "w")
+        self._writing = files.atomic_open(path)
+        self.file = self._writing.__enter__()
         self.file.write("[")
         self.first = True
 
@@ -72,8 +63,7 @@ class _JsonList:
 
     def close(self) -> None:
         self.file.write("]")
-        self.file.close()
-        os.replace(self.tmp, self.path)
+        self._writing.__exit__(None, None, None)
 
 
 def _r(x, decimals: int) -> list:
