@@ -228,8 +228,9 @@ def loss_and_grad(task, v: Variant, batch: dict) -> tuple[float, torch.Tensor]:
 def pre_augmented(images: np.ndarray, keypoints: np.ndarray, cfg: AugmentConfig, task,
                   backend: str) -> dict:
     """Views of the check batch augmented outside the step with the parameters the step draws
-    (`task._generator()`, view 1 then view 2), by "torch", "cv2" or "reference" (per image)."""
-    g = task._generator()
+    (`task.generator("augment")`, view 1 then view 2), by "torch", "cv2" or "reference" (per
+    image)."""
+    g = task.generator("augment")
     imgs = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
     kps = torch.from_numpy(keypoints)
     out = {}

@@ -1,3 +1,4 @@
+import lightning as L
 import pytest
 import torch
 
@@ -15,3 +16,16 @@ def _pair_batch(pairs: int = 8, size: int = 96, seed: int = 0) -> dict:
 def pair_batch():
     """`pair_batch(pairs=8, size=96, seed=0)` builds a random pre-training batch."""
     return _pair_batch
+
+
+class _StopAfterFirstEpoch(L.Callback):
+    """Simulates a kill at the end of epoch 0 (its checkpoint is written first)."""
+
+    def on_train_epoch_end(self, trainer, module):
+        trainer.should_stop = True
+
+
+@pytest.fixture
+def stop_after_first_epoch():
+    """A Lightning callback that ends the run after epoch 0, as a kill would."""
+    return _StopAfterFirstEpoch()

@@ -160,3 +160,20 @@ def test_resume_continues_a_stopped_run(synth, tmp_path):
     assert not (tmp_path / "checkpoints" / "epoch=0.ckpt").exists()  # only the newest is kept
     with pytest.raises(FileNotFoundError, match="resume"):
         finetune(cfg, tmp_path / "fresh", resume=True)
+
+
+def test_a_resumed_run_ends_with_the_uninterrupted_runs_weights(synth, tmp_path, monkeypatch,
+                                                                stop_after_first_epoch):
+    """Every stream resumes: the step-keyed augmentation, the global states and the loader's
+    shuffle (without its saved state, epoch 2 would repeat epoch 1's order)."""
+    cfg = _tiny("rn25d", synth)
+    cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 2, 2.0
+    straight = read_checkpoint(finetune(cfg, tmp_path / "a"))[0]
+    finetune(cfg, tmp_path / "b", callbacks=[stop_after_first_epoch])
+    resumed = read_checkpoint(finetune(cfg, tmp_path / "b", resume=True))[0]
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=1e-6, msg=key)
+    finetune(cfg, tmp_path / "c", callbacks=[stop_after_first_epoch])
+    monkeypatch.setattr(FinetuneDataModule, "load_state_dict", lambda self, state: None)
+    forgot = read_checkpoint(finetune(cfg, tmp_path / "c", resume=True))[0]
+    assert any(not torch.allclose(forgot[k].float(), straight[k].float()) for k in straight)

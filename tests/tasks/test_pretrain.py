@@ -28,21 +28,14 @@ def _cfg(pool, *overrides):
     return cfg
 
 
-class _StopAfterFirstEpoch(L.Callback):
-    """Simulates a kill at the end of epoch 0 (its checkpoint is written first)."""
-
-    def on_train_epoch_end(self, trainer, module):
-        trainer.should_stop = True
-
-
 def _weights(path):
     return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
-def test_killed_run_resumes_to_the_same_weights(pool, tmp_path):
+def test_killed_run_resumes_to_the_same_weights(pool, tmp_path, stop_after_first_epoch):
     cfg = _cfg(pool, "method=peclr", "loss.weighting=linear")
     straight = pretrain(cfg, tmp_path / "a")
-    pretrain(cfg, tmp_path / "b", callbacks=[_StopAfterFirstEpoch()])
+    pretrain(cfg, tmp_path / "b", callbacks=[stop_after_first_epoch])
     stopped = _weights(tmp_path / "b" / "encoder_torchvision.pth")
     resumed = pretrain(cfg, tmp_path / "b", resume=True)
     a, b = _weights(straight), _weights(resumed)

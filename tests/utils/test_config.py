@@ -46,3 +46,14 @@ def test_bad_configs_name_the_key(tmp_path):
     bad.write_text("steps: [1,\n")
     with pytest.raises(ValueError, match="malformed YAML"):
         load_config(Cfg, bad)
+
+
+def test_typed_values_win_and_are_checked_without_a_text_round_trip():
+    # "1e-3" as text would be a str to YAML 1.1; a typed value is used as it is
+    cfg = load_config(Cfg, None, ["optim.lr=0.5", "steps=2"],
+                      {"optim.lr": 1e-3, "data": Path("/d"), "sizes": (3, 4)})
+    assert cfg == Cfg(steps=2, data=Path("/d"), optim=Optim(lr=1e-3), sizes=[3, 4])
+    with pytest.raises(ValueError, match="optim.name: 'sgd' is not one of"):
+        load_config(Cfg, None, [], {"optim.name": "sgd"})
+    with pytest.raises(ValueError, match="steps: expected int"):
+        load_config(Cfg, None, [], {"steps": 2.5})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from handkit.commands._training import add_training_arguments, flag_overrides
+from handkit.commands._training import add_training_arguments, training_config
 
 HELP = "fine-tune RN_25D_wMLPref (rn25d) or minimal-hand DetNet (detnet) on labelled 3D hands"
 
@@ -21,17 +21,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="use this fraction of the labelled samples, in (0, 1] "
                              "(deterministic subset, data.subset_seed)")
     add_training_arguments(parser, default_out="runs/finetune",
-                           example_config="configs/finetune/cpu_rn25d.yaml",
+                           example_config="finetune/cpu_rn25d",
                            example_set="trainer.max_epochs=2")
 
 def run(args: argparse.Namespace) -> int:
     from handkit.tasks.finetune import FinetuneConfig, finetune
-    from handkit.utils.config import load_config
 
-    overrides = flag_overrides(args, {"model.name": args.model, "data.root": args.data,
-                                      "init": args.init,
-                                      "data.label_fraction": args.label_fraction})
-    cfg = load_config(FinetuneConfig, args.config, overrides)
+    cfg = training_config(FinetuneConfig, "finetune", args, {
+        "model.name": args.model, "data.root": args.data, "init": args.init,
+        "data.label_fraction": args.label_fraction})
     last = finetune(cfg, args.out, resume=args.resume)
     print(f"finetune: checkpoints in {args.out}/checkpoints (last: {last}), logs in "
           f"{args.out}/logs; evaluate with `handkit evaluate --ckpt {last} --data DIR`")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from handkit.commands._training import add_training_arguments, flag_overrides
+from handkit.commands._training import add_training_arguments, training_config
 
 HELP = "contrastive pre-training: SimCLR, PeCLR or SiMHand (adaptive weights with --weighting)"
 
@@ -18,19 +18,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset folder or Hand100M annotation JSON; repeat to mix sources "
                              "(balanced 50/50 as the seeds). simhand needs mined pairs")
     add_training_arguments(parser, default_out="runs/pretrain",
-                           example_config="configs/pretrain/cpu_simhand_w.yaml",
+                           example_config="pretrain/cpu_simhand_w",
                            example_set="data.batch_size=64")
 
 def run(args: argparse.Namespace) -> int:
     from handkit.tasks.pretrain import PretrainConfig, pretrain
-    from handkit.utils.config import load_config
 
-    overrides = flag_overrides(args, {"method": args.method,
-                                      "loss.weighting": args.weighting})
-    cfg = load_config(PretrainConfig, args.config, overrides)
-    if args.data:
-        from handkit.tasks.pretrain_data import DataSource
-        cfg.data.sources = [DataSource(root=d) for d in args.data]
+    cfg = training_config(PretrainConfig, "pretrain", args, {
+        "method": args.method, "loss.weighting": args.weighting,
+        "data.sources": [{"root": d} for d in args.data] or None})
     encoder = pretrain(cfg, args.out, resume=args.resume)
     print(f"pretrain: checkpoints in {args.out}/checkpoints, logs in {args.out}/logs; "
           f"encoder (torchvision layout) at {encoder}")

@@ -14,13 +14,11 @@ from handkit.data.synth.runner import synthesize
 from handkit.mining.pairs import mine_annotations
 from handkit.tasks.finetune import FinetuneConfig, finetune
 from handkit.tasks.pretrain import PretrainConfig, pretrain
-from handkit.tasks.pretrain_data import DataSource
-from handkit.utils.config import load_config
+from handkit.utils.config import config_path, load_config
 
 __all__ = ["WorldSpec", "World", "make_world", "mine_pool", "PretrainSpec", "pretrain_variant",
-           "FinetuneSpec", "finetune_variant", "VARIANTS", "REPO_CONFIGS"]
+           "FinetuneSpec", "finetune_variant", "VARIANTS"]
 
-REPO_CONFIGS = Path(__file__).resolve().parents[3] / "configs"  # the repository's configs/
 VARIANTS: dict[str, tuple[str | None, str]] = {
     # name: (pre-training method or None, weighting)
     "none": (None, "none"),
@@ -60,14 +58,6 @@ class World:
     pool_json: Path
 
 
-def _config(*parts: str) -> Path:
-    path = REPO_CONFIGS.joinpath(*parts)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: the experiments read the repository's configs/; run "
-                                "them from a source checkout (`make demo` installs one).")
-    return path
-
-
 def make_world(spec: WorldSpec, root: str | Path, *, progress: bool = True) -> World:
     """Synthesize the labeled, test and pool sets under `root` (resumes existing output)."""
     root = Path(root)
@@ -95,7 +85,8 @@ def mine_pool(world: World, k: int, *, progress: bool = True) -> Path:
 @dataclass
 class PretrainSpec:
     """Equal compute for every method: the same encoder, views, batch and number of steps.
-    `overrides`: extra ``key=value`` config overrides (e.g. ``data.num_workers=0``)."""
+    `overrides`: extra ``key=value`` overrides of the config file (e.g.
+    ``data.num_workers=0``); the spec's own fields are applied after them."""
 
     encoder: str = "resnet18"
     view_size: int = 64
@@ -118,14 +109,14 @@ def pretrain_variant(variant: str, world: World, mined_json: Path, out: str | Pa
     if encoder.is_file():
         return encoder
     per_epoch = max(1, spec.steps // spec.epochs)
-    cfg = load_config(PretrainConfig, _config("pretrain", "cpu_simhand_w.yaml"), [
-        f"method={method}", f"loss.weighting={weighting}", f"encoder={spec.encoder}",
-        f"augment.output_size=[{spec.view_size},{spec.view_size}]",
-        f"data.batch_size={spec.batch_size}", f"data.samples_per_epoch={per_epoch * spec.batch_size}",
-        f"trainer.max_epochs={spec.epochs}", f"trainer.progress_bar={str(progress).lower()}",
-        f"seed={spec.seed}", "optim.warmup_epochs=0", *spec.overrides])
     # SimCLR/PeCLR see the same crops as SiMHand, each paired with itself.
-    cfg.data.sources = [DataSource(root=str(mined_json), format="auto")]
+    cfg = load_config(PretrainConfig, config_path("pretrain/cpu_simhand_w"), spec.overrides, {
+        "method": method, "loss.weighting": weighting, "encoder": spec.encoder,
+        "augment.output_size": (spec.view_size, spec.view_size),
+        "data.batch_size": spec.batch_size, "data.samples_per_epoch": per_epoch * spec.batch_size,
+        "data.sources": [{"root": str(mined_json), "format": "auto"}],
+        "trainer.max_epochs": spec.epochs, "trainer.progress_bar": progress, "seed": spec.seed,
+        "optim.warmup_epochs": 0})
     resume = (out / "checkpoints" / "last.ckpt").is_file()
     if spec.threads:
         import torch
@@ -135,7 +126,8 @@ def pretrain_variant(variant: str, world: World, mined_json: Path, out: str | Pa
 
 @dataclass
 class FinetuneSpec:
-    """`overrides`: extra ``key=value`` config overrides (e.g. ``data.num_workers=0``)."""
+    """`overrides`: extra ``key=value`` overrides of the config file (e.g.
+    ``data.num_workers=0``); the spec's own fields are applied after them."""
 
     label_fraction: float = 1.0
     epochs: int = 10
@@ -149,12 +141,11 @@ def finetune_variant(world: World, init: Path | None, out: str | Path, spec: Fin
     """Fine-tune RN_25D_wMLPref on `label_fraction` of the labeled set; returns the checkpoint."""
     out = Path(out)
     last = out / "checkpoints" / "last.ckpt"
-    cfg = load_config(FinetuneConfig, _config("finetune", config), [
-        f"data.label_fraction={spec.label_fraction}", f"trainer.max_epochs={spec.epochs}",
-        f"seed={spec.seed}", f"data.subset_seed={spec.seed}", f"threads={spec.threads}",
-        f"trainer.progress_bar={str(progress).lower()}", *spec.overrides])
-    cfg.data.root = str(world.labeled)
-    cfg.init = str(init) if init else None
+    cfg = load_config(FinetuneConfig, config_path(config, "finetune"), spec.overrides, {
+        "data.label_fraction": spec.label_fraction, "trainer.max_epochs": spec.epochs,
+        "seed": spec.seed, "data.subset_seed": spec.seed, "threads": spec.threads,
+        "trainer.progress_bar": progress, "data.root": str(world.labeled),
+        "init": str(init) if init else None})
     if last.is_file():
         done = _finished_epochs(out)
         if done >= spec.epochs:

@@ -20,18 +20,16 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import lightning as L
 import torch
 from torch import Tensor
 
 from handkit.data.augment import AugmentConfig, augment
-from handkit.tasks.finetune_data import FinetuneDataConfig, FinetuneDataModule
 from handkit.models.posenet import PoseNet
 from handkit.models.registry import ModelConfig, build_model
-from handkit.tasks.optim import warmup_cosine_factor
-from handkit.tasks.pretrain import PretrainTask
+from handkit.tasks.base import TaskBase, seed_run
+from handkit.tasks.finetune_data import FinetuneDataConfig, FinetuneDataModule
+from handkit.tasks.registry import register_task
 from handkit.tasks.runner import TrainerConfig, fit
-from handkit.utils.config import config_to_dict
 
 __all__ = ["FinetuneLossConfig", "FinetuneOptimConfig", "FinetuneConfig", "FinetuneTask",
            "build_finetune_task", "finetune"]
@@ -76,7 +74,8 @@ def _finetune_augment() -> AugmentConfig:
 
 @dataclass
 class FinetuneConfig:
-    """A whole fine-tuning experiment; YAML files in configs/finetune/ override these defaults.
+    """A whole fine-tuning experiment; the packaged YAML files (handkit/configs/finetune/)
+    override these defaults.
 
     `augment.output_size` must equal (model.image_size, model.image_size). `threads` sets
     `torch.set_num_threads` for the run (0: torch's default); on a shared CPU, 1 thread per
@@ -94,7 +93,7 @@ class FinetuneConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
-class FinetuneTask(L.LightningModule):
+class FinetuneTask(TaskBase):
     """Supervised fine-tuning of a `PoseNet`.
 
     Args:
@@ -103,18 +102,12 @@ class FinetuneTask(L.LightningModule):
     """
 
     def __init__(self, net: PoseNet, cfg: FinetuneConfig):
-        super().__init__()
         size = (cfg.model.image_size, cfg.model.image_size)
         if tuple(cfg.augment.output_size) != size:
             raise ValueError(f"augment.output_size: {tuple(cfg.augment.output_size)} must equal "
                              f"model.image_size {size}.")
-        self.net, self.cfg = net, cfg
-        self.save_hyperparameters({"config": config_to_dict(cfg)})
-        self.skipped = 0
-
-    # Augmentation randomness from (seed, step, rank), identical after a resume: the same rule
-    # as pre-training (it reads only cfg.seed, global_step, global_rank and device).
-    _generator = PretrainTask._generator
+        super().__init__(cfg, "finetune")
+        self.net = net
 
     def losses(self, images: Tensor, uv: Tensor, xyz: Tensor, K: Tensor, valid: Tensor,
                angle_deg: Tensor) -> dict[str, Tensor]:
@@ -124,23 +117,19 @@ class FinetuneTask(L.LightningModule):
                              weights=dataclasses.asdict(self.cfg.loss))
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
-        self.skipped += len(batch.get("bad", []))
+        self.count_bad(batch.get("bad", []))
         if "image" not in batch:
             return None  # every sample of this batch was bad; counted above
         images, uv, params = augment(batch["image"], batch["uv"], self.cfg.augment,
-                                     self._generator(), normalize=self.net.normalize)
+                                     self.generator("augment"), normalize=self.net.normalize)
         K = params.matrix.to(batch["K"].dtype) @ batch["K"]
         terms = self.losses(images, uv.float(), batch["xyz"], K, batch["valid"],
                             params.angle_deg)
         n = images.shape[0]
         for name, value in terms.items():
             self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=n)
-        self.log("train/skipped", float(self.skipped), batch_size=n)
+        self.log_bad(n)
         return terms["loss"]
-
-    def on_train_end(self) -> None:
-        if self.skipped:
-            print(f"finetune: skipped {self.skipped} bad samples (see train/skipped in the logs)")
 
     def configure_optimizers(self):
         oc = self.cfg.optim
@@ -152,11 +141,7 @@ class FinetuneTask(L.LightningModule):
         optimizer = torch.optim.Adam([{"params": encoder, "lr": oc.lr},
                                       {"params": head, "lr": oc.lr * oc.head_lr_mult}],
                                      lr=oc.lr, weight_decay=oc.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine_factor(step, oc.warmup_steps, total))
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+        return self.warmup_cosine(optimizer, oc.warmup_steps)
 
 
 def build_finetune_task(cfg: FinetuneConfig) -> FinetuneTask:
@@ -177,11 +162,13 @@ def finetune(cfg: FinetuneConfig, out_dir: str | Path, *, resume: bool = False,
     """
     if not math.isfinite(cfg.optim.lr) or cfg.optim.lr <= 0:
         raise ValueError(f"optim.lr: must be > 0, got {cfg.optim.lr}.")
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    seed_run(cfg.seed, cfg.threads)
     task = build_finetune_task(cfg)
     datamodule = FinetuneDataModule(cfg.data, cfg.seed)
     fit(task, datamodule, cfg.trainer, out_dir, resume=resume, seed=cfg.seed,
         callbacks=callbacks)
     return Path(out_dir) / "checkpoints" / "last.ckpt"
+
+
+register_task("finetune", config=FinetuneConfig, run=finetune,
+              help="supervised fine-tuning of a registered crop model (rn25d, detnet, ...)")

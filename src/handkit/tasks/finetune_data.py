@@ -117,7 +117,12 @@ class HandCrops(Dataset):
 
 
 class FinetuneDataModule(L.LightningDataModule):
-    """The training split (label-fraction subset) as pre-cropped right hands, shuffled."""
+    """The training split (label-fraction subset) as pre-cropped right hands, shuffled.
+
+    The shuffle draws from one generator seeded with `seed` whose state is part of the
+    checkpoint (`state_dict`): a resumed run shuffles its next epoch as the uninterrupted run
+    would, instead of repeating the first epoch's order.
+    """
 
     def __init__(self, cfg: FinetuneDataConfig, seed: int = 5):
         super().__init__()
@@ -125,6 +130,13 @@ class FinetuneDataModule(L.LightningDataModule):
             raise ValueError("data.root: empty; give the dataset folder (--data DIR).")
         self.cfg, self.seed = cfg, seed
         self.dataset: Dataset | None = None
+        self.shuffle = torch.Generator().manual_seed(seed)
+
+    def state_dict(self) -> dict:
+        return {"shuffle": self.shuffle.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.shuffle.set_state(state["shuffle"])
 
     def setup(self, stage: str | None = None) -> None:
         fmt = detect_format(self.cfg.root) if self.cfg.format == "auto" else self.cfg.format
@@ -134,9 +146,8 @@ class FinetuneDataModule(L.LightningDataModule):
         self.dataset = HandCrops(Subset(full, keep.tolist()), self.cfg)
 
     def train_dataloader(self) -> DataLoader:
-        g = torch.Generator().manual_seed(self.seed)
         return DataLoader(self.dataset, batch_size=self.cfg.batch_size, shuffle=True,
-                          generator=g, num_workers=self.cfg.num_workers,
+                          generator=self.shuffle, num_workers=self.cfg.num_workers,
                           collate_fn=collate_items, drop_last=len(self.dataset) >
                           self.cfg.batch_size, persistent_workers=self.cfg.num_workers > 0,
                           pin_memory=torch.cuda.is_available())

@@ -22,12 +22,10 @@ chunk (no gather), which is the same objective.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -39,12 +37,13 @@ from handkit.losses.contrastive import (NTXentLoss, WeightedNTXentLoss, chunked_
 from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
 from handkit.models.heads import SimCLRHead
 from handkit.models.encoders import save_torchvision
-from handkit.tasks.optim import LARS, scaled_base_lr, warmup_cosine_factor, weight_decay_groups
-from handkit.tasks.pretrain_data import PretrainDataConfig, PretrainDataModule
 from handkit.models.checkpoint import read_checkpoint
+from handkit.tasks.base import TaskBase, seed_run
+from handkit.tasks.optim import LARS, scaled_base_lr, weight_decay_groups
+from handkit.tasks.pretrain_data import PretrainDataConfig, PretrainDataModule
+from handkit.tasks.registry import register_task
 from handkit.tasks.runner import TrainerConfig, fit
 from handkit.utils.check import check_choice
-from handkit.utils.config import config_to_dict
 
 __all__ = ["LossConfig", "OptimConfig", "PretrainConfig", "PretrainTask", "build_task",
            "IMAGENET_MEAN", "IMAGENET_STD", "pretrain", "export_encoder"]
@@ -105,7 +104,8 @@ class OptimConfig:
 
 @dataclass
 class PretrainConfig:
-    """A whole pre-training experiment; YAML files in configs/ override these defaults.
+    """A whole pre-training experiment; the packaged YAML files (handkit/configs/pretrain/)
+    override these defaults.
 
     Speed options (docs/performance.md; the loss is unchanged): `channels_last` (NHWC
     activations), `compile` (torch.compile of encoder + head and of the augmenter's colour
@@ -129,7 +129,7 @@ class PretrainConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 
-class PretrainTask(L.LightningModule):
+class PretrainTask(TaskBase):
     """Contrastive pre-training task.
 
     Args:
@@ -139,18 +139,10 @@ class PretrainTask(L.LightningModule):
     """
 
     def __init__(self, encoder: nn.Module, head: nn.Module, cfg: PretrainConfig):
-        super().__init__()
         check_choice(cfg.method, METHODS, name="method")
+        super().__init__(cfg, "pretrain")
         self.criterion = _criterion(cfg.loss)
-        self.encoder, self.head, self.cfg = encoder, head, cfg
-        self.save_hyperparameters({"config": config_to_dict(cfg)})
-        self.skipped = 0
-
-    def _generator(self) -> torch.Generator:
-        """Augmentation randomness from (seed, step, rank): identical after a resume."""
-        key = f"{self.cfg.seed}/{self.global_step}/{self.global_rank}".encode()
-        seed = int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
-        return torch.Generator(device=self.device).manual_seed(seed)
+        self.encoder, self.head = encoder, head
 
     def _network(self, images: Tensor) -> Tensor:
         return self.head(self.encoder.forward_pooled(images))
@@ -199,10 +191,10 @@ class PretrainTask(L.LightningModule):
                                torch.cat([angle1, angle2]), joints1, joints2)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
-        self.skipped += len(batch.get("bad", []))
+        self.count_bad(batch.get("bad", []))
         if "image1" not in batch:
             return None  # every sample of this batch was bad; counted above
-        g = self._generator()
+        g = self.generator("augment")  # both views draw from it, view 1 first
         views, joints, params = [], [], []
         with _full_precision(batch["image1"]):
             for k in ("1", "2"):
@@ -225,29 +217,17 @@ class PretrainTask(L.LightningModule):
                             loss_chunk_size=lc.loss_chunk_size or None)
         n = views[0].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=n, sync_dist=False)
-        self.log("train/skipped", float(self.skipped), batch_size=n)
+        self.log_bad(n)
         return loss
-
-    def on_train_end(self) -> None:
-        if self.skipped:
-            print(f"pretrain: skipped {self.skipped} bad samples (see train/skipped in the logs)")
 
     def configure_optimizers(self):
         oc, tc = self.cfg.optim, self.cfg.trainer
         base_lr = scaled_base_lr(oc.lr, oc.lr_batch, tc.accumulate_grad_batches)
         adam = torch.optim.Adam(weight_decay_groups(self, oc.weight_decay), lr=base_lr)
-        steps_per_epoch = max(1, self.trainer.estimated_stepping_batches
-                              // max(1, self.trainer.max_epochs))
-        total = max(1, int(self.trainer.estimated_stepping_batches))
         if oc.optimizer == "lars":
-            optimizer = LARS(adam, eta=oc.lars_eta)
-            warmup = oc.warmup_epochs * steps_per_epoch
-        else:
-            optimizer, warmup = adam, 0
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine_factor(step, warmup, total))
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+            return self.warmup_cosine(LARS(adam, eta=oc.lars_eta),
+                                      oc.warmup_epochs * self.steps_per_epoch())
+        return self.warmup_cosine(adam, 0)
 
 
 def _criterion(lc: LossConfig) -> nn.Module:
@@ -285,7 +265,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = False,
     """
     check_choice(cfg.method, METHODS, name="method")
     positives = "mined" if cfg.method == "simhand" else "same"
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    seed_run(cfg.seed)
     task = build_task(cfg)
     datamodule = PretrainDataModule(cfg.data, positives, cfg.seed)
     trainer = fit(task, datamodule, cfg.trainer, out_dir, resume=resume, seed=cfg.seed,
@@ -315,3 +295,7 @@ def export_encoder(checkpoint: str | Path, out: str | Path,
     encoder.load_state_dict(encoder_state)
     save_torchvision(encoder, out, container=container)
     return Path(out)
+
+
+register_task("pretrain", config=PretrainConfig, run=pretrain,
+              help="contrastive pre-training: SimCLR, PeCLR, SiMHand (and their _w variants)")

@@ -8,6 +8,7 @@ the newest `epoch=E.ckpt` only: keeping every epoch of a 100-epoch ResNet-50 run
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -92,5 +93,9 @@ def fit(task: L.LightningModule, datamodule: L.LightningDataModule, cfg: Trainer
         use_distributed_sampler=False,  # our samplers are rank-aware (data.sampling)
         deterministic=False,
     )
-    trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if resume else None)
+    with warnings.catch_warnings():
+        # Every task has TaskBase's validation_step; a run without validation data is normal.
+        warnings.filterwarnings("ignore", message=".*`validation_step` but have no "
+                                "`val_dataloader`")
+        trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     return trainer

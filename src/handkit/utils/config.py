@@ -2,11 +2,14 @@
 
 A config file may only name fields that exist (a typo is an error listing the valid names), and
 values are converted to the field's declared type, so YAML and CLI spell the same thing.
+Configs ship inside the package (``handkit/configs/<method>/<name>.yaml``); `config_path`
+accepts a file path or such a packaged name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import types
 import typing
 from pathlib import Path
@@ -14,7 +17,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-__all__ = ["load_config", "config_to_dict", "apply_overrides"]
+__all__ = ["load_config", "config_to_dict", "apply_overrides", "config_path", "packaged_configs"]
 
 T = TypeVar("T")
 
@@ -82,24 +85,64 @@ def _parse_scalar(text: str) -> Any:
     return yaml.safe_load(text) if text != "" else ""
 
 
+def _set_dotted(data: dict, key: str, value: Any, where: str) -> None:
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"{where}: {part!r} is not a section.")
+    node[parts[-1]] = value
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply `a.b=value` strings (value parsed as YAML) to a nested dict, in place."""
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. optim.lr=1e-4.")
         key, text = item.split("=", 1)
-        node = data
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"--set {item!r}: {part!r} is not a section.")
-        node[parts[-1]] = _parse_scalar(text)
+        _set_dotted(data, key, _parse_scalar(text), f"--set {item!r}")
     return data
 
 
-def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = ()) -> T:
-    """Build dataclass `cls` from its defaults, a YAML file, then `key=value` overrides.
+def _configs_root() -> Path:
+    return Path(str(importlib.resources.files("handkit") / "configs"))
+
+
+def packaged_configs(method: str | None = None) -> list[str]:
+    """Names of the packaged configs (``"finetune/cpu_rn25d"``), optionally of one method."""
+    root = _configs_root()
+    files = sorted((root / method if method else root).glob("**/*.yaml"))
+    return [f.relative_to(root).with_suffix("").as_posix() for f in files]
+
+
+def config_path(ref: str | Path, method: str | None = None) -> Path:
+    """The YAML file `ref` names: an existing file, else a packaged config.
+
+    A packaged config is named ``<method>/<name>`` (``"finetune/cpu_rn25d"``; ``.yaml``
+    optional), or just ``<name>`` when `method` says which folder.
+
+    Raises:
+        FileNotFoundError: neither a file nor a packaged config (lists the packaged ones).
+    """
+    path = Path(ref)
+    if path.is_file():
+        return path
+    root = _configs_root()
+    stem = str(ref)[:-len(".yaml")] if str(ref).endswith(".yaml") else str(ref)
+    for candidate in ([f"{method}/{stem}"] if method else []) + [stem]:
+        packaged = root / f"{candidate}.yaml"
+        if packaged.is_file():
+            return packaged
+    raise FileNotFoundError(f"config file not found: {ref} (no such file, and not a packaged "
+                            f"config: {packaged_configs(method)})")
+
+
+def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] = (),
+                values: dict[str, Any] | None = None) -> T:
+    """Build dataclass `cls` from its defaults, a YAML file, `key=value` overrides, then typed
+    `values` (``{"data.label_fraction": 0.1}``: already typed, e.g. by argparse; never turned
+    into text and parsed again). Later sources win; every value is checked against its field.
 
     Raises:
         FileNotFoundError: `path` does not exist.
@@ -117,6 +160,8 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping at the top level.")
     data = apply_overrides(data, list(overrides))
+    for key, value in (values or {}).items():
+        _set_dotted(data, key, value, key)
     # Merge nested defaults: a YAML section names only the keys it changes.
     defaults = config_to_dict(cls())
     merged = _merge(defaults, data)

@@ -1,0 +1,187 @@
+"""What every Lightning task shares: seeding, random streams, bad samples, schedule, validation,
+resume.
+
+A method's task subclasses `TaskBase` and writes only its own data flow (`training_step`,
+`validation_metrics`, `configure_optimizers` using `warmup_cosine`):
+
+- **Random streams.** `generator(purpose)` is a `torch.Generator` seeded from
+  (cfg.seed, global_step, global_rank, purpose): a pure function of the step, so a resumed run
+  draws the same numbers as an uninterrupted one, every rank draws its own, and two purposes
+  (say augmentation and masking) never share a stream. `on_save_checkpoint` also stores the
+  global torch / CUDA / numpy / Python states (`RNG_KEY`) and `on_load_checkpoint` restores
+  them, so code that draws from them resumes exactly as well.
+- **Bad samples.** Loaders return ``{"bad": reason}`` for a sample that cannot be used and
+  `data.hands.collate_items` lists the reasons in ``batch["bad"]``; `count_bad` adds them to a
+  count and a per-reason tally (kept in the checkpoint), logged as ``train/skipped`` and summarised
+  at the end of the run (`bad_summary`).
+- **Schedule.** `warmup_cosine(optimizer, warmup_steps)`: linear warm-up then cosine decay per
+  optimiser step (`tasks.optim.warmup_cosine_factor`, pl_bolts' closed form).
+- **Validation.** `validation_step` counts the batch's bad samples and logs every entry of
+  `validation_metrics(batch)` as ``val/<name>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import Counter
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import Tensor
+
+from handkit.tasks.optim import warmup_cosine_factor
+from handkit.utils.config import config_to_dict
+
+__all__ = ["TaskBase", "seed_run", "stream_seed", "RNG_KEY", "BAD_KEY"]
+
+RNG_KEY = "handkit_rng"   # checkpoint entry: the global random states
+BAD_KEY = "handkit_bad"   # checkpoint entry: the bad-sample count and tally
+_MAX_REASONS = 1000       # distinct reasons kept; more are counted under "(other reasons)"
+_OTHER = "(other reasons)"
+
+
+def stream_seed(seed: int, step: int, rank: int, purpose: str) -> int:
+    """A 63-bit seed from (seed, step, rank, purpose) via BLAKE2b.
+
+    The "augment" stream keeps the key the tasks used before streams had purposes
+    (``"seed/step/rank"``), so runs made before and after this module draw the same
+    augmentations.
+    """
+    key = f"{seed}/{step}/{rank}" if purpose == "augment" else f"{seed}/{step}/{rank}/{purpose}"
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") >> 1
+
+
+def seed_run(seed: int, threads: int = 0) -> None:
+    """Seed every global generator (`lightning.seed_everything`, workers too) before a model is
+    built, so its initial weights depend on `seed` only; `threads` > 0 sets
+    `torch.set_num_threads` (on a shared CPU one thread per process is often fastest)."""
+    if threads > 0:
+        torch.set_num_threads(threads)
+    L.seed_everything(seed, workers=True, verbose=False)
+
+
+def _global_rng_states() -> dict:
+    """The global random states as checkpoint-safe data (tensors, ints, tuples)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(),
+              "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)),
+                        "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)}}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_global_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = states["numpy"]
+    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["gauss"]))
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class TaskBase(L.LightningModule):
+    """A Lightning task over a config dataclass with a `seed` field.
+
+    Args:
+        cfg: the experiment config; stored as plain data in the checkpoint's hyper-parameters
+            (``hyper_parameters.config``), which is what `models.checkpoint` reads back.
+        name: the task's name in messages ("finetune").
+
+    Attributes:
+        bad_count: samples skipped so far (this rank).
+        bad_reasons: `Counter` reason → count (at most 1000 distinct reasons).
+    """
+
+    def __init__(self, cfg: Any, name: str):
+        super().__init__()
+        self.cfg, self.task_name = cfg, name
+        self.save_hyperparameters({"config": config_to_dict(cfg)})
+        self.bad_count = 0
+        self.bad_reasons: Counter[str] = Counter()
+
+    # -- random streams ----------------------------------------------------------------------
+    def generator(self, purpose: str = "augment") -> torch.Generator:
+        """A fresh generator on the task's device for this step, rank and `purpose`."""
+        seed = stream_seed(self.cfg.seed, self.global_step, self.global_rank, purpose)
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    # -- bad samples -------------------------------------------------------------------------
+    def count_bad(self, reasons: list[str]) -> None:
+        """Add a batch's bad-sample reasons (``batch["bad"]``) to the count and the tally."""
+        for reason in reasons:
+            key = reason if reason in self.bad_reasons or len(self.bad_reasons) < _MAX_REASONS \
+                else _OTHER
+            self.bad_reasons[key] += 1
+        self.bad_count += len(reasons)
+
+    def bad_summary(self, top: int = 5) -> str:
+        """One line: the count and the `top` most frequent reasons ("" when none)."""
+        if not self.bad_count:
+            return ""
+        common = "; ".join(f"{n}x {r}" for r, n in self.bad_reasons.most_common(top))
+        more = len(self.bad_reasons) - top
+        return (f"{self.task_name}: skipped {self.bad_count} bad samples ({common}"
+                f"{f'; and {more} other reasons' if more > 0 else ''})")
+
+    def log_bad(self, batch_size: int) -> None:
+        """Log the running count as ``train/skipped`` (call once per training step)."""
+        self.log("train/skipped", float(self.bad_count), batch_size=max(1, batch_size))
+
+    def on_train_end(self) -> None:
+        summary = self.bad_summary()
+        if summary:
+            print(summary)
+
+    # -- schedule ----------------------------------------------------------------------------
+    def steps_per_epoch(self) -> int:
+        """Optimiser steps per epoch, from the trainer's estimate (at least 1)."""
+        return max(1, int(self.trainer.estimated_stepping_batches)
+                   // max(1, self.trainer.max_epochs))
+
+    def warmup_cosine(self, optimizer: torch.optim.Optimizer, warmup_steps: int) -> dict:
+        """`configure_optimizers`' return value: `optimizer` with linear warm-up over
+        `warmup_steps` then cosine decay to 0 at the trainer's last step, stepped per
+        optimiser step."""
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine_factor(step, warmup_steps, total))
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    # -- validation --------------------------------------------------------------------------
+    def validation_metrics(self, batch: dict) -> dict[str, Tensor]:
+        """Scalar metrics of one validation batch (only good samples; override per task)."""
+        raise NotImplementedError(f"{type(self).__name__}: no validation_metrics; the task "
+                                  "does not validate.")
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self.count_bad(list(batch.get("bad", [])))
+        n = _batch_size(batch)
+        if n == 0:
+            return  # every sample was bad; counted above
+        for name, value in self.validation_metrics(batch).items():
+            self.log(f"val/{name}", value, batch_size=n, sync_dist=True,
+                     prog_bar=name == "loss")
+
+    # -- resume ------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[RNG_KEY] = _global_rng_states()
+        checkpoint[BAD_KEY] = {"count": self.bad_count, "reasons": dict(self.bad_reasons)}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if RNG_KEY in checkpoint:   # checkpoints written before TaskBase have none
+            _set_global_rng_states(checkpoint[RNG_KEY])
+        bad = checkpoint.get(BAD_KEY, {})
+        self.bad_count = int(bad.get("count", 0))
+        self.bad_reasons = Counter(bad.get("reasons", {}))
+
+
+def _batch_size(batch: dict) -> int:
+    """Good samples in a collated batch: the leading size of its first tensor (0 if none)."""
+    return next((int(v.shape[0]) for v in batch.values() if isinstance(v, Tensor)), 0)
