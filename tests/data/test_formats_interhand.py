@@ -158,3 +158,28 @@ def test_corrupt_image_and_bad_skeleton(ih):
     (root / "annotations" / "skeleton.txt").write_text("r_wrist 0 -1\n")
     with pytest.raises(SampleError, match=r"skeleton\.txt: joint 0: expected 'r_thumb4'"):
         InterHand26M(root, "train")
+
+
+def test_part_masks_are_read_in_handkit_encoding_and_checked(ih):
+    import cv2
+
+    root, _ = ih
+    seg_dir = root / "segm_32" / "train" / "Capture0/0000_seq/cam400001"
+    seg_dir.mkdir(parents=True)
+    digit = np.zeros((64, 48), np.uint8)
+    digit[10, 10], digit[20, 20] = 9, 25  # DIGIT right palm (8 + 1), left palm (8 + 17)
+    cv2.imwrite(str(seg_dir / "image1000.png"), digit)
+    cv2.imwrite(str(seg_dir / "image1001.png"), np.dstack([digit] * 3))  # the LMDB's 3 copies
+    ds = InterHand26M(root, "train")
+    for k in (0, 1):
+        s = ds[k]
+        assert s.part_seg[10, 10] == 1 and s.part_seg[20, 20] == 17  # handkit palm = part 0
+        assert s.mask.sum() == 2
+    assert ds[2].part_seg is None and ds[2].mask is None  # no file: no mask (segm_valid 0)
+    bad = np.dstack([digit, digit, digit * 0])
+    cv2.imwrite(str(seg_dir / "image1002.png"), bad)
+    with pytest.raises(SampleError, match=r"image1002\.png: part mask: its 3 channels differ"):
+        ds[2]
+    cv2.imwrite(str(seg_dir / "image1003.png"), digit + 40)
+    with pytest.raises(SampleError, match=r"image1003\.png: part mask: class id 65 >= 33"):
+        ds[3]

@@ -54,10 +54,18 @@ def test_interhand_reader_agrees_with_renderer(made):
             assert item["image"] == f"images/{split}/{img['file_name']}"
             sample = ds[k]
             ann = data["annotations"][k]
-            for uv, side in zip(item["uv"], item["handedness"]):
+            seg = sample.part_seg  # from segm_32/ (DIGIT classes), handkit encoding
+            assert seg is not None and seg.shape == sample.image.shape[:2]
+            for uv, side, vis in zip(item["uv"], item["handedness"], item["visible"]):
                 slot = 0 if side == "right" else 1
                 assert np.abs(sample.keypoints_2d[slot] - np.array(uv)).max() <= 0.5
                 assert sample.joint_valid[slot].all()
+                cols, rows = np.floor(np.array(uv)[np.array(vis, bool)]).astype(int).T
+                # visible joints lie on their own hand's labels (1-16 right, 17-32 left)
+                assert np.all((seg[rows, cols] > 16 * slot) & (seg[rows, cols] <= 16 * slot + 16))
+            sides = set(item["handedness"])
+            assert (seg[(seg > 0) & (seg <= 16)].size > 0) == ("right" in sides)
+            assert (seg[seg > 16].size > 0) == ("left" in sides)
             for slot, side in enumerate(("right", "left")):
                 assert sample.joint_valid[slot].any() == (ann["hand_type"] in (side, "interacting"))
             seen += 1

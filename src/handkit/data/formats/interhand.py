@@ -7,6 +7,7 @@ Layout::
     <root>/annotations/<split>/InterHand2.6M_<split>_camera.json     per capture, per camera
     <root>/annotations/<split>/InterHand2.6M_<split>_joint_3d.json   per capture, per frame
     <root>/images/<split>/Capture<c>/<seq>/cam<cam>/image<frame>.jpg
+    <root>/segm_32/<split>/Capture<c>/<seq>/cam<cam>/image<frame>.png  [optional part masks]
 
 Per image (one annotation each, matched by ``image_id``):
 
@@ -18,6 +19,10 @@ Per image (one annotation each, matched by ``image_id``):
 * ``joint_valid`` = the annotation's joint_valid × its hand's wrist validity (the official rule:
   an invalid root invalidates the whole hand). A hand absent from the image (hand_type
   "right"/"left") thus has no valid joint.
+* Part masks (DIGIT's ``segm_32``, specs/digit.md §2.3: 33 classes, written by ``handkit synth
+  interhand`` or rendered from MANO fits; one channel, or three identical ones as the official
+  LMDB repacks them) become ``part_seg`` in handkit's encoding (`data.part_masks`); an image
+  without a mask file has ``part_seg = None`` (DIGIT then sets ``segm_valid = 0``).
 """
 
 from __future__ import annotations
@@ -25,16 +30,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+import cv2
 import numpy as np
 
 from handkit.data.formats._base import FormatDataset
 from handkit.data.formats._io import get_field, read_image, read_json, to_array
+from handkit.data.part_masks import NUM_CLASSES, from_digit_classes
 from handkit.geometry.camera import project_points
 from handkit.data.schema import Sample, SampleError
 from handkit.hand.skeleton import INTERHAND_LEFT, INTERHAND_RIGHT, convert
 from handkit.utils.check import check_choice
 
-__all__ = ["InterHand26M", "HAND_TYPES", "camera_to_K", "world_to_camera", "split_hands"]
+__all__ = ["InterHand26M", "HAND_TYPES", "camera_to_K", "world_to_camera", "split_hands",
+           "read_part_mask"]
 
 HAND_TYPES = ("right", "left", "interacting")
 _ROOTS = (20, 41)  # right wrist, left wrist (InterHand indices)
@@ -104,6 +112,33 @@ def _check_skeleton(path: Path) -> None:
                               f"{names.get(index)!r}; this is not the InterHand2.6M v1.0 skeleton.")
 
 
+def read_part_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """A DIGIT part mask (PNG, 33-class ids; 1 channel or 3 equal ones) → `Sample.part_seg`.
+
+    Args:
+        path: the mask file. size: (H, W) of its image.
+
+    Raises:
+        SampleError: undecodable, wrong size, unequal channels or a class id ≥ 33 (the message
+            names the file).
+    """
+    data = np.frombuffer(path.read_bytes(), np.uint8)
+    mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if mask is None:
+        raise SampleError(f"{path}: part mask: cannot decode (corrupt or not an image).")
+    if mask.ndim == 3:
+        if not all(np.array_equal(mask[..., 0], mask[..., c]) for c in range(1, mask.shape[2])):
+            raise SampleError(f"{path}: part mask: its {mask.shape[2]} channels differ; expected "
+                              "one label channel or identical copies.")
+        mask = mask[..., 0]
+    if mask.dtype != np.uint8 or mask.shape != tuple(size):
+        raise SampleError(f"{path}: part mask: expected uint8 {tuple(size)} like its image, got "
+                          f"{mask.dtype} {mask.shape}.")
+    if mask.max(initial=0) >= NUM_CLASSES:
+        raise SampleError(f"{path}: part mask: class id {int(mask.max())} >= {NUM_CLASSES}.")
+    return from_digit_classes(mask)
+
+
 class InterHand26M(FormatDataset):
     """InterHand2.6M as a map-style Dataset of two-hand `Sample`s (N = 2: right, left).
 
@@ -117,7 +152,8 @@ class InterHand26M(FormatDataset):
     ``K``; ``is_right`` = [True, False]; ``sample_id`` = ``"<split>/<file_name>"`` (the
     official LMDB key); ``video_id`` = ``"Capture<c>/<seq>/cam<cam>"``; ``frame_id`` =
     ``frame_idx``. ``extras``: ``hand_type``, ``hand_type_valid``, ``bbox`` ([x, y, w, h] px),
-    ``capture``, ``camera``, ``annot_id``.
+    ``capture``, ``camera``, ``annot_id``. ``part_seg`` / ``mask`` from ``segm_32/`` when the
+    image has a mask file, else None.
     """
 
     name = "interhand"
@@ -192,9 +228,14 @@ class InterHand26M(FormatDataset):
                          dtype=np.float64, finite=False)
         xyz, valid2 = split_hands(world_to_camera(world, camrot, campos), valid, src, field)
         path = self.root / "images" / self.split / file_name
+        image = read_image(path)
+        segm_path = (self.root / "segm_32" / self.split / file_name).with_suffix(".png")
+        part_seg = (read_part_mask(segm_path, image.shape[:2]) if segm_path.is_file()
+                    else None)
         sample = Sample(
-            image=read_image(path), keypoints_2d=project_points(xyz, K).astype(np.float32),
-            joint_valid=valid2,
+            image=image, keypoints_2d=project_points(xyz, K).astype(np.float32),
+            joint_valid=valid2, part_seg=part_seg,
+            mask=None if part_seg is None else part_seg > 0,
             is_right=np.array([True, False]), K=K, keypoints_3d=xyz, dataset=self.name,
             sample_id=f"{self.split}/{file_name}", video_id=f"Capture{capture}/{parts[1]}/cam{cam}",
             frame_id=frame,

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from handkit.data.formats.hand100m import CROP_SCALE, crop_window, write_annotations
+from handkit.data.part_masks import scene_part_seg, to_digit_classes
 from handkit.data.synth.multi import two_hand_scene, multi_hand_scene, video_scene
 from handkit.data.synth.scenes import Scene, freihand_scene, rng_for
 from handkit.hand.model import PART_NAMES
@@ -227,7 +228,13 @@ class InterHandWriter(Writer):
     joint_3d}.json``, ``images/<split>/Capture<c>/<seq>/cam<cam>/image<frame>.jpg``. World
     coordinates in mm, ``camrot`` world → camera, one rig of 4 cameras per capture of 64
     frames. ``joint_valid`` is 1 for every joint of a present hand (annotation validity, as the
-    real data); the depth-buffer visibility is in the extra field ``joint_visible``."""
+    real data); the depth-buffer visibility is in the extra field ``joint_visible``.
+
+    Part segmentation beside the images: ``segm_32/<split>/<file_name with .png>``, one
+    channel uint8 in DIGIT's 33-class encoding (specs/digit.md §2.3: 0 background, right part
+    p → p + 1, left → p + 17; `data.part_masks`), at the image's resolution, from the scene's
+    z-buffer (the hand in front wins; pixels under a synthetic occluder are background, as
+    only visible hand pixels are labelled). The relative path is the official mask LMDB key."""
 
     default_size = 384
     size_range = (128, 1024)
@@ -242,6 +249,9 @@ class InterHandWriter(Writer):
         seq = f"{index // 16:04d}_synth"
         file_name = f"Capture{capture}/{seq}/cam{cam.name}/image{index}.jpg"
         save_image(out / f"images/{split}/{file_name}", scene.image, _quality(seed, index))
+        slots = [0 if h.state.handedness == "right" else 1 for h in scene.hands]
+        segm = to_digit_classes(scene_part_seg(scene.instance, scene.parts, slots))
+        save_image(out / f"segm_32/{split}/{file_name[:-len('.jpg')]}.png", segm)
         world = np.zeros((42, 3))
         valid, visible = np.zeros(42, int), np.zeros(42, int)
         for hand in scene.hands:
