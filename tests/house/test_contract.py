@@ -12,7 +12,7 @@ from handkit.models.registry import create_model, list_models, register_model
 
 
 def test_registry_names_suggests_and_refuses_unknown_options():
-    assert {"rn25d", "detnet"} <= set(list_models())
+    assert {"rn25d", "detnet", "digit"} <= set(list_models())
     with pytest.raises(ValueError, match="Did you mean 'rn25d'"):
         create_model("rn25")
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['root'\]"):

@@ -1,7 +1,8 @@
 """handkit.models: the model registry and prediction type, backbones, heads, RN_25D_wMLPref,
-minimal-hand DetNet, SMHR, weight and checkpoint I/O."""
+minimal-hand DetNet, SMHR, DIGIT, weight and checkpoint I/O."""
 
 from handkit.models.backbones import Backbone, create_backbone, list_backbones, register_backbone
+from handkit.models.digit import DigitModel
 from handkit.models.encoders import load_encoder, save_torchvision
 from handkit.models.heads import MLPHead, SimCLRHead
 from handkit.models.minimal_hand import DetNet
@@ -16,4 +17,5 @@ from handkit.models.weights import load_weights
 __all__ = ["Backbone", "create_backbone", "list_backbones", "register_backbone", "MLPHead",
            "SimCLRHead", "RN25D", "DetNet", "load_encoder", "load_weights", "save_torchvision",
            "PoseNet", "RN25DPoseNet", "DetNetPoseNet", "HandPrediction", "Prediction",
-           "ModelConfig", "build_model", "create_model", "list_models", "register_model", "SMHR"]
+           "ModelConfig", "build_model", "create_model", "list_models", "register_model", "SMHR",
+           "DigitModel"]
