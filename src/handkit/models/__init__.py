@@ -1,5 +1,5 @@
 """handkit.models: the model registry and prediction type, backbones, heads, RN_25D_wMLPref,
-minimal-hand DetNet, SMHR, DIGIT, weight and checkpoint I/O."""
+minimal-hand DetNet, SMHR, DIGIT, S2HAND, weight and checkpoint I/O."""
 
 from handkit.models.backbones import Backbone, create_backbone, list_backbones, register_backbone
 from handkit.models.digit import DigitModel
@@ -11,6 +11,7 @@ from handkit.models.prediction import HandPrediction, Prediction
 from handkit.models.registry import (ModelConfig, build_model, create_model, list_models,
                                      register_model)
 from handkit.models.rn25d import RN25D
+from handkit.models.s2hand import S2Hand
 from handkit.models.smhr import SMHR
 from handkit.models.weights import load_weights
 
@@ -18,4 +19,4 @@ __all__ = ["Backbone", "create_backbone", "list_backbones", "register_backbone",
            "SimCLRHead", "RN25D", "DetNet", "load_encoder", "load_weights", "save_torchvision",
            "PoseNet", "RN25DPoseNet", "DetNetPoseNet", "HandPrediction", "Prediction",
            "ModelConfig", "build_model", "create_model", "list_models", "register_model", "SMHR",
-           "DigitModel"]
+           "DigitModel", "S2Hand"]
