@@ -1,5 +1,8 @@
 import json
+import struct
+import zlib
 
+import cv2
 import numpy as np
 import pytest
 from torch.utils.data import DataLoader
@@ -7,6 +10,7 @@ from torch.utils.data import DataLoader
 from _format_fixtures import _color, make_freihand, write_json
 from handkit.data.formats import (SkipBadSamples, SkipReport, collate_skip_bad, list_formats,
                                   open_dataset)
+from handkit.data.formats._base import BadSample
 from handkit.data.formats.freihand import FreiHAND
 from handkit.data.schema import SampleError
 
@@ -93,6 +97,39 @@ def test_wrong_shape_and_nan_name_file_and_field(fh):
         ds[1]
     with pytest.raises(SampleError, match=r"training_xyz\.json: xyz\[2\]: contains NaN .*index \(5, 0\)"):
         ds[2]
+
+
+def test_zero_K_and_negative_depth_are_bad_samples_naming_the_field(fh):
+    K = json.loads((fh / "training_K.json").read_text())
+    K[1] = [[0, 0, 0], [0, 0, 0], [0, 0, 0]]
+    (fh / "training_K.json").write_text(json.dumps(K))
+    xyz = json.loads((fh / "training_xyz.json").read_text())
+    xyz[2][7][2] = -0.4
+    (fh / "training_xyz.json").write_text(json.dumps(xyz))
+    ds = FreiHAND(fh, versions=["gs"])
+    with pytest.raises(SampleError, match=r"K: not a camera matrix \(fx = 0, fy = 0"):
+        ds[1]
+    with pytest.raises(SampleError, match=r"keypoints_3d: depth -0.4 m at hand 0, joint \d+"):
+        ds[2]
+    assert ds[0].validate() is not None  # the others still load
+
+
+def _png_claiming(width, height):
+    """A valid small PNG whose header claims width × height (CRC fixed)."""
+    data = bytearray(cv2.imencode(".png", np.zeros((4, 4, 3), np.uint8))[1].tobytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def test_an_image_claiming_60000_px_is_a_counted_skip(fh):
+    (fh / "training" / "rgb" / "00000001.jpg").write_bytes(_png_claiming(60000, 60000))
+    with pytest.raises(SampleError, match=r"00000001\.jpg: image: cannot decode"):
+        FreiHAND(fh)[1]
+    wrapped = SkipBadSamples(FreiHAND(fh))
+    items = [wrapped[i] for i in range(len(wrapped))]
+    assert [i for i, x in enumerate(items) if isinstance(x, BadSample)] == [1]
+    assert wrapped.report.count == 1 and "cannot decode" in wrapped.report.bad[0].reason
 
 
 def test_corrupt_image_and_image_count(fh):

@@ -21,6 +21,16 @@ def _smooth_image(rng, h=32, w=40):
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def _camera(r):
+    """A valid intrinsic matrix with arbitrary (non-round) entries."""
+    return np.array([[300 + 10 * abs(r[0, 0]), r[0, 1], 20 + r[0, 2]],
+                     [0, 300 + 10 * abs(r[1, 1]), 16 + r[1, 2]], [0, 0, 1]], np.float32)
+
+
+def _in_front(xyz):
+    return (xyz * [1, 1, 0.1] + [0, 0, 0.6]).astype(np.float32)
+
+
 def make_samples(n, seed=0):
     rng = np.random.default_rng(seed)
     out = []
@@ -29,8 +39,8 @@ def make_samples(n, seed=0):
         out.append(Sample(
             image=_smooth_image(rng), keypoints_2d=rng.normal(size=(1, 21, 2)).astype(np.float32),
             joint_valid=rng.uniform(size=(1, 21)) > 0.3, is_right=np.array([i % 3 == 0]),
-            K=rng.normal(size=(3, 3)).astype(np.float32) if full else None,
-            keypoints_3d=rng.normal(size=(1, 21, 3)).astype(np.float32) if full else None,
+            K=_camera(rng.normal(size=(3, 3))) if full else None,
+            keypoints_3d=_in_front(rng.normal(size=(1, 21, 3))) if full else None,
             scale=np.array([0.03], np.float32) if full else None,
             mask=(rng.uniform(size=(32, 40)) > 0.5) if full else None,
             part_seg=rng.integers(0, 33, (32, 40)).astype(np.uint8) if full else None,

@@ -64,6 +64,9 @@ def test_time_window_allows_far_frames_of_the_same_video():
     np.testing.assert_array_equal(res.indices, idx)
     with pytest.raises(ValueError, match="frames: required"):
         search_other_videos(x, groups, k=1, window=60)
+    for bad in (-1, 2.5, True):  # -1 would let every same-video pose through
+        with pytest.raises(ValueError, match=r"window: expected a frame count >= 0"):
+            search_other_videos(x, groups, k=1, frames=frames, window=bad)
 
 
 def test_exact_and_ivf_agree_on_an_easy_set():

@@ -101,6 +101,7 @@ class Sample:
                 value = getattr(self, name)
                 if value is not None:
                     check_shape(value, pattern, name=name)
+            _check_geometry(self)  # first: a bad K or depth shows up as NaN 2D in loaders
             # Invalid joints may hold any placeholder, but no label may be NaN where it is valid.
             for name in ("keypoints_2d", "keypoints_3d"):
                 value = getattr(self, name)
@@ -112,6 +113,24 @@ class Sample:
         except ValueError as err:
             raise SampleError(f"{where}: {err}") from None
         return self
+
+
+def _check_geometry(sample: Sample) -> None:
+    """What the shapes cannot tell: K projects (fx, fy > 0, last row 0 0 1), valid 3D joints
+    lie in front of the camera, scales are positive. A NaN loss from step 0 otherwise."""
+    K = sample.K
+    if K is not None and not (K[0, 0] > 0 and K[1, 1] > 0
+                              and np.allclose(K[2], (0, 0, 1), atol=1e-6)):
+        raise ValueError(f"K: not a camera matrix (fx = {K[0, 0]:g}, fy = {K[1, 1]:g}, last row "
+                         f"{np.round(K[2], 6).tolist()}; needs fx, fy > 0 and 0 0 1).")
+    if sample.keypoints_3d is not None:
+        z = np.where(sample.joint_valid.astype(bool), sample.keypoints_3d[..., 2], 1.0)
+        if (z <= 0).any():
+            h, j = np.argwhere(z <= 0)[0]
+            raise ValueError(f"keypoints_3d: depth {z[h, j]:g} m at hand {h}, joint {j}; valid "
+                             "joints must be in front of the camera (z > 0, camera frame).")
+    if sample.scale is not None and (sample.scale <= 0).any():
+        raise ValueError(f"scale: must be > 0 m, got {sample.scale.tolist()}.")
 
 
 _OPTIONAL = ("K", "keypoints_3d", "joint_visible", "scale", "mask", "part_seg", "vertices")

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import simplejpeg
 
+from handkit.data.formats._io import decode_image
 from handkit.data.schema import Sample, SampleError
 from handkit.utils.check import check_choice
 
@@ -94,9 +95,7 @@ def _decode_array(encoding: str, dtype: str, shape: list[int], data: bytes) -> n
     if encoding == "jpeg":
         out = simplejpeg.decode_jpeg(data, colorspace="RGB")
     elif encoding == "png":
-        out = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if out is None:
-            raise ValueError("PNG data cannot be decoded")
+        out = decode_image(data, cv2.IMREAD_UNCHANGED, "PNG data")
         if out.ndim == 3:
             out = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
     elif encoding == "bits":

@@ -181,6 +181,10 @@ def search_other_videos(
     check_finite(x, name="x")
     if k < 1:
         raise ValueError(f"k: expected >= 1, got {k}.")
+    if window is not None and (isinstance(window, bool) or not isinstance(window, int)
+                               or window < 0):
+        raise ValueError(f"window: expected a frame count >= 0 (or None: exclude the whole "
+                         f"video), got {window!r}.")
     if window is not None and frames is None:
         raise ValueError("frames: required when window is given.")
     groups = np.asarray(groups, np.int64)

@@ -20,7 +20,7 @@ from handkit.utils.check import check_finite, check_shape
 from handkit.utils.safe_pickle import ARRAY_GLOBALS, PickleReadError, load_pickle
 
 __all__ = [
-    "require_file", "read_json", "get_field", "to_array", "read_image", "read_mask",
+    "require_file", "read_json", "get_field", "to_array", "read_image", "read_mask", "decode_image",
     "read_pickle_restricted", "read_yaml",
 ]
 
@@ -105,21 +105,35 @@ def read_image(path: Path, *, data: bytes | None = None) -> np.ndarray:
     if data is None:
         require_file(path, "image")
         data = Path(path).read_bytes()
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
-    if image is None:
-        raise SampleError(f"{path}: image: cannot decode ({len(data)} bytes; corrupt or not "
-                          "an image).")
+    image = decode_image(data, cv2.IMREAD_COLOR, f"{path}: image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def decode_image(data: bytes, flags: int, where: str) -> np.ndarray:
+    """`cv2.imdecode` that never raises OpenCV's own error: an undecodable, truncated or
+    oversized image (a header claiming 60000×60000 px) is a `SampleError` "<where>: ...",
+    which long jobs skip and count.
+
+    Args:
+        data: the encoded bytes. flags: `cv2.IMREAD_*`. where: "<file>: <field>" for messages.
+    """
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    try:
+        image = cv2.imdecode(buffer, flags) if buffer.size else None
+    except cv2.error as err:
+        reason = str(err).strip().splitlines()[-1][:200]
+        raise SampleError(f"{where}: cannot decode ({len(data)} bytes; OpenCV: {reason}).") \
+            from None
+    if image is None:
+        raise SampleError(f"{where}: cannot decode ({len(data)} bytes; corrupt or not "
+                          "an image).")
+    return image
 
 
 def read_mask(path: Path, *, threshold: int = 127) -> np.ndarray:
     """Read a single-channel mask image as (H, W) bool (`> threshold`; JPEG masks are noisy)."""
     require_file(path, "mask")
-    buffer = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
-    mask = cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE) if buffer.size else None
-    if mask is None:
-        raise SampleError(f"{path}: mask: cannot decode (corrupt or not an image).")
+    mask = decode_image(Path(path).read_bytes(), cv2.IMREAD_GRAYSCALE, f"{path}: mask")
     return mask > threshold
 
 

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
+from handkit.data.formats._io import read_image
 from handkit.data.hands import mirror_to_right
 from handkit.data.schema import Sample, SampleError
 from handkit.hand.skeleton import mirror_uv
@@ -373,13 +374,13 @@ class Hand100MDataset(Dataset):
 
     def __getitem__(self, i: int) -> Sample:
         ann, file = self.ann, self.image_path(i)
-        bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise SampleError(f"{file}: cannot read the image of hand_id {ann.hand_ids[i]!r} "
-                              f"(missing or corrupt; listed in {ann.path}).")
         try:
-            crop = crop_and_resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), ann.boxes[i],
-                                   self.scale, self.size)
+            image = read_image(file)
+        except (OSError, SampleError) as err:
+            raise SampleError(f"{file}: cannot read the image of hand_id {ann.hand_ids[i]!r} "
+                              f"(listed in {ann.path}): {err}") from None
+        try:
+            crop = crop_and_resize(image, ann.boxes[i], self.scale, self.size)
         except ValueError as err:
             raise SampleError(f"{ann.path}: hand_id {ann.hand_ids[i]!r}: {err}") from None
         raw = ann.keypoints[i].copy()
