@@ -126,3 +126,22 @@ def test_multihand_parameters_regenerate_the_hand(made):
         out = model(t["global_orient"], t["finger_pose"], t["shape"],
                     handedness=hand["handedness"], transl=t["transl"])
         assert np.abs(out.joints[0].numpy() - np.array(hand["xyz"])).max() < 1e-4
+
+
+def test_multihand_folder_reads_as_samples(made):
+    from handkit.data.formats import detect_format, open_dataset
+
+    root = made["multihand"]
+    assert detect_format(root) == "multihand"
+    ds = open_dataset("multihand", root, "all")
+    data = json.loads((root / "annotations.json").read_text())
+    assert len(ds) == len(data["images"]) == 20
+    for i in (0, 7):
+        s, img = ds[i], data["images"][i]
+        assert s.num_hands == len(img["hands"]) and s.image.shape == (128, 128, 3)
+        assert s.is_right.tolist() == [h["handedness"] == "right" for h in img["hands"]]
+        assert np.allclose(s.keypoints_2d, [h["uv"] for h in img["hands"]], atol=1e-4)
+        assert np.allclose(project(s.keypoints_3d, s.K).numpy(), s.keypoints_2d, atol=0.5)
+        assert s.joint_valid.all() and s.mask.any()
+    with pytest.raises(ValueError, match="one split"):
+        open_dataset("multihand", root, "train")

@@ -3,7 +3,7 @@
 >>> ds = open_dataset("freihand", "/data/FreiHAND_pub_v2", "training")
 >>> sample = ds[0]            # a validated handkit.data.schema.Sample
 >>> list_formats()
-['assemblyhands', 'dexycb', 'freihand', 'hand100m', 'ho3d', 'interhand', 'youtube3d']
+['assemblyhands', 'dexycb', 'freihand', 'hand100m', 'ho3d', 'interhand', 'multihand', 'youtube3d']
 
 Modules are imported lazily, on first use. A format module provides a class whose ``name``
 attribute equals the format name (a `FormatDataset` subclass, constructor
@@ -30,6 +30,7 @@ _MODULES: dict[str, str] = {
     "assemblyhands": "handkit.data.formats.assemblyhands",
     "interhand": "handkit.data.formats.interhand",
     "ho3d": "handkit.data.formats.ho3d",
+    "multihand": "handkit.data.formats.multihand",
 }
 
 
@@ -98,7 +99,8 @@ def detect_format(path: str | Path) -> str:
     Hand100M: a ``.json`` file or a folder with ``annotations/*/Hand100M_*_v1-1.json``;
     FreiHAND: ``training/rgb`` or ``evaluation/rgb``; InterHand2.6M:
     ``annotations/*/InterHand2.6M_*_data.json``; DexYCB: ``calibration/``; AssemblyHands:
-    ``annotations/`` and ``images/``.
+    ``annotations/`` and ``images/``; multihand (handkit's synthetic): ``annotations.json`` and
+    ``masks/``.
 
     Raises:
         FileNotFoundError: `path` does not exist.
@@ -118,6 +120,7 @@ def detect_format(path: str | Path) -> str:
         ("interhand", lambda: any(path.glob("annotations/*/InterHand2.6M_*_data.json"))),
         ("dexycb", lambda: (path / "calibration").is_dir()),
         ("assemblyhands", lambda: (path / "annotations").is_dir() and (path / "images").is_dir()),
+        ("multihand", lambda: (path / "annotations.json").is_file() and (path / "masks").is_dir()),
     ]
     for name, present in checks:
         if present():
@@ -125,4 +128,4 @@ def detect_format(path: str | Path) -> str:
     raise ValueError(f"data: cannot tell the layout of {path} (looked for Hand100M "
                      "annotations/*/Hand100M_*.json, FreiHAND training/rgb, InterHand2.6M "
                      "annotations/*/InterHand2.6M_*_data.json, DexYCB calibration/, AssemblyHands "
-                     "annotations/+images/); pass the format explicitly.")
+                     "annotations/+images/, multihand annotations.json+masks/); pass the format explicitly.")
