@@ -21,3 +21,40 @@ def test_user_errors_exit_2_with_one_line(argv, message, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["evaluate", "--data", "d", "--batch-size", "0"], "argument --batch-size: must be >= 1, got 0"),
+    (["evaluate", "--data", "d", "--limit", "0"], "argument --limit: must be >= 1, got 0"),
+    (["pack", "--data", "d", "--format", "f", "--out", "o", "--quality", "0"],
+     "argument --quality: must be between 1 and 100, got 0"),
+    (["pack", "--data", "d", "--format", "f", "--out", "o", "--quality", "200"],
+     "argument --quality: must be between 1 and 100, got 200"),
+    (["pack", "--data", "d", "--format", "f", "--out", "o", "--workers", "-1"],
+     "argument --workers: must be >= 0, got -1"),
+    (["mine", "--crops", "c", "--out", "o", "--window", "-1"], "argument --window: must be >= 0"),
+    (["mine", "--crops", "c", "--out", "o", "--min-confidence", "1.5"],
+     "argument --min-confidence: must be between 0 and 1"),
+    (["predict", "x.jpg", "--box", "nan", "0", "1", "1"],
+     "argument --box: expected a finite number, got 'nan'"),
+    (["synth", "freihand", "--out", "o", "--n", "ten"], "argument --n: expected an integer"),
+])
+def test_bad_values_are_refused_at_the_command_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb,flags", [
+    ("mine", ["--scale-by", "--rotation", "--index", "--k", "--pca-dim"]),
+    ("pack", ["--shard-size", "--codec", "--quality", "--workers"]),
+])
+def test_every_option_with_a_default_shows_it(verb, flags, capsys):
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # unwrap argparse's line breaks
+    parser = build_parser()._subparsers._group_actions[0].choices[verb]
+    actions = {a.option_strings[-1]: a for a in parser._actions if a.option_strings}
+    for flag in flags:
+        assert f"(default {actions[flag].default})" in text, flag

@@ -28,12 +28,26 @@ def _verbs() -> dict[str, object]:
             for name in names}
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it or there is
+    none to say (None, False, an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or "default" in text or default is argparse.SUPPRESS
+                or default is None or default is False or default == []):
+            return text
+        return f"{text} (default %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="handkit", description=handkit.__doc__)
     parser.add_argument("--version", action="version", version=f"handkit {handkit.__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name, module in _verbs().items():
-        verb = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        verb = sub.add_parser(name, help=module.HELP, description=module.HELP,
+                              formatter_class=_HelpFormatter)
         module.add_arguments(verb)
         verb.set_defaults(_run=module.run)
     return parser

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from handkit.commands._types import integer
+
 HELP = "evaluate a fine-tuned checkpoint: MPJPE, PA-MPJPE, AUC, PCK table + JSON + PNG figures"
 
 
@@ -18,11 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="PCK/AUC thresholds (default: the FreiHAND leaderboard's)")
     parser.add_argument("--crop", default="auto", choices=["auto", "two_pass", "gt_box"],
                         help="test-time crop (auto: two_pass on FreiHAND, else gt_box)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--limit", type=int, help="evaluate the first N samples only")
+    parser.add_argument("--batch-size", type=integer(1), default=32, help="images per batch")
+    parser.add_argument("--limit", type=integer(1), help="evaluate the first N samples only")
     parser.add_argument("--out", default="runs/evaluate",
                         help="folder for metrics.json, pck.png, gallery.png (default %(default)s)")
-    parser.add_argument("--gallery", type=int, default=16, help="hands in gallery.png")
+    parser.add_argument("--gallery", type=integer(0), default=16, help="hands in gallery.png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from handkit.commands._types import integer, number
+
 HELP = "mine similar-hand positives (other videos) for a Hand100M pool; resumable"
 
 _DETECTORS = ("labels", "model", "mediapipe")
@@ -16,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "a folder of crops <video>/<frame>.jpg (needs --detector model|mediapipe)")
     p.add_argument("--out", required=True, type=Path, help="output Hand100M JSON")
     p.add_argument("--annotations", type=Path, help="the input JSON if the root holds several")
-    p.add_argument("--k", type=int, default=10, help="positives per hand (default 10)")
+    p.add_argument("--k", type=integer(1), default=10, help="positives per hand")
     p.add_argument("--detector", choices=_DETECTORS, default="labels",
                    help="2D keypoints: the file's own (labels), a model, or MediaPipe")
     p.add_argument("--model", type=Path, help="--detector model: a TorchScript (.pt) or "
@@ -25,15 +27,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mediapipe-python", help="--detector mediapipe: the separate venv's python "
                    "(default $HANDKIT_MEDIAPIPE_PYTHON; set-up: docs/mining.md, MediaPipe side "
                    "venv)")
-    p.add_argument("--min-confidence", type=float, default=0.5, help="detector threshold")
-    p.add_argument("--window", type=int, help="exclude same-video poses only within this many "
-                   "frames (default: exclude the whole video)")
-    p.add_argument("--pca-dim", type=int, default=14, help="PCA size, 0 for none (default 14)")
-    p.add_argument("--scale-by", choices=("rms", "bbox", "bone"), default="rms")
-    p.add_argument("--rotation", choices=("keep", "align"), default="keep")
-    p.add_argument("--index", choices=("auto", "flat", "ivf"), default="auto")
+    p.add_argument("--min-confidence", type=number(0, 1), default=0.5, help="detector threshold")
+    p.add_argument("--window", type=integer(0), help="exclude same-video poses only within "
+                   "this many frames (default: exclude the whole video)")
+    p.add_argument("--pca-dim", type=integer(0), default=14, help="PCA size, 0 for none")
+    p.add_argument("--scale-by", choices=("rms", "bbox", "bone"), default="rms",
+                   help="how 2D poses are normalised in size before embedding (docs/mining.md)")
+    p.add_argument("--rotation", choices=("keep", "align"), default="keep",
+                   help="keep the in-plane rotation, or align poses before embedding")
+    p.add_argument("--index", choices=("auto", "flat", "ivf"), default="auto",
+                   help="FAISS index: exact (flat), inverted file (ivf), or by pool size")
     p.add_argument("--hand", choices=("Right", "Left"), default="Right",
-                   help="handedness of every crop of a bare crop folder (default Right)")
+                   help="handedness of every crop of a bare crop folder")
     p.add_argument("--no-resume", action="store_true", help="ignore <out>.partial/")
 
 

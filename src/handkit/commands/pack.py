@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from handkit.commands._types import integer
+
 HELP = "pack a dataset (any format) into streamable LMDB shards; resumes if interrupted"
 
 
@@ -24,10 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default=None,
                         help="split name (default: the format's training split)")
     parser.add_argument("--out", required=True, help="output shard directory")
-    parser.add_argument("--shard-size", type=int, default=10_000, help="samples per shard")
-    parser.add_argument("--codec", choices=("jpeg", "png"), default="jpeg")
-    parser.add_argument("--quality", type=int, default=95, help="JPEG quality")
-    parser.add_argument("--workers", type=int, default=0, help="loader worker processes")
+    parser.add_argument("--shard-size", type=integer(1), default=10_000, help="samples per shard")
+    parser.add_argument("--codec", choices=("jpeg", "png"), default="jpeg",
+                        help="image codec in the shards (png: lossless)")
+    parser.add_argument("--quality", type=integer(1, 100), default=95, help="JPEG quality")
+    parser.add_argument("--workers", type=integer(0), default=0, help="loader worker processes")
     parser.add_argument("--option", type=_option, action="append", default=[],
                         metavar="KEY=VALUE",
                         help="format option, e.g. regressor=/path/J.npy (values parsed as JSON)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from handkit.commands._types import number
+
 HELP = "predict 2D/3D hand keypoints on an image or a folder (JSON + overlay + 3D plot per image)"
 
 
@@ -18,14 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "$HANDKIT_MEDIAPIPE_PYTHON; set-up: docs/mining.md)")
     parser.add_argument("--hand", default="auto", choices=["auto", "right", "left"],
                         help="handedness (auto: the detector's; right if unknown)")
-    parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
+    parser.add_argument("--box", type=number(), nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
                         help="the hand's box in pixels (skips detection)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    from handkit.infer.predict import predict
     from handkit.external.mediapipe import find_mediapipe_python
+    from handkit.infer.predict import predict
 
     python = None
     if args.mediapipe_python or args.detector == "mediapipe":  # one clear error up front

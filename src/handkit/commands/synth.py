@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from handkit.commands._types import integer
+
 HELP = "generate synthetic labeled hands in the FreiHAND/InterHand2.6M/Hand100M/multi-hand layout"
 FORMATS = ("freihand", "interhand", "hand100m", "multihand")
 
@@ -11,10 +13,10 @@ FORMATS = ("freihand", "interhand", "hand100m", "multihand")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("format", help=f"dataset layout, one of {', '.join(FORMATS)}")
     parser.add_argument("--out", required=True, help="output folder (resumed if it exists)")
-    parser.add_argument("--n", type=int, required=True, help="number of samples (> 0)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--size", type=int, default=None, help="image size in px (format default)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--n", type=integer(1), required=True, help="number of samples (> 0)")
+    parser.add_argument("--seed", type=integer(0), default=0, help="random seed")
+    parser.add_argument("--size", type=integer(1), default=None, help="image size in px (format default)")
+    parser.add_argument("--workers", type=integer(1), default=1, help="worker processes")
     parser.add_argument("--preview", default=None, help="write a contact sheet PNG here")
     parser.add_argument("--appearance", default="default",
                         help="look distribution: default, or shifted (darker skin, dim coloured "
