@@ -1,11 +1,10 @@
 """Latency of `handkit predict`'s parts: the network (torch eager vs onnxruntime, batch 1 and 8)
-and, when a MediaPipe venv is configured, MediaPipe Hands per 224-px image.
+and, when mediapipe is installed (the optional extra), MediaPipe Hands per 224-px image.
 
 Network: the shipped checkpoint (or --ckpt) on its crop size, network only (the crop and the
-image I/O are the same for both runtimes). MediaPipe (--mediapipe-python or
-$HANDKIT_MEDIAPIPE_PYTHON; docs/mining.md): `Hands.process` timed *inside* the worker on
-synthetic 224-px hands (one MediaPipe found, one it did not: palm detector only), plus the
-round trip through handkit's subprocess helper, and the one-off start-up costs. Tables give the
+image I/O are the same for both runtimes). MediaPipe (in-process, docs/predict.md): its graph
+on synthetic 224-px hands (one group MediaPipe found, one it did not: palm detector only), and
+the one-off start-up costs. Tables give the
 median of --repeats timed runs after a warm-up.
 Run alone: `flock /tmp/handkit-bench.lock .venv/bin/python benchmarks/predict_latency.py`.
 """
@@ -23,7 +22,7 @@ import torch
 
 from handkit.infer.export import export_onnx, onnx_session, run_onnx
 from handkit.models.checkpoint import load_model
-from handkit.external.mediapipe import MediaPipeWorker, find_mediapipe_python
+from handkit.external.mediapipe import MEDIAPIPE_SETUP, MediaPipeHands, mediapipe_available
 
 
 def _median_ms(fn, repeats: int) -> float:
@@ -71,37 +70,36 @@ def _synthetic_crops(n: int) -> np.ndarray:
                          for s in FreiHAND(root, split, masks=False)])
 
 
-def _mediapipe(python: str, repeats: int) -> None:
+def _mediapipe(repeats: int) -> None:
     images = _synthetic_crops(50)
     t0 = time.perf_counter()
-    worker = MediaPipeWorker(python).start()
+    hands = MediaPipeHands()
     startup_ms = (time.perf_counter() - t0) * 1e3
-    with worker:
-        found = [bool(worker.hands(images[0]))]
-        first_init, first_ms = worker.last_init_ms, worker.last_ms
-        found += [bool(worker.hands(image)) for image in images[1:]]
-        rows = []
-        for label, want in (("hand found", True), ("no hand (palm detector only)", False)):
-            group = [image for image, hit in zip(images, found) if hit == want]
-            model, trip = [], []
-            for _ in range(repeats if group else 0):
-                for image in group:
-                    t = time.perf_counter()
-                    worker.hands(image)
-                    trip.append((time.perf_counter() - t) * 1e3)
-                    model.append(worker.last_ms)
-            if group:
-                rows.append((f"{label}, {len(group)} images", statistics.median(model),
-                             statistics.median(trip)))
-    print(f"MediaPipe {worker.version} (its own venv: {python}), 224-px synthetic crops, "
-          f"MediaPipe's default threading, median over {repeats} passes of each group")
-    print("| image | Hands.process ms (in the worker) | round trip via handkit ms |")
+    found = [bool(hands.hands(images[0]))]
+    first_ms = hands.last_ms
+    found += [bool(hands.hands(image)) for image in images[1:]]
+    rows = []
+    for label, want in (("hand found", True), ("no hand (palm detector only)", False)):
+        group = [image for image, hit in zip(images, found) if hit == want]
+        model, call = [], []
+        for _ in range(repeats if group else 0):
+            for image in group:
+                t = time.perf_counter()
+                hands.hands(image)
+                call.append((time.perf_counter() - t) * 1e3)
+                model.append(hands.last_ms)
+        if group:
+            rows.append((f"{label}, {len(group)} images", statistics.median(model),
+                         statistics.median(call)))
+    print(f"MediaPipe {hands.version} in-process, 224-px synthetic crops, MediaPipe's default "
+          f"threading, median over {repeats} passes of each group")
+    print("| image | graph process ms | MediaPipeHands.hands ms |")
     print("|---|---:|---:|")
-    for label, model_ms, trip_ms in rows:
-        print(f"| {label} | {model_ms:.2f} | {trip_ms:.2f} |")
-    print(f"one-off: worker start-up {startup_ms:.0f} ms (of which `import numpy, mediapipe` "
-          f"{worker.import_ms:.0f} ms), then on the first image Hands() {first_init:.0f} ms "
-          f"and process() {first_ms:.0f} ms")
+    for label, model_ms, call_ms in rows:
+        print(f"| {label} | {model_ms:.2f} | {call_ms:.2f} |")
+    print(f"one-off: start-up {startup_ms:.0f} ms (of which `import mediapipe` "
+          f"{hands.import_ms:.0f} ms, the graph {hands.init_ms:.0f} ms), then the first "
+          f"image {first_ms:.0f} ms")
 
 
 def main() -> None:
@@ -110,17 +108,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--what", default="all", choices=["all", "network", "mediapipe"])
-    parser.add_argument("--mediapipe-python", help="MediaPipe venv's python (default "
-                        "$HANDKIT_MEDIAPIPE_PYTHON; without one the MediaPipe table is skipped)")
     args = parser.parse_args()
     if args.what in ("all", "network"):
         _network(args)
     if args.what in ("all", "mediapipe"):
-        python = find_mediapipe_python(args.mediapipe_python, required=args.what == "mediapipe")
-        if python is None:
-            print("MediaPipe: not configured (docs/mining.md, 'MediaPipe side venv'); skipped.")
+        if not mediapipe_available():
+            if args.what == "mediapipe":
+                raise SystemExit(f"mediapipe: not installed; {MEDIAPIPE_SETUP}")
+            print("MediaPipe: not installed (docs/predict.md, 'MediaPipe'); skipped.")
         else:
-            _mediapipe(python, args.repeats)
+            _mediapipe(args.repeats)
 
 
 if __name__ == "__main__":

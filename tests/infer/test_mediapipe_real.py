@@ -1,7 +1,7 @@
-"""The REAL MediaPipe Hands (0.10.21, its own venv) on synthetic FreiHAND-layout hands.
+"""The REAL MediaPipe Hands (0.10.21, in-process) on synthetic FreiHAND-layout hands.
 
-Slow, and skipped unless HANDKIT_MEDIAPIPE_PYTHON names that venv's python (set-up:
-docs/mining.md, "MediaPipe side venv"). Thresholds are loose bounds around what was measured
+Slow, and skipped unless mediapipe is installed (the optional extra, docs/predict.md,
+"MediaPipe"). Thresholds are loose bounds around what was measured
 (seed 0, 50 images: 12 found, median per-hand error 11 px, handedness right for 9 of 12 and,
 mirrored, left for 6 of 10; docs/performance.md "Prediction latency"): synthetic hands look
 unlike MediaPipe's training photos, so the point is the plumbing and the conventions.
@@ -9,22 +9,20 @@ unlike MediaPipe's training photos, so the point is the plumbing and the convent
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 from handkit.data.formats.freihand import FreiHAND
 from handkit.data.synth.runner import synthesize
 from handkit.hand.skeleton import mirror_uv
-from handkit.infer.detect import find_hands
+from handkit.external.mediapipe import mediapipe_available, shared_hands
+from handkit.infer.finders import MediaPipeFinder
 from handkit.mining.detect2d import MediaPipeKeypoints
-from handkit.external.mediapipe import MEDIAPIPE_ENV, shared_worker
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not os.environ.get(MEDIAPIPE_ENV),
-                       reason=f"{MEDIAPIPE_ENV} unset: no MediaPipe venv to run (docs/mining.md)"),
+    pytest.mark.skipif(not mediapipe_available(),
+                       reason="mediapipe not installed (the optional extra, docs/predict.md)"),
 ]
 
 
@@ -50,7 +48,7 @@ def test_keypoints_detection_rate_and_error(hands):
 
 def test_handedness_is_swapped_and_mirroring_flips_it(hands):
     images, labels = hands
-    worker = shared_worker()
+    worker = shared_hands()
     found = [i for i in range(len(images)) if worker.hands(images[i])]
     sides = [worker.hands(images[i])[0].handedness for i in found]
     assert sides.count("right") > 2 * sides.count("left")  # measured 9 right, 3 left
@@ -64,7 +62,7 @@ def test_handedness_is_swapped_and_mirroring_flips_it(hands):
 
 def test_non_square_image_pixels_and_find_hands_box(hands):
     images, labels = hands
-    worker = shared_worker()
+    worker = shared_hands()
     for i in range(len(images)):
         canvas = np.full((224, 448, 3), 128, np.uint8)
         canvas[:, 224:] = images[i]
@@ -75,7 +73,7 @@ def test_non_square_image_pixels_and_find_hands_box(hands):
         pytest.fail("MediaPipe found no hand both alone and padded to 224 x 448")
     shift = padded[0].keypoints - alone[0].keypoints - np.float32([224, 0])
     assert np.median(np.linalg.norm(shift, axis=1)) < 4.0  # measured 1-2 px
-    found, note = find_hands(canvas, detector="mediapipe")
-    assert note == "" and found[0].source == "mediapipe"
-    np.testing.assert_allclose(found[0].box, padded[0].box)
-    assert found[0].box[0] >= 224 - 10  # the hand is in the right half
+    found = MediaPipeFinder().find_hands(canvas)  # the same graph as shared_hands()
+    assert found[0].source == "mediapipe"
+    np.testing.assert_allclose(found[0].xyxy, padded[0].box)
+    assert found[0].x0 >= 224 - 10  # the hand is in the right half

@@ -10,6 +10,7 @@ from PIL import Image
 
 from handkit.cli import main
 from handkit.models.checkpoint import load_model
+from handkit.infer.finders import CentreFinder
 from handkit.infer.predict import predict, predict_image, read_image_rgb
 
 from _infer_ckpt import tiny_checkpoint  # pytest (prepend mode) puts tests/infer on sys.path
@@ -69,23 +70,27 @@ def test_a_10k_image_is_reduced_on_decode(tmp_path, ckpt):
     image, factor = read_image_rgb(path)
     assert max(image.shape[:2]) <= 2048 and factor == pytest.approx(10_000 / image.shape[1])
     net = load_model(ckpt)[0]
-    result = predict_image(net, path)
+    result = predict_image(net, path, finder=CentreFinder())
     assert result.uv.shape == (21, 2) and np.isfinite(result.uv).all()
     assert 0 < result.uv[:, 0].mean() < 10_000 * 2  # reported in original pixels
 
 
 def test_folder_run_skips_and_reports(images, ckpt, tmp_path):
-    run = predict(images, ckpt=ckpt, out_dir=tmp_path, progress=False)
+    run = predict(images, ckpt=ckpt, out_dir=tmp_path, detector="centre", progress=False)
     done = sorted(r.path.split("/")[-1] for r in run.results)
     assert done == ["deep16.png", "gray.png", "rgb.jpg"]
     reasons = dict((p.split("/")[-1], why) for p, why in run.skipped)
-    assert set(reasons) == {"blank.png", "truncated.jpg", "notes.png"}
-    assert "blank" in reasons["blank.png"] and "truncated" in reasons["truncated.jpg"]
+    assert set(reasons) == {"truncated.jpg", "notes.png"} and "truncated" in reasons["truncated.jpg"]
+    assert [p.split("/")[-1] for p, _ in run.no_hand] == ["blank.png"]
+    assert "no hand: the image is blank" in run.no_hand[0][1]
+    assert json.loads((tmp_path / "blank_png.json").read_text())["hand_found"] is False
     record = json.loads((tmp_path / "rgb_jpg.json").read_text())
     assert np.array(record["keypoints_2d_px"]).shape == (21, 2)
     assert np.array(record["keypoints_3d_rel_m"]).shape == (21, 3)
     assert record["handedness"] == "right" and record["score"] is None
-    assert any("centred" in n for n in record["notes"])
+    assert record["finder"]["name"] == "centre" and record["crop"]["passes"] == 2
+    # the centred box: side 0.7 * min(H, W) = 70 px about the centre (60, 50) of 120 x 100
+    np.testing.assert_allclose(record["crop"]["first_box_px"], [25, 15, 95, 85])
     for suffix in ("_overlay.png", "_3d.png"):
         assert (tmp_path / f"rgb_jpg{suffix}").read_bytes()[:4] == b"\x89PNG"
 
@@ -104,8 +109,8 @@ def test_left_hands_are_mirrored_in_and_out(tmp_path, ckpt):
     Image.fromarray(rgb).save(tmp_path / "r.png")
     Image.fromarray(np.ascontiguousarray(rgb[:, ::-1])).save(tmp_path / "l.png")
     net = load_model(ckpt)[0]
-    right = predict_image(net, tmp_path / "r.png", hand="right")
-    left = predict_image(net, tmp_path / "l.png", hand="left")
+    right = predict_image(net, tmp_path / "r.png", finder=CentreFinder(), hand="right")
+    left = predict_image(net, tmp_path / "l.png", finder=CentreFinder(), hand="left")
     assert left.handedness == "left"
     assert np.allclose(left.uv[:, 0], 120 - right.uv[:, 0], atol=1e-3)
     assert np.allclose(left.uv[:, 1], right.uv[:, 1], atol=1e-3)

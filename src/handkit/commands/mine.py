@@ -24,9 +24,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, help="--detector model: a TorchScript (.pt) or "
                    "torch.export (.pt2) file: (B, 3, 224, 224) ImageNet-normalised RGB -> "
                    "(B, 21, 2|3) crop pixels")
-    p.add_argument("--mediapipe-python", help="--detector mediapipe: the separate venv's python "
-                   "(default $HANDKIT_MEDIAPIPE_PYTHON; set-up: docs/mining.md, MediaPipe side "
-                   "venv)")
     p.add_argument("--min-confidence", type=number(0, 1), default=0.5, help="detector threshold")
     p.add_argument("--window", type=integer(0), help="exclude same-video poses only within "
                    "this many frames (default: exclude the whole video)")
@@ -72,7 +69,7 @@ def _source(args):
     from handkit.mining.detect2d import MediaPipeKeypoints, ModelKeypoints
 
     if args.detector == "mediapipe":
-        return MediaPipeKeypoints(args.mediapipe_python, min_confidence=args.min_confidence)
+        return MediaPipeKeypoints(min_confidence=args.min_confidence)
     if args.detector == "model":
         import torch
 

@@ -14,10 +14,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", help="finetune checkpoint (default: the shipped model, "
                         "trained on synthetic hands only)")
     parser.add_argument("--out", default="runs/predict", help="output folder (default %(default)s)")
-    parser.add_argument("--detector", default="auto", choices=["auto", "mediapipe", "centre"],
-                        help="hand finder (auto: MediaPipe if set up, else a centred crop)")
-    parser.add_argument("--mediapipe-python", help="MediaPipe's own venv python (default "
-                        "$HANDKIT_MEDIAPIPE_PYTHON; set-up: docs/mining.md)")
+    parser.add_argument("--detector", default="auto",
+                        choices=["auto", "mediapipe", "handkit", "centre"],
+                        help="hand finder (auto: MediaPipe if installed, the extra "
+                        "handkit[mediapipe], else handkit's own; centre: a centred crop, no "
+                        "score; docs/predict.md)")
+    parser.add_argument("--threshold", type=number(0, 1),
+                        help="the finder's score threshold (default: the finder's, 0.5)")
+    parser.add_argument("--passes", type=int, choices=[1, 2],
+                        help="crop passes on the found box (default: the finder's)")
     parser.add_argument("--hand", default="auto", choices=["auto", "right", "left"],
                         help="handedness (auto: the detector's; right if unknown)")
     parser.add_argument("--box", type=number(), nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
@@ -26,19 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from handkit.external.mediapipe import find_mediapipe_python
     from handkit.infer.predict import predict
 
-    python = None
-    if args.mediapipe_python or args.detector == "mediapipe":  # one clear error up front
-        python = find_mediapipe_python(args.mediapipe_python)
     result = predict(args.source, ckpt=args.ckpt, out_dir=args.out, detector=args.detector,
-                     hand=args.hand, box=args.box, mediapipe_python=python,
-                     progress=not args.quiet)
+                     threshold=args.threshold, hand=args.hand, box=args.box,
+                     passes=args.passes, progress=not args.quiet)
     notes = sorted({n for r in result.results for n in r.notes})
     for note in notes:
         print(f"note: {note}")
     print(result.summary())
-    if result.results:
-        print(f"wrote JSON, overlay and 3D plots to {args.out}")
-    return 0 if result.results else 1
+    if result.results or result.no_hand:
+        print(f"wrote JSON (and for each hand an overlay and a 3D plot) to {args.out}")
+    return 0 if result.results or result.no_hand else 1

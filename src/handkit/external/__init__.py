@@ -1,2 +1,2 @@
-"""handkit.external: programs handkit drives in their own process (MediaPipe's side
-interpreter). Imports only `handkit.utils`."""
+"""handkit.external: optional third-party programs handkit drives (MediaPipe Hands,
+in-process). Imports only `handkit.utils`."""

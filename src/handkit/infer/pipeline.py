@@ -26,8 +26,8 @@ from handkit.models.posenet import PoseNet
 from handkit.models.prediction import Prediction
 from handkit.utils.check import check_choice
 
-__all__ = ["CropPrediction", "predict_on_boxes", "second_pass_box", "DEFAULT_FILL",
-           "SECOND_BOXES"]
+__all__ = ["CropPrediction", "predict_on_boxes", "run_crops", "second_pass_box", "photo_K",
+           "DEFAULT_FILL", "SECOND_BOXES"]
 
 DEFAULT_FILL = 0.7
 """Fraction of the crop the box's longer side spans (official ``0.7 · 224 / side``)."""
@@ -59,15 +59,30 @@ class CropPrediction:
         return self.prediction.stack("xyz").double().cpu().numpy()
 
 
-def _run(net: PoseNet, images: list[np.ndarray], T: np.ndarray, K: np.ndarray
-         ) -> tuple[Prediction, Prediction, np.ndarray]:
-    """(prediction in crop px, the same in image px, crops)."""
+def run_crops(net: PoseNet, images: list[np.ndarray], T: np.ndarray, K: np.ndarray
+              ) -> tuple[Prediction, Prediction, np.ndarray]:
+    """One network pass on the crops ``warp_crop(images[i], T[i])``.
+
+    Args:
+        images: B arrays (H_i, W_i, 3) uint8 RGB. T: (B, 3, 3) image px → crop px.
+        K: (B, 3, 3) float, intrinsics of each image, pixels.
+
+    Returns:
+        (prediction in crop px, the same in image px, crops (B, S, S, 3) uint8).
+    """
     size = net.cfg.image_size
     crops = np.stack([warp_crop(img, t, size) for img, t in zip(images, T)])
     device = next(net.parameters()).device
     x = net.preprocess(torch.from_numpy(crops).permute(0, 3, 1, 2).to(device))
     in_crop = net.predict(x, torch.from_numpy(T @ K).float().to(device))
     return in_crop, in_crop.map_uv(torch.from_numpy(np.linalg.inv(T))), crops
+
+
+def photo_K(height: int, width: int) -> np.ndarray:
+    """(3, 3) float64 intrinsics assumed for a photo of unknown camera, pixels:
+    f = max(W, H) (about 53° across the long side), principal point at the centre."""
+    f = float(max(height, width))
+    return np.array([[f, 0.0, width / 2], [0.0, f, height / 2], [0.0, 0.0, 1.0]])
 
 
 def second_pass_box(uv_crop: np.ndarray, T: np.ndarray, *,
@@ -121,11 +136,11 @@ def predict_on_boxes(net: PoseNet, images: list[np.ndarray], boxes: np.ndarray, 
     K = np.asarray(K, dtype=np.float64).reshape(len(images), 3, 3)
     size = net.cfg.image_size
     T = np.stack([box_crop_matrix(b, size, fill) for b in boxes])
-    in_crop, pred, crops = _run(net, images, T, K)
+    in_crop, pred, crops = run_crops(net, images, T, K)
     if passes == 2:
         uv_crop = in_crop.stack("uv").double().cpu().numpy()
         T = np.stack([box_crop_matrix(_at_least(second_pass_box(u, t, rule=second_box), b),
                                       size, fill)
                       for u, t, b in zip(uv_crop, T, boxes)])
-        _, pred, crops = _run(net, images, T, K)
+        _, pred, crops = run_crops(net, images, T, K)
     return CropPrediction(prediction=pred, T=T, crops=crops)

