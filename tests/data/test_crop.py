@@ -37,3 +37,15 @@ def test_warp_crop_moves_a_dot_where_T_moves_its_centre(shrink):
     centre = np.array([(crop * xs).sum(), (crop * ys).sum()]) / crop.sum()
     # a half-pixel convention slip would move it by 0.5 · T[0, 0] >= 0.11 crop px
     assert np.allclose(centre, (T @ [120 + d / 2, 200 + d / 2, 1])[:2], atol=0.03)
+
+
+def test_nearest_warp_moves_labels_without_inventing_any():
+    labels = np.zeros((8, 8), np.uint8)
+    labels[2, 3], labels[5, 6] = 7, 31
+    T = np.array([[1.0, 0, 1], [0, 1.0, -1], [0, 0, 1]])  # shift by (+1, -1) px
+    out = warp_crop(labels, T, 8, interpolation="nearest")
+    assert out[1, 4] == 7 and out[4, 7] == 31 and set(np.unique(out)) == {0, 7, 31}
+    half = warp_crop(labels, np.diag([0.5, 0.5, 1.0]), 4, interpolation="nearest")
+    assert set(np.unique(half)) <= {0, 7, 31}  # shrinking never averages labels
+    with pytest.raises(ValueError, match="interpolation"):
+        warp_crop(labels, T, 8, interpolation="cubic")

@@ -68,19 +68,29 @@ def box_crop_matrix(box: Any, out_size: int, fill: float = 0.7) -> np.ndarray:
                      [0.0, 0.0, 1.0]])
 
 
-def warp_crop(image: np.ndarray, T: Any, out_size: int, *, border: int = 0) -> np.ndarray:
-    """Resample `image` through T into an (out_size, out_size, C) crop (bilinear, constant border).
+def warp_crop(image: np.ndarray, T: Any, out_size: int, *, border: int = 0,
+              interpolation: str = "linear") -> np.ndarray:
+    """Resample `image` through T into an (out_size, out_size, C) crop (constant border).
 
-    When T shrinks by ≥ 1.5×, the image is first reduced with ``INTER_AREA`` (no aliasing, and a
-    10k × 10k photo costs one area resize instead of a huge warp).
+    Bilinear: when T shrinks by ≥ 1.5×, the image is first reduced with ``INTER_AREA`` (no
+    aliasing, and a 10k × 10k photo costs one area resize instead of a huge warp). Nearest
+    (label maps): each output pixel takes the input pixel containing its centre's preimage;
+    labels are never averaged.
 
     Args:
-        image: (H, W, C) uint8 (or float) array.
+        image: (H, W, C) or (H, W) uint8 (or float) array.
         T: (3, 3) float, source px → crop px (handkit convention).
         out_size: crop side in pixels.
         border: fill value outside the image.
+        interpolation: "linear" (images) or "nearest" (label maps).
     """
+    if interpolation not in ("linear", "nearest"):
+        raise ValueError(f"interpolation: expected 'linear' or 'nearest', got {interpolation!r}.")
     m = np.asarray(T, dtype=np.float64).reshape(3, 3)
+    if interpolation == "nearest":
+        m = _TO_CV @ m @ _FROM_CV
+        return cv2.warpAffine(image, m[:2], (out_size, out_size), flags=cv2.INTER_NEAREST,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=border)
     shrink = 1.0 / max(np.sqrt(abs(np.linalg.det(m[:2, :2]))), 1e-12)
     f = int(min(shrink, 64)) if shrink >= 1.5 else 1
     if f > 1:

@@ -37,6 +37,9 @@ class TrainerConfig:
         accumulate_grad_batches: gradient accumulation.
         log_every_n_steps: logging interval.
         progress_bar: show a progress bar.
+        check_val_every_n_epoch: validate every N epochs (when the data module has validation
+            data; DIGIT's official recipe: 2).
+        num_sanity_val_steps: validation batches run before training (Lightning's default 2).
     """
 
     accelerator: str = "auto"
@@ -50,6 +53,8 @@ class TrainerConfig:
     accumulate_grad_batches: int = 1
     log_every_n_steps: int = 10
     progress_bar: bool = True
+    check_val_every_n_epoch: int = 1
+    num_sanity_val_steps: int = 2
 
 
 def _devices(value: str) -> int | str:
@@ -83,6 +88,8 @@ def fit(task: L.LightningModule, datamodule: L.LightningDataModule, cfg: Trainer
         limit_train_batches=int(limit) if float(limit).is_integer() and limit > 1 else limit,
         accumulate_grad_batches=cfg.accumulate_grad_batches,
         log_every_n_steps=cfg.log_every_n_steps, default_root_dir=out_dir,
+        check_val_every_n_epoch=cfg.check_val_every_n_epoch,
+        num_sanity_val_steps=cfg.num_sanity_val_steps,
         logger=[CSVLogger(out_dir, name="logs", version=""),
                 TensorBoardLogger(out_dir, name="tb", version="")],
         callbacks=[ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="{epoch}",

@@ -1,0 +1,181 @@
+"""DIGIT training (`handkit train digit`, specs/digit.md §5): wiring only.
+
+Per batch: `losses.digit.encode_25d` turns the crops' joints into 2.5D targets, the model's
+own `DigitModel.loss` computes the five weighted terms. Validation logs the same terms and a
+batch MPJPE (mm; each hand lifted with its GT root depth and root-aligned, mean over the valid
+non-root joints; the official per-joint aggregation is the evaluation's).
+
+**Official recipe** (``configs/digit/official.yaml``): Adam lr 1e-4 on all parameters, no weight
+decay, MultiStepLR milestones [40] γ 0.1 per epoch, 50 epochs, 32 images per step with 2-step
+accumulation (64 effective), 16-bit mixed precision on GPUs, seed 1, validation every 2 epochs
+on ``smallval``; HRNet-W32 from the ImageNet file named by ``init``. Differences, chosen: the
+checkpoints are handkit's (``last.ckpt`` and the newest epoch), not one per validation with
+``mpjpe_all`` monitored; without ``init`` the backbone starts from the pose HRNet's own
+initialisation instead of raising.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from handkit.losses.digit import (LOSS_WEIGHTS, ROOTS, decode_depth, encode_25d, lift_25d)
+from handkit.models.digit import DigitModel
+from handkit.models.registry import ModelConfig, build_model
+from handkit.tasks.base import TaskBase, seed_run
+from handkit.tasks.digit_data import DigitDataConfig, DigitDataModule
+from handkit.tasks.registry import register_task
+from handkit.tasks.runner import TrainerConfig, fit
+
+__all__ = ["DigitLossConfig", "DigitOptimConfig", "DigitConfig", "DigitTask", "train_digit"]
+
+
+@dataclass
+class DigitLossConfig:
+    """Term weights (official: `losses.digit.LOSS_WEIGHTS`) and the depth ranges (meters)."""
+
+    joint: float = LOSS_WEIGHTS["joint"]
+    rel_root_depth: float = LOSS_WEIGHTS["rel_root_depth"]
+    hand_type: float = LOSS_WEIGHTS["hand_type"]
+    segm: float = LOSS_WEIGHTS["segm"]
+    bone: float = LOSS_WEIGHTS["bone"]
+    depth_range: float = 0.4  # bbox_3d_size = bbox_3d_size_root = 400 mm
+
+
+@dataclass
+class DigitOptimConfig:
+    """Adam, then MultiStepLR stepped per epoch."""
+
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    milestones: list[int] = field(default_factory=lambda: [40])
+    gamma: float = 0.1
+
+
+def _digit_model() -> ModelConfig:
+    return ModelConfig("digit", "hrnet_w32", 256, {"size": "official"})
+
+
+def _digit_trainer() -> TrainerConfig:
+    return TrainerConfig(max_epochs=50, precision="16-mixed", accumulate_grad_batches=2,
+                         check_val_every_n_epoch=2)
+
+
+@dataclass
+class DigitConfig:
+    """A DIGIT experiment (defaults = the official recipe; packaged YAML in
+    handkit/configs/digit/). `init`: ImageNet HRNet-W32 weights file (``hrnet_w32-36af842e.pth``
+    or timm's), or None."""
+
+    model: ModelConfig = field(default_factory=_digit_model)
+    init: str | None = None
+    seed: int = 1
+    threads: int = 0
+    loss: DigitLossConfig = field(default_factory=DigitLossConfig)
+    optim: DigitOptimConfig = field(default_factory=DigitOptimConfig)
+    data: DigitDataConfig = field(default_factory=DigitDataConfig)
+    trainer: TrainerConfig = field(default_factory=_digit_trainer)
+
+
+class DigitTask(TaskBase):
+    """DIGIT's training and validation steps (no maths here: `losses.digit`, `DigitModel`)."""
+
+    def __init__(self, net: DigitModel, cfg: DigitConfig):
+        if cfg.model.name != "digit":
+            raise ValueError(f"model.name: the digit task trains 'digit', got {cfg.model.name!r}.")
+        super().__init__(cfg, "digit")
+        self.net = net
+
+    def _weights(self) -> dict[str, float]:
+        w = dataclasses.asdict(self.cfg.loss)
+        return {k: w[k] for k in LOSS_WEIGHTS}
+
+    def _targets(self, batch: dict):
+        size = self.cfg.model.image_size
+        return encode_25d(batch["uv"], batch["z"], batch["valid"], batch["interacting"],
+                          patch_size=size, hm_size=size // self.net.pose_reg.backbone.stride,
+                          depth_range=self.cfg.loss.depth_range,
+                          root_depth_range=self.cfg.loss.depth_range)
+
+    def losses(self, batch: dict) -> dict[str, Tensor]:
+        """The weighted loss and its five raw terms on one batch of crops."""
+        return self.net.loss(batch["image"], target=self._targets(batch),
+                             hand_type=batch["hand_type"],
+                             hand_type_valid=batch["hand_type_valid"], segm=batch["segm"],
+                             segm_valid=batch["segm_valid"], weights=self._weights())
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        self.count_bad(batch.get("bad", []))
+        if "image" not in batch:
+            return None  # every sample of this batch was bad; counted above
+        terms = self.losses(batch)
+        n = batch["image"].shape[0]
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=n)
+        self.log_bad(n)
+        return terms["loss"]
+
+    def validation_metrics(self, batch: dict) -> dict[str, Tensor]:
+        terms = self.losses(batch)
+        out = self.net(batch["image"])
+        target = self._targets(batch)
+        return {**terms, "mpjpe_mm": self._batch_mpjpe(out.joints, target.joints,
+                                                       target.joint_valid, batch)}
+
+    def _batch_mpjpe(self, pred: Tensor, gt: Tensor, valid: Tensor, batch: dict) -> Tensor:
+        """Root-aligned per hand, GT root depths, mean over valid non-root joints (mm)."""
+        K_patch = batch["T"].to(batch["K"].dtype) @ batch["K"]
+        scale = self.net.pose_reg.backbone.stride  # hm units -> patch pixels
+        errors = []
+        for hand, root in zip((slice(0, 21), slice(21, 42)), ROOTS):
+            depth = batch["abs_depth"][:, 0 if root == ROOTS[0] else 1].to(K_patch.dtype)
+            lifted = []
+            for joints in (pred, gt):
+                uv = joints[:, hand, :2].to(K_patch.dtype) * scale
+                z = decode_depth(joints[:, hand, 2].to(K_patch.dtype),
+                                 depth_range=self.cfg.loss.depth_range)
+                xyz = lift_25d(uv, z, K_patch, depth)
+                lifted.append(xyz - xyz[:, -1:])  # the root is the hand's last InterHand joint
+            v = (valid[:, hand] & valid[:, root, None]).clone()
+            v[:, -1] = False
+            errors.append((lifted[0] - lifted[1]).norm(dim=-1)[v])
+        err = torch.cat(errors)
+        return (err.mean() if err.numel() else err.new_zeros(())) * 1000.0
+
+    def configure_optimizers(self):
+        oc = self.cfg.optim
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=oc.lr, weight_decay=oc.weight_decay)
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(oc.milestones),
+                                                        gamma=oc.gamma)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule,
+                                                         "interval": "epoch"}}
+
+
+def build_digit_task(cfg: DigitConfig) -> DigitTask:
+    """Model (random, or its backbone from the ImageNet file `cfg.init`) + task."""
+    net = build_model(cfg.model)
+    if cfg.init:
+        report = net.load_backbone(cfg.init)
+        print(f"digit: backbone initialised from {cfg.init} ({report.loaded} tensors)")
+    return DigitTask(net, cfg)
+
+
+def train_digit(cfg: DigitConfig, out_dir: str | Path, *, resume: bool = False,
+                callbacks: list | None = None) -> Path:
+    """Run a DIGIT experiment; returns `out_dir/checkpoints/last.ckpt` (resumable)."""
+    if not cfg.optim.lr > 0:
+        raise ValueError(f"optim.lr: must be > 0, got {cfg.optim.lr}.")
+    seed_run(cfg.seed, cfg.threads)
+    task = build_digit_task(cfg)
+    datamodule = DigitDataModule(cfg.data, cfg.model.image_size, cfg.seed)
+    fit(task, datamodule, cfg.trainer, out_dir, resume=resume, seed=cfg.seed,
+        callbacks=callbacks)
+    return Path(out_dir) / "checkpoints" / "last.ckpt"
+
+
+register_task("digit", config=DigitConfig, run=train_digit,
+              help="DIGIT: two interacting hands with part segmentation (InterHand2.6M layout)")

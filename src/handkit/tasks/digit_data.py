@@ -1,0 +1,169 @@
+"""Data for DIGIT: InterHand2.6M-layout samples (real or `handkit synth interhand`) as crops.
+
+Each item is `data.digit_crops.digit_crop` of one `Sample` (§3.5-3.8): the GT box, the §3.7
+augmentation in training (none in validation), the image, 42 joints, hand_type and the part
+labels at half resolution, or ``{"bad": reason}`` when the sample cannot be used (counted by
+the task).
+
+**Randomness.** The training order and every item's augmentation seed come from one generator
+seeded with the run's seed whose state is in the checkpoint (`state_dict`), so a resumed run
+draws the next epoch exactly as the uninterrupted run; workers never use global state.
+
+**Validation subset** (official ``downsample``, §3.11): ``"smallval"`` keeps 25 % and
+``"minival"`` 1,000 of the split's images in data.json order, drawn with Python's
+``random.seed(1)`` after the one draw the official code spends on its check
+(``randint(0, 100) == 17``), so the same images as the official subset; ``""`` keeps all.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from handkit.data.digit_crops import (DigitAugmentConfig, DigitAugmentParams, digit_crop,
+                                      sample_digit_augment)
+from handkit.data.formats._base import LOAD_ERRORS
+from handkit.data.formats.interhand import InterHand26M
+from handkit.data.hands import collate_items
+from handkit.utils.check import check_choice
+
+__all__ = ["DigitDataConfig", "DigitCrops", "DigitDataModule", "official_subset"]
+
+_SUBSETS = {"": None, "smallval": 0.25, "smalltest": 0.25, "smalltrain": 0.10,
+            "minival": 1000, "minitest": 1000, "minitrain": 1000}
+
+
+@dataclass
+class DigitDataConfig:
+    """Attributes:
+        root: the InterHand2.6M-layout folder (`--data`).
+        split: training split; val_split: validation split ("" for none).
+        train_subset, val_subset: "" or an official subset name (`official_subset`).
+        batch_size: training images per device per step (official 32 = ``--iter_batch``).
+        val_batch_size: official 16.
+        num_workers: DataLoader workers (official 8).
+        augment: §3.7's ranges.
+    """
+
+    root: str = ""
+    split: str = "train"
+    val_split: str = "val"
+    train_subset: str = ""
+    val_subset: str = "smallval"
+    batch_size: int = 32
+    val_batch_size: int = 16
+    num_workers: int = 8
+    augment: DigitAugmentConfig = field(default_factory=DigitAugmentConfig)
+
+
+def official_subset(n: int, name: str) -> list[int]:
+    """Indices (in order) of DIGIT's ``small*`` / ``mini*`` subset of n items (§3.11).
+
+    Raises:
+        ValueError: an unknown subset name.
+    """
+    check_choice(name, _SUBSETS, name="subset")
+    amount = _SUBSETS[name]
+    if amount is None:
+        return list(range(n))
+    rng = random.Random(1)
+    rng.randint(0, 100)  # the official assert's draw (== 17), kept so the sample matches
+    k = min(n, int(amount * n) if isinstance(amount, float) else amount)
+    return rng.sample(list(range(n)), k)
+
+
+class DigitCrops(Dataset):
+    """Item ``i`` (evaluation) or ``(i, seed)`` (training, augmented with that seed) → a dict
+    of tensors (`digit_crop`'s fields, image channels first) or ``{"bad": reason}``."""
+
+    def __init__(self, dataset: Dataset, indices: list[int], patch: int,
+                 augment: DigitAugmentConfig | None):
+        self.dataset, self.indices, self.patch, self.augment = dataset, indices, patch, augment
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict:
+        i, seed = key if isinstance(key, tuple) else (key, None)
+        params = DigitAugmentParams()
+        if self.augment is not None and seed is not None:
+            params = sample_digit_augment(np.random.default_rng(seed), self.augment)
+        try:
+            item = digit_crop(self.dataset[self.indices[i]], params, patch=self.patch)
+        except LOAD_ERRORS as err:
+            return {"bad": f"{type(err).__name__}: {err}"}
+        # np.array(v) copies (contiguous) and keeps 0-d values 0-d (ascontiguousarray would not)
+        out = {k: torch.as_tensor(np.array(v)) for k, v in item.items()}
+        out["image"] = out["image"].permute(2, 0, 1).contiguous()
+        out["index"] = torch.tensor(self.indices[i])
+        return out
+
+
+class _SeededShuffle(Sampler):
+    """A permutation and one augmentation seed per item from `generator`, each epoch."""
+
+    def __init__(self, n: int, generator: torch.Generator):
+        self.n, self.generator = n, generator
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = torch.randperm(self.n, generator=self.generator).tolist()
+        seeds = torch.randint(0, 2**62, (self.n,), generator=self.generator).tolist()
+        return iter(list(zip(order, seeds)))
+
+
+class DigitDataModule(L.LightningDataModule):
+    """Training crops (augmented, shuffled, last incomplete batch dropped) and validation crops.
+
+    Args:
+        cfg: the data config. patch: crop side P (= the model's image size). seed: the run's.
+    """
+
+    def __init__(self, cfg: DigitDataConfig, patch: int, seed: int = 1):
+        super().__init__()
+        if not cfg.root:
+            raise ValueError("data.root: empty; give the InterHand2.6M-layout folder (--data).")
+        self.cfg, self.patch = cfg, patch
+        self.shuffle = torch.Generator().manual_seed(seed)
+        self.train_set: DigitCrops | None = None
+        self.val_set: DigitCrops | None = None
+
+    def state_dict(self) -> dict:
+        return {"shuffle": self.shuffle.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.shuffle.set_state(state["shuffle"])
+
+    def _crops(self, split: str, subset: str, augment: DigitAugmentConfig | None) -> DigitCrops:
+        data = InterHand26M(self.cfg.root, split)
+        return DigitCrops(data, official_subset(len(data), subset), self.patch, augment)
+
+    def setup(self, stage: str | None = None) -> None:
+        self.train_set = self._crops(self.cfg.split, self.cfg.train_subset, self.cfg.augment)
+        if self.cfg.val_split:
+            self.val_set = self._crops(self.cfg.val_split, self.cfg.val_subset, None)
+
+    def _loader(self, data: Dataset, batch: int, sampler: Sampler | None, drop: bool
+                ) -> DataLoader:
+        return DataLoader(data, batch_size=batch, sampler=sampler, shuffle=False,
+                          num_workers=self.cfg.num_workers, collate_fn=collate_items,
+                          drop_last=drop, persistent_workers=self.cfg.num_workers > 0,
+                          pin_memory=torch.cuda.is_available())
+
+    def train_dataloader(self) -> DataLoader:
+        n = len(self.train_set)
+        return self._loader(self.train_set, self.cfg.batch_size,
+                            _SeededShuffle(n, self.shuffle), drop=n > self.cfg.batch_size)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_set is None:
+            return []
+        return self._loader(self.val_set, self.cfg.val_batch_size, None, drop=False)
