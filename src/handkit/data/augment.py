@@ -36,7 +36,8 @@ from handkit.data._augment_color import color_stage
 from handkit.utils.check import check_shape
 
 __all__ = ["AugmentConfig", "AugmentParams", "sample_augment", "apply_augment", "augment",
-           "invert_keypoints", "transform_keypoints", "warp_labels"]
+           "invert_keypoints", "transform_keypoints", "warp_labels", "warp_affine",
+           "rotation_about"]
 
 
 @dataclass(frozen=True)
@@ -301,16 +302,46 @@ def _warp(img: Tensor, p: AugmentParams, antialias: bool) -> Tensor:
             src = F.avg_pool2d(src, f, ceil_mode=True)
         shrink = torch.diag(torch.tensor([1.0 / f, 1.0 / f, 1.0], dtype=torch.float64,
                                          device=img.device))
-        # theta maps normalised output coords to normalised source coords (align_corners=False:
-        # -1 and +1 are the outer pixel edges, i.e. handkit's continuous pixel coordinates).
-        theta = (_to_norm(*src.shape[-2:], img.device) @ shrink @ inv[idx]
-                 @ torch.linalg.inv(_to_norm(h_out, w_out, img.device)))[:, :2].to(img.dtype)
-        res = F.grid_sample(src, _affine_grid(theta, h_out, w_out), mode="bilinear",
-                            padding_mode="zeros", align_corners=False)
+        res = _resample(src, shrink @ inv[idx], (h_out, w_out))
         if idx.numel() == b:
             return res
         out[idx] = res
     return out
+
+
+def _resample(src: Tensor, inv: Tensor, output_size: tuple[int, int]) -> Tensor:
+    """Bilinear resampling (zeros outside) of (n, C, h, w) `src` at the source pixels
+    `inv` (n, 3, 3) float64 maps output pixels to."""
+    h_out, w_out = output_size
+    # theta maps normalised output coords to normalised source coords (align_corners=False:
+    # -1 and +1 are the outer pixel edges, i.e. handkit's continuous pixel coordinates).
+    theta = (_to_norm(*src.shape[-2:], src.device) @ inv
+             @ torch.linalg.inv(_to_norm(h_out, w_out, src.device)))[:, :2].to(src.dtype)
+    return F.grid_sample(src, _affine_grid(theta, h_out, w_out), mode="bilinear",
+                         padding_mode="zeros", align_corners=False)
+
+
+def warp_affine(images: Tensor, matrix: Tensor, output_size: tuple[int, int] | None = None
+                ) -> Tensor:
+    """Warp every image by its own affine map (bilinear, zeros outside, no anti-aliasing).
+
+    Args:
+        images: (B, C, H, W) float. matrix: (B, 3, 3) input px → output px (handkit's
+            continuous pixel convention; K' = matrix · K). output_size: (H', W'); None = (H, W).
+
+    Returns:
+        (B, C, H', W') float, `images`' dtype.
+    """
+    check_shape(images, "B C H W", name="images")
+    check_shape(matrix, f"{images.shape[0]} 3 3", name="matrix")
+    size = tuple(images.shape[-2:]) if output_size is None else tuple(output_size)
+    return _resample(images, torch.linalg.inv(matrix.to(torch.float64)), size)
+
+
+def rotation_about(angle_deg: Tensor, center: Tensor) -> Tensor:
+    """(B, 3, 3) float64 in-plane rotations by `angle_deg` (B,) degrees, counter-clockwise on
+    screen (y down), about `center` (B, 2) px: ``cv2.getRotationMatrix2D(center, angle, 1)``."""
+    return _rotation(angle_deg.to(torch.float64), center.to(torch.float64))
 
 
 def _to_norm(h: int, w: int, device: torch.device) -> Tensor:

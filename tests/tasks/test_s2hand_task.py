@@ -1,0 +1,125 @@
+"""`handkit train s2hand`: data, stage initialisation, checkpoint and bit-identical resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from handkit.data.schema import Sample
+from handkit.models.checkpoint import read_checkpoint
+from handkit.tasks.registry import get_task
+from handkit.tasks.s2hand import S2HandConfig, build_s2hand_task, train_s2hand
+from handkit.tasks.s2hand_data import S2HandDataConfig, S2HandItems, read_detections
+from handkit.utils.config import config_path, load_config
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    from handkit.data.synth.runner import synthesize
+
+    return synthesize("freihand", tmp_path_factory.mktemp("fh"), 8, seed=4, size=64,
+                      progress=False)
+
+
+def _cfg(synth, name="cpu_e2e") -> S2HandConfig:
+    cfg = load_config(S2HandConfig, config_path(f"s2hand/{name}", "s2hand"))
+    cfg.data.root, cfg.data.batch_size = str(synth), 3  # 7 training images: 2 batches
+    cfg.model.options = {**cfg.model.options, "hm_feats": 16}
+    cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 2, 2.0
+    cfg.trainer.progress_bar = False
+    return cfg
+
+
+def test_registered_for_handkit_train():
+    spec = get_task("s2hand")
+    assert spec.config is S2HandConfig and spec.run is train_s2hand
+
+
+def test_a_resumed_run_ends_with_the_uninterrupted_runs_weights(synth, tmp_path,
+                                                                stop_after_first_epoch):
+    cfg = _cfg(synth)
+    last = train_s2hand(cfg, tmp_path / "a")
+    ckpt = torch.load(last, weights_only=True)
+    assert ckpt["global_step"] == 4 and ckpt["hyper_parameters"]["config"]["stage"] == "ssl_e2e"
+    straight, hp = read_checkpoint(last)
+    assert hp["config"]["model"]["name"] == "s2hand"
+    train_s2hand(cfg, tmp_path / "b", callbacks=[stop_after_first_epoch])
+    resumed = read_checkpoint(train_s2hand(cfg, tmp_path / "b", resume=True))[0]
+    assert set(resumed) == set(straight)
+    for key in straight:
+        torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0, msg=key)
+
+
+def test_finetune_starts_from_the_shape_and_kp_stages_and_refuses_others(synth, tmp_path):
+    ckpts = {}
+    for stage in ("shape", "kp"):
+        cfg = _cfg(synth, f"cpu_{stage}")
+        cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 1, 1.0
+        ckpts[stage] = train_s2hand(cfg, tmp_path / stage)
+    cfg = _cfg(synth, "cpu_finetune")
+    with pytest.raises(ValueError, match="init.ssl_shape and init.ssl_kp"):
+        build_s2hand_task(cfg)
+    cfg.init.ssl_shape, cfg.init.ssl_kp = str(ckpts["shape"]), str(ckpts["kp"])
+    task = build_s2hand_task(cfg)
+    shape_state = read_checkpoint(ckpts["shape"])[0]
+    kp_state = read_checkpoint(ckpts["kp"])[0]
+    own = task.net.state_dict()
+    for key in ("encoder.net.conv_stem.weight", "decoder.pose.2.bias"):
+        assert torch.equal(own[key], shape_state[f"net.{key}"]), key
+    assert torch.equal(own["hourglass.stem.0.weight"], kp_state["net.hourglass.stem.0.weight"])
+    # the shape stage never ran the hourglass: the finetune's is the kp stage's, not the shape's
+    assert not torch.equal(kp_state["net.hourglass.stem.0.weight"],
+                           shape_state["net.hourglass.stem.0.weight"])
+    cfg.init.ssl_shape = str(ckpts["kp"])
+    with pytest.raises(ValueError, match=r"stage 'ssl_kp'.*'ssl_finetune'.*stage 'ssl_shape'"):
+        build_s2hand_task(cfg)
+    other = tmp_path / "rn25d.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"config": {"model": {"name": "rn25d"}}}},
+               other)
+    cfg.init.ssl_shape = str(other)
+    with pytest.raises(ValueError, match="model 'rn25d'.*'ssl_finetune'"):
+        build_s2hand_task(cfg)
+
+
+def _sample(K):
+    uv = np.tile([[30.0, 30.0]], (1, 21, 1)).astype(np.float32)
+    return Sample(image=np.zeros((64, 64, 3), np.uint8), keypoints_2d=uv,
+                  joint_valid=np.ones((1, 21), bool), is_right=np.ones(1, bool), K=K,
+                  sample_id="rgb/00000007.jpg")
+
+
+def test_label_detections_are_fixed_noisy_and_dropped_per_sample():
+    K = np.array([[100.0, 0, 32], [0, 100.0, 32], [0, 0, 1]], np.float32)
+    cfg = S2HandDataConfig(root="x", noise_px=2.0, dropout=0.3, noise_seed=1)
+    items = S2HandItems([_sample(K)] * 3, cfg, 32)
+    a, b, c = items[0], items[0], items[1]
+    assert torch.equal(a["det"].nan_to_num(-1), b["det"].nan_to_num(-1))  # fixed per sample
+    assert not torch.equal(a["det"].nan_to_num(-1), c["det"].nan_to_num(-1))
+    dropped = a["conf"] == 0
+    assert dropped.any() and torch.isnan(a["det"][dropped]).all()
+    assert a["image"].shape == (3, 32, 32) and torch.allclose(a["K"][0, 0], torch.tensor(50.0))
+    assert torch.allclose(a["uv_gt"], torch.full((21, 2), 15.0))  # resized with the image
+
+
+def test_an_image_whose_K_is_for_another_size_fails_naming_it():
+    K = np.array([[400.0, 0, 112], [0, 400.0, 112], [0, 0, 1]], np.float32)  # a 224-px K
+    items = S2HandItems([_sample(K)], S2HandDataConfig(root="x"), 64)
+    with pytest.raises(ValueError, match=r"rgb/00000007.jpg: K's principal point"):
+        items[0]
+
+
+def test_detection_files_in_s2hands_layout(tmp_path):
+    path = tmp_path / "detect_all.json"
+    kp = np.full((2, 21, 2), 10.0)
+    conf = np.full((2, 21, 1), 0.8)
+    path.write_text(json.dumps([kp.tolist(), conf.tolist(), ["a", "b"]]))
+    got_kp, got_conf = read_detections(path, 2)
+    assert np.allclose(got_kp, 10.5) and got_conf.shape == (2, 21)  # OpenPose index → centre
+    with pytest.raises(ValueError, match="detect_all.json: 2 rows of detections for 3 samples"):
+        read_detections(path, 3)
+    path.write_text(json.dumps([[[1, 2]], [], []]))
+    with pytest.raises(ValueError, match="detect_all.json: keypoints: expected"):
+        read_detections(path, 1)
