@@ -32,7 +32,8 @@ from handkit.data.schema import SampleError
 from handkit.geometry.camera import apply_affine_2d
 from handkit.utils.check import check_choice
 
-__all__ = ["FinetuneDataConfig", "HandCrops", "FinetuneDataModule", "label_subset"]
+__all__ = ["FinetuneDataConfig", "HandCrops", "ShuffledDataModule", "FinetuneDataModule",
+           "label_subset"]
 
 _SUBSETS = ("random", "first")
 
@@ -116,20 +117,21 @@ class HandCrops(Dataset):
                 "valid": torch.from_numpy(hand["valid"])}
 
 
-class FinetuneDataModule(L.LightningDataModule):
-    """The training split (label-fraction subset) as pre-cropped right hands, shuffled.
+class ShuffledDataModule(L.LightningDataModule):
+    """A data module whose training shuffle draws from one generator seeded with `seed` and
+    kept in the checkpoint (`state_dict`): a resumed run shuffles its next epoch as the
+    uninterrupted run would, instead of repeating the first epoch's order.
 
-    The shuffle draws from one generator seeded with `seed` whose state is part of the
-    checkpoint (`state_dict`): a resumed run shuffles its next epoch as the uninterrupted run
-    would, instead of repeating the first epoch's order.
+    Args:
+        cfg: the data config; its ``root`` must be set.
+        seed: the shuffle's seed.
     """
 
-    def __init__(self, cfg: FinetuneDataConfig, seed: int = 5):
+    def __init__(self, cfg, seed: int = 5):
         super().__init__()
         if not cfg.root:
             raise ValueError("data.root: empty; give the dataset folder (--data DIR).")
         self.cfg, self.seed = cfg, seed
-        self.dataset: Dataset | None = None
         self.shuffle = torch.Generator().manual_seed(seed)
 
     def state_dict(self) -> dict:
@@ -137,6 +139,15 @@ class FinetuneDataModule(L.LightningDataModule):
 
     def load_state_dict(self, state: dict) -> None:
         self.shuffle.set_state(state["shuffle"])
+
+
+class FinetuneDataModule(ShuffledDataModule):
+    """The training split (label-fraction subset) as pre-cropped right hands, shuffled
+    (resumably, `ShuffledDataModule`)."""
+
+    def __init__(self, cfg: FinetuneDataConfig, seed: int = 5):
+        super().__init__(cfg, seed)
+        self.dataset: Dataset | None = None
 
     def setup(self, stage: str | None = None) -> None:
         fmt = detect_format(self.cfg.root) if self.cfg.format == "auto" else self.cfg.format

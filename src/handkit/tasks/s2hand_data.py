@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Literal
 
 import cv2
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -39,6 +38,7 @@ from handkit.data.formats import detect_format, open_dataset
 from handkit.data.formats._base import LOAD_ERRORS
 from handkit.data.hands import collate_items, prepare_hand
 from handkit.geometry.camera import resize_matrix
+from handkit.tasks.finetune_data import ShuffledDataModule
 from handkit.utils.check import check_choice
 
 __all__ = ["S2HandDataConfig", "S2HandItems", "S2HandDataModule", "read_detections",
@@ -177,24 +177,15 @@ class S2HandItems(Dataset):
                 "index": torch.tensor(i)}
 
 
-class S2HandDataModule(L.LightningDataModule):
-    """The training split (and optionally a validation split), shuffled by a generator whose
-    state is in the checkpoint (a resumed run shuffles as the uninterrupted one)."""
+class S2HandDataModule(ShuffledDataModule):
+    """The training split (and optionally a validation split), shuffled resumably
+    (`tasks.finetune_data.ShuffledDataModule`)."""
 
     def __init__(self, cfg: S2HandDataConfig, image_size: int, seed: int = 5):
-        super().__init__()
-        if not cfg.root:
-            raise ValueError("data.root: empty; give the dataset folder (--data DIR).")
-        self.cfg, self.size = cfg, image_size
+        super().__init__(cfg, seed)
+        self.size = image_size
         self.train: Dataset | None = None
         self.val: Dataset | None = None
-        self.shuffle = torch.Generator().manual_seed(seed)
-
-    def state_dict(self) -> dict:
-        return {"shuffle": self.shuffle.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.shuffle.set_state(state["shuffle"])
 
     def setup(self, stage: str | None = None) -> None:
         fmt = detect_format(self.cfg.root) if self.cfg.format == "auto" else self.cfg.format
