@@ -88,7 +88,7 @@ def test_folder_run_skips_and_reports(images, ckpt, tmp_path):
     assert np.array(record["keypoints_2d_px"]).shape == (21, 2)
     assert np.array(record["keypoints_3d_rel_m"]).shape == (21, 3)
     assert record["handedness"] == "right" and record["score"] is None
-    assert record["finder"]["name"] == "centre" and record["crop"]["passes"] == 2
+    assert record["finder"]["name"] == "centre" and record["crop"]["passes"] == 1
     # the centred box: side 0.7 * min(H, W) = 70 px about the centre (60, 50) of 120 x 100
     np.testing.assert_allclose(record["crop"]["first_box_px"], [25, 15, 95, 85])
     for suffix in ("_overlay.png", "_3d.png"):

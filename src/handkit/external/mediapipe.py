@@ -187,6 +187,9 @@ class MediaPipeHands:
                         float(min_detection),
                     "handlandmarkcpu__ThresholdingCalculator.threshold": float(min_presence)},
                 outputs=["multi_hand_landmarks", "multi_handedness", "palm_detections"])
+            # The graph opens its calculators (and logs) on its own threads: one image waits
+            # for all of them, so their start-up logs land here and not on the user's terminal.
+            self._graph.process({"image": np.zeros((64, 64, 3), np.uint8)})
             t2 = time.perf_counter()
         self.version = getattr(mediapipe, "__version__", "?")
         self.import_ms, self.init_ms = (t1 - t0) * 1e3, (t2 - t1) * 1e3

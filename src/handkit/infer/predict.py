@@ -33,7 +33,7 @@ from handkit.models.checkpoint import load_model
 from handkit.models.posenet import PoseNet
 from handkit.utils.files import write_json
 
-__all__ = ["predict", "predict_image", "read_image_rgb", "PredictResult", "PredictRun", "NoHand",
+__all__ = ["predict", "predict_image", "predict_hand", "read_image_rgb", "PredictResult", "PredictRun", "NoHand",
            "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -138,6 +138,35 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+def predict_hand(net: PoseNet, image: np.ndarray, box: np.ndarray, *, left: bool = False,
+                 passes: int = 1, fill: float = DEFAULT_FILL
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One hand of a photo: mirror a left hand in, run the crop pipeline, mirror out.
+
+    Args:
+        image: (H, W, 3) uint8 RGB. box: (4,) (x0, y0, x1, y1) pixels, the first-pass box.
+        left: the hand is a left hand (the model sees its mirror image).
+        passes, fill: see `infer.pipeline.predict_on_boxes`.
+
+    Returns:
+        uv (21, 2) image px; xyz (21, 3) the model's 3D (its unit and frame, `PoseNet`) under
+        `infer.pipeline.photo_K`; the last crop's square (4,) image px.
+    """
+    h, w = image.shape[:2]
+    K = photo_K(h, w)
+    first = np.asarray(box, np.float64).reshape(4)
+    if left:  # mirror in: a right hand for the model (K stays centred: cx' = W - cx)
+        image, _, _, _ = mirror_to_right(image, np.zeros((0, 2)))
+        first = np.array([w - first[2], first[1], w - first[0], first[3]])
+    out = predict_on_boxes(net, [image], first[None], K[None], passes=passes, fill=fill)
+    uv, xyz = out.uv[0], out.xyz[0]
+    last = _crop_box(out.T[0], net.cfg.image_size)
+    if left:  # mirror out (mirroring is its own inverse)
+        _, uv, xyz, _ = mirror_to_right(image, uv, xyz=xyz)
+        last = np.array([w - last[2], last[1], w - last[0], last[3]])
+    return uv, xyz, last
+
+
 def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None = None,
                   hand: str = "auto", box: tuple[float, float, float, float] | None = None,
                   passes: int | None = None) -> PredictResult:
@@ -148,14 +177,14 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
         finder: an `infer.finders` finder (default ``make_finder("auto", net)``).
         hand: "auto" (the finder's handedness, right if unknown), "right" or "left".
         box: (x0, y0, x1, y1) pixels of the original image: skip the finder.
-        passes: crop passes on the box, 1 or 2 (default: the finder's ``passes``; 2 for `box`).
+        passes: crop passes on the box, 1 or 2 (default: the finder's ``passes``; 1 for `box`:
+            on real photos a second pass made the labelled box's result worse, docs/predict.md).
     """
     image, factor = read_image_rgb(path)
-    h, w = image.shape[:2]
     finder = make_finder("auto", net) if finder is None and box is None else finder
     if box is not None:
         found = Box(*(float(v) / factor for v in box), score=None, is_right=None, source="box")
-        passes = 2 if passes is None else passes
+        passes = 1 if passes is None else passes
         threshold = None
     else:
         hands = finder.find_hands(image)
@@ -169,17 +198,7 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
         passes = finder.passes if passes is None else passes
     side = found.handedness if hand == "auto" else hand
     left = side == "left"
-    K = photo_K(h, w)
-    first = found.xyxy
-    if left:  # mirror in: a right hand for the model (K stays centred: cx' = W - cx)
-        image, _, _, _ = mirror_to_right(image, np.zeros((0, 2)))
-        first = np.array([w - first[2], first[1], w - first[0], first[3]])
-    out = predict_on_boxes(net, [image], first[None], K[None], passes=passes)
-    uv, xyz = out.uv[0], out.xyz[0]
-    last = _crop_box(out.T[0], net.cfg.image_size)
-    if left:  # mirror out (mirroring is its own inverse)
-        _, uv, xyz, _ = mirror_to_right(image, uv, xyz=xyz)
-        last = np.array([w - last[2], last[1], w - last[0], last[3]])
+    uv, xyz, last = predict_hand(net, image, found.xyxy, left=left, passes=passes)
     bone = _assumed_bone_m(net)
     cam = xyz * bone if net.frame == "camera" else None
     crop = {"passes": passes, "fill": DEFAULT_FILL,

@@ -1,0 +1,280 @@
+"""Real photos: PCK@0.1 of the hand box and mean pixel error per source, side by side in one run,
+for every hand finder (the handkit network on its box, 1 and 2 crop passes), MediaPipe's own
+landmarks, the network on the labelled box, and the mean-pose baseline (docs/predict.md).
+
+Run alone, with the development set's folder (never copied into the repository; README there):
+
+    flock /tmp/handkit-bench.lock nice -n 10 .venv/bin/python benchmarks/real_photos.py \\
+        --realdata ../shared/realdata
+
+(or set $HANDKIT_REALDATA). **Do not tune on these photos**: 27 images, 35 hands, read them as
+counts and as "look at the overlay"; the result is checked on other photos.
+
+Scoring, per labelled hand: PCK@0.1 = the fraction of its labelled joints within
+0.1 · max(box width, box height) of the label, with the source's own box; error = the mean
+distance in pixels of its labelled joints. A finder's detection is matched to a labelled hand
+by the largest box IoU > 0 (each detection used once per image); a hand with no matched
+detection scores 0 on every joint in PCK and is left out of the mean error (the `found` column
+counts matched hands). Left hands are mirrored for the network (trained on right hands): with
+the label's handedness on the labelled box (right when unknown), with the finder's otherwise.
+The mean pose is the mean 2D pose of synthetic FreiHAND-layout hands (seed 0), each scaled to
+its keypoint box, placed in a box (mirrored for a left hand): it ignores the image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from handkit.data.crop import keypoint_box
+from handkit.data.formats.freihand import FreiHAND
+from handkit.data.synth.runner import synthesize
+from handkit.external.mediapipe import mediapipe_available
+from handkit.infer.finders import CentreFinder, HandkitFinder, MediaPipeFinder
+from handkit.infer.pipeline import DEFAULT_FILL
+from handkit.infer.predict import predict_hand
+from handkit.models.checkpoint import load_model
+
+SOURCES = ("freihand", "onehand10k", "panoptic", "interhand26m", "coco_wholebody", "rhd")
+
+
+@dataclass
+class Hand:
+    box: np.ndarray        # (4,) px, the source's box
+    kp: np.ndarray         # (21, 2) px, NaN where unlabelled
+    is_right: bool | None  # None: unknown
+
+
+@dataclass
+class Photo:
+    source: str
+    file: str
+    image: np.ndarray      # (H, W, 3) uint8 RGB
+    hands: list[Hand]
+
+
+def load_realdata(root: Path) -> list[Photo]:
+    """Every image of `root`/<source>.json (format handkit-realdata-v1), read unchanged."""
+    photos = []
+    for source in SOURCES:
+        spec = json.loads((root / f"{source}.json").read_text())
+        if spec.get("format") != "handkit-realdata-v1":
+            raise ValueError(f"{root / source}.json: format {spec.get('format')!r}, expected "
+                             "'handkit-realdata-v1'.")
+        for img in spec["images"]:
+            image = np.asarray(Image.open(root / img["file"]).convert("RGB"))
+            hands = [Hand(np.asarray(h["box"], np.float64),
+                          np.array([[np.nan, np.nan] if p is None else p
+                                    for p in h["keypoints_2d"]], np.float64),
+                          {"right": True, "left": False}.get(h["handedness"]))
+                     for h in img["hands"]]
+            photos.append(Photo(source, img["file"], image, hands))
+    return photos
+
+
+def synthetic_poses(n: int = 64) -> list[np.ndarray]:
+    """2D keypoints (21, 2) px of `n` synthetic right hands (FreiHAND layout, seed 0)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = synthesize("freihand", Path(tmp) / "synth", n, seed=0, size=128, progress=False)
+        return [np.asarray(s.keypoints_2d[0], np.float64) for split in ("training", "evaluation")
+                for s in FreiHAND(root, split, masks=False)]
+
+
+def mean_pose(poses: list[np.ndarray]) -> np.ndarray:
+    """(21, 2) the mean of `poses`, each as (uv − box centre) / box side of its own keypoint
+    box (unit-free)."""
+    out = []
+    for uv in poses:
+        b = keypoint_box(uv)
+        out.append((uv - (b[:2] + b[2:]) / 2) / max(b[2] - b[0], b[3] - b[1]))
+    return np.mean(out, 0)
+
+
+def training_fill(poses: list[np.ndarray], augment: dict, draws: int = 5) -> np.ndarray:
+    """The fraction of the training crop that the hand's keypoint box spans, for `poses`
+    under the checkpoint's augmentation (`data.augment`: rotation U(±max_angle_deg), crop side
+    2 · max joint distance from the joints' mean · margin U(crop_margin_range)). Returns the
+    drawn fills (len(poses) · draws,); compare with the pipeline's fill."""
+    rng = np.random.default_rng(0)
+    lo, hi = augment.get("crop_margin_range", (0.9, 1.5))
+    max_deg = augment.get("max_angle_deg", 45.0) if augment.get("rotate", True) else 0.0
+    fills = []
+    for uv in poses:
+        for _ in range(draws):
+            a = np.deg2rad(rng.uniform(-max_deg, max_deg))
+            k = uv @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T
+            radius = np.sqrt(((k - k.mean(0)) ** 2).sum(1)).max()
+            b = keypoint_box(k)
+            fills.append(max(b[2] - b[0], b[3] - b[1]) / (2 * radius * rng.uniform(lo, hi)))
+    return np.asarray(fills)
+
+
+def place(pose: np.ndarray, box: np.ndarray, is_right: bool | None) -> np.ndarray:
+    """`mean_pose` placed in `box` (4,) px: centred, scaled by its longer side, mirrored in x
+    for a left hand. Returns (21, 2) px."""
+    c, side = (box[:2] + box[2:]) / 2, max(box[2] - box[0], box[3] - box[1])
+    p = pose * [(-1.0 if is_right is False else 1.0), 1.0]
+    return c + p * side
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def match(dets: list, hands: list[Hand], box_of=lambda d: d.xyxy) -> list:
+    """For each labelled hand, the detection with the largest IoU > 0 (greedy, each used
+    once), or None."""
+    pairs = sorted(((iou(box_of(d), h.box), i, j) for i, d in enumerate(dets)
+                    for j, h in enumerate(hands)), reverse=True)
+    out, used = [None] * len(hands), set()
+    for v, i, j in pairs:
+        if v > 0 and i not in used and out[j] is None:
+            out[j], used = dets[i], used | {i}
+    return out
+
+
+@dataclass
+class Tally:
+    """Counts for one (method, source)."""
+
+    within: int = 0
+    labelled: int = 0
+    err_sum: float = 0.0
+    err_hands: int = 0
+    found: int = 0
+    hands: int = 0
+    errs: list = field(default_factory=list)  # per hand mean error, None when not found
+
+    def add(self, pred: np.ndarray | None, hand: Hand) -> None:
+        ok = np.isfinite(hand.kp).all(1)
+        self.labelled += int(ok.sum())
+        self.hands += 1
+        if pred is None:
+            self.errs.append(None)
+            return
+        d = np.linalg.norm(pred[ok] - hand.kp[ok], axis=1)
+        side = max(hand.box[2] - hand.box[0], hand.box[3] - hand.box[1])
+        self.within += int((d < 0.1 * side).sum())
+        self.err_sum += float(d.mean())
+        self.err_hands += 1
+        self.found += 1
+        self.errs.append(float(d.mean()))
+
+    def cell(self) -> str:
+        pck = self.within / max(self.labelled, 1)
+        err = f"{self.err_sum / self.err_hands:.1f}" if self.err_hands else "–"
+        return f"{pck:.2f} · {err} px · {self.found}/{self.hands}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--realdata", default=os.environ.get("HANDKIT_REALDATA"),
+                        help="the realdata folder (default $HANDKIT_REALDATA)")
+    parser.add_argument("--ckpt", help="checkpoint (default: the shipped one)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    if not args.realdata:
+        raise SystemExit("real_photos: pass --realdata DIR or set HANDKIT_REALDATA "
+                         "(e.g. ../shared/realdata); it is never part of the repository.")
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    photos = load_realdata(Path(args.realdata))
+    net, config = load_model(args.ckpt)
+    poses = synthetic_poses()
+    pose = mean_pose(poses)
+    fills = training_fill(poses, config.get("augment") or {})
+    train_fill = float(np.median(fills))
+    finders = [HandkitFinder(net), CentreFinder()]
+    mp = MediaPipeFinder(max_hands=4) if mediapipe_available() else None
+    if mp is not None:
+        finders.insert(0, mp)
+    tallies: dict[str, dict[str, Tally]] = {}
+
+    def add(method: str, source: str, pred, hand: Hand) -> None:
+        tallies.setdefault(method, {}).setdefault(source, Tally()).add(pred, hand)
+
+    for photo in photos:
+        img, hands, src = photo.image, photo.hands, photo.source
+        for hand in hands:  # the network and the mean pose on the labelled box
+            left = hand.is_right is False
+            for passes in (1, 2):
+                uv = predict_hand(net, img, hand.box, left=left, passes=passes)[0]
+                add(f"network on the labelled box, {passes} pass(es)", src, uv, hand)
+            uv = predict_hand(net, img, hand.box, left=left, fill=train_fill)[0]
+            add("network on the labelled box, 1 pass(es), training fill", src, uv, hand)
+            add("mean pose in the labelled box", src, place(pose, hand.box, hand.is_right), hand)
+        if mp is not None:
+            found = [h for h in mp.hands.hands(img) if h.score >= mp.threshold]
+            for hand, mh in zip(hands, match(found, hands, box_of=lambda h: h.box)):
+                add("MediaPipe's own landmarks", src, None if mh is None else mh.keypoints,
+                    hand)
+        for finder in finders:
+            dets = finder.find_hands(img)
+            for hand, det in zip(hands, match(dets, hands)):
+                for passes in (1, 2):
+                    uv = None if det is None else predict_hand(
+                        net, img, det.xyxy, left=det.is_right is False, passes=passes)[0]
+                    add(f"network on the {finder.name} box, {passes} pass(es)", src, uv, hand)
+                if finder.name == "mediapipe":
+                    uv = None if det is None else predict_hand(
+                        net, img, det.xyxy, left=det.is_right is False, fill=train_fill)[0]
+                    add("network on the mediapipe box, 1 pass(es), training fill", src, uv,
+                        hand)
+                add(f"mean pose in the {finder.name} box", src,
+                    None if det is None else place(pose, det.xyxy, det.is_right), hand)
+
+    real = [s for s in SOURCES if s != "rhd"]
+    print(f"{len(photos)} images, {sum(len(p.hands) for p in photos)} hands from "
+          f"{args.realdata}; model {net.cfg.name} {net.cfg.backbone} at {net.cfg.image_size} px"
+          f"; MediaPipe {'in-process' if mp else 'not installed'}; "
+          f"{time.perf_counter() - t0:.0f} s")
+    print(f"crop fill: the pipeline's {DEFAULT_FILL}; the checkpoint's training crops "
+          f"(synthetic hands under its augmentation): median {train_fill:.3f}, 10-90 % "
+          f"{np.percentile(fills, 10):.3f}-{np.percentile(fills, 90):.3f}")
+    print("cells: PCK@0.1 of the box · mean error of found hands · found/hands")
+    print("| method | " + " | ".join(SOURCES) + " | all real |")
+    print("|---|" + "---|" * (len(SOURCES) + 1))
+    for method, by_source in tallies.items():
+        total = Tally()
+        for s in real:
+            t = by_source.get(s, Tally())
+            total.within += t.within
+            total.labelled += t.labelled
+            total.err_sum += t.err_sum
+            total.err_hands += t.err_hands
+            total.found += t.found
+            total.hands += t.hands
+        cells = [by_source.get(s, Tally()).cell() for s in SOURCES]
+        print(f"| {method} | " + " | ".join(cells) + f" | {total.cell()} |")
+    print("\nDoes the second pass help? Hands (real sources) whose mean error is lower with 2 "
+          "passes than with 1, of the hands found:")
+    names = ["labelled"] + [f.name for f in finders]
+    for name in names:
+        one = tallies[f"network on the {'labelled' if name == 'labelled' else name} box, "
+                      f"1 pass(es)"]
+        two = tallies[f"network on the {'labelled' if name == 'labelled' else name} box, "
+                      f"2 pass(es)"]
+        better = n = 0
+        for s in real:
+            for a, b in zip(one.get(s, Tally()).errs, two.get(s, Tally()).errs):
+                if a is not None and b is not None:
+                    n += 1
+                    better += b < a
+        print(f"- {name} box: {better} of {n}")
+
+
+if __name__ == "__main__":
+    main()
