@@ -100,7 +100,10 @@ def test_unwritable_or_mismatched_output(tmp_path, freihand_one):
 def test_cli_reports_bad_request(tmp_path, capsys):
     assert main(["synth", "coco", "--out", str(tmp_path / "x"), "--n", "3"]) == 2
     assert "format: unknown value 'coco'" in capsys.readouterr().err
-    assert main(["synth", "freihand", "--out", str(tmp_path / "y"), "--n", "0"]) == 2
+    with pytest.raises(SystemExit) as exit_:  # refused by argparse, before the library
+        main(["synth", "freihand", "--out", str(tmp_path / "y"), "--n", "0"])
+    assert exit_.value.code == 2 and "argument --n: must be >= 1" in capsys.readouterr().err
+    assert not (tmp_path / "y").exists()
 
 
 def test_cli_lists_every_writer():

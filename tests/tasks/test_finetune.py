@@ -147,14 +147,22 @@ def test_output_size_must_match_the_model(synth):
 def test_resume_continues_a_stopped_run(synth, tmp_path):
     cfg = _tiny("rn25d", synth)
     cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 1, 2.0
+    cfg.trainer.log_every_n_steps = 1
     last = finetune(cfg, tmp_path)
     state, hp = read_checkpoint(last)
     assert hp["config"]["model"]["name"] == "rn25d"
     first = torch.load(last, weights_only=True)
     assert first["global_step"] == 2
+    log = tmp_path / "logs" / "metrics.csv"
+    rows_before = log.read_text().splitlines()[1:]
     cfg.trainer.max_epochs = 2
+    with pytest.raises(FileExistsError, match="holds a training run .* pass --resume"):
+        finetune(cfg, tmp_path)  # would write last-v1.ckpt beside the old run's last.ckpt
     finetune(cfg, tmp_path, resume=True)
     second = torch.load(last, weights_only=True)
+    rows_after = log.read_text().splitlines()[1:]
+    assert rows_before and len(rows_after) > len(rows_before)  # appended, not truncated
+    assert sorted(p.name for p in last.parent.iterdir()) == ["epoch=1.ckpt", "last.ckpt"]
     assert second["epoch"] == 1 and second["global_step"] == 4  # continued, not restarted
     assert (tmp_path / "checkpoints" / "epoch=1.ckpt").is_file()
     assert not (tmp_path / "checkpoints" / "epoch=0.ckpt").exists()  # only the newest is kept

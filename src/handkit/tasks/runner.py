@@ -8,6 +8,7 @@ the newest `epoch=E.ckpt` only: keeping every epoch of a 100-epoch ResNet-50 run
 
 from __future__ import annotations
 
+import csv
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 __all__ = ["TrainerConfig", "fit"]
 
@@ -57,6 +60,30 @@ class TrainerConfig:
     num_sanity_val_steps: int = 2
 
 
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing ``metrics.csv`` when it starts; a resumed run
+    appends to it instead (Lightning widens the header for new columns and keeps old rows)."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+                self.metrics_keys = next(csv.reader(f), [])
+
+
+class _AppendingCSVLogger(CSVLogger):
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def _existing_run(out_dir: Path) -> list[str]:
+    return sorted(p.name for p in (out_dir / "checkpoints").glob("*.ckpt"))
+
+
 def _devices(value: str) -> int | str:
     return int(value) if str(value).isdigit() else value
 
@@ -67,17 +94,26 @@ def fit(task: L.LightningModule, datamodule: L.LightningDataModule, cfg: Trainer
     """Train `task` and return the trainer; checkpoints go to `out_dir/checkpoints`.
 
     Args:
-        resume: continue from `out_dir/checkpoints/last.ckpt` (error if it does not exist).
+        resume: continue from `out_dir/checkpoints/last.ckpt` (error if it does not exist),
+            appending to ``logs/metrics.csv``. Without it, a folder that holds checkpoints is
+            refused (FileExistsError), never mixed with the new run's.
         callbacks: extra Lightning callbacks.
         seed: global seed (`lightning.seed_everything`), the seeds' default 5.
 
     Raises:
         FileNotFoundError: `resume` without a checkpoint to resume from.
+        FileExistsError: not `resume`, and `out_dir` holds a run's checkpoints.
     """
     out_dir = Path(out_dir)
     last = out_dir / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {last}; run without --resume first.")
+    if not resume and _existing_run(out_dir):
+        # Lightning would write last-v1.ckpt beside the old run's last.ckpt, which evaluate,
+        # export and --resume then take for this run's.
+        raise FileExistsError(f"out: {out_dir} holds a training run "
+                              f"({', '.join(_existing_run(out_dir)[:3])}); pass --resume to "
+                              "continue it, or choose another output folder.")
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(seed, workers=True, verbose=False)
     limit = cfg.limit_train_batches
@@ -90,7 +126,7 @@ def fit(task: L.LightningModule, datamodule: L.LightningDataModule, cfg: Trainer
         log_every_n_steps=cfg.log_every_n_steps, default_root_dir=out_dir,
         check_val_every_n_epoch=cfg.check_val_every_n_epoch,
         num_sanity_val_steps=cfg.num_sanity_val_steps,
-        logger=[CSVLogger(out_dir, name="logs", version=""),
+        logger=[(_AppendingCSVLogger if resume else CSVLogger)(out_dir, name="logs", version=""),
                 TensorBoardLogger(out_dir, name="tb", version="")],
         callbacks=[ModelCheckpoint(dirpath=out_dir / "checkpoints", filename="{epoch}",
                                    save_last=True, save_top_k=1, every_n_epochs=1)]
