@@ -184,10 +184,15 @@ class ComposedMultiHand(Dataset):
         return placed or None
 
     def __getitem__(self, index: int) -> Sample:
+        return self.get(index)
+
+    def get(self, index: int, epoch: int = 0) -> Sample:
+        """Image `index` as drawn in `epoch` (a pure function of (seed, epoch, index); training
+        redraws the composition every epoch, `data.smhr_inputs.SMHRItems`)."""
         index = int(index)
         if not 0 <= index < self.length:
             raise IndexError(f"composed: index {index} out of range for {self.length}.")
-        rng = np.random.default_rng([self.seed, index])
+        rng = np.random.default_rng([self.seed, int(epoch), index])
         n = len(self.dataset)  # type: ignore[arg-type]
         ids = [index % n] + [int(rng.integers(n)) for _ in range(self.max_hands - 1)]
         hands = [self._source(rng, i) for i in ids]

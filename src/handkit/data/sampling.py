@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["BalancedResampler"]
+__all__ = ["BalancedResampler", "EpochShuffle"]
 
 
 class BalancedResampler(Sampler[int]):
@@ -51,3 +51,43 @@ class BalancedResampler(Sampler[int]):
         draw = torch.multinomial(self.weights, self.num_samples, replacement=True,
                                  generator=generator)
         return iter(draw[self.rank::self.world_size].tolist())
+
+
+class EpochShuffle(Sampler[tuple[int, int]]):
+    """A shuffled pass over ``range(n)`` per epoch that yields ``(epoch, index)`` keys.
+
+    The dataset receives the epoch with the index, so per-item random draws (augmentation,
+    composition) can be a pure function of (seed, epoch, index): new every epoch, identical for
+    a resumed run (Lightning calls `set_epoch` before each epoch) and independent of the
+    number of workers. The order comes from a generator seeded with (seed, epoch); each DDP rank
+    takes every `world_size`-th key of it.
+
+    Args:
+        n: dataset length. seed: base seed. shuffle: False keeps 0..n-1.
+        rank, world_size: this process's slice.
+    """
+
+    def __init__(self, n: int, *, seed: int = 5, shuffle: bool = True, rank: int = 0,
+                 world_size: int = 1):
+        if n <= 0:
+            raise ValueError(f"n: the dataset is empty ({n} samples).")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} is not in [0, world_size={world_size}).")
+        self.n, self.seed, self.shuffle = n, seed, shuffle
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning (and by hand) before each epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.n, self.world_size))
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.n, generator=generator).tolist()
+        else:
+            order = list(range(self.n))
+        return iter((self.epoch, i) for i in order[self.rank::self.world_size])
