@@ -141,17 +141,18 @@ class SMHRNet(nn.Module):
         backbone: a ResNet `create_backbone` name. backbone_weights: optional local file.
         param_channels: 2 × the per-side set size. num_vertices: texture head = 3 × this.
         photometric: build ``texture`` and ``light``. pick_hand: build ``handmap``.
+        channels: neck and head width (SMHR: 256).
     """
 
     def __init__(self, backbone: str, *, param_channels: int, num_vertices: int,
-                 photometric: bool, pick_hand: bool,
+                 photometric: bool, pick_hand: bool, channels: int = 256,
                  backbone_weights: str | Path | None = None) -> None:
         super().__init__()
         self.backbone = create_backbone(backbone, weights=backbone_weights)
         if not isinstance(self.backbone, ResNetBackbone):
             raise ValueError(f"backbone: SMHR's neck needs a ResNet (resnet18 ... resnet152), "
                              f"got {backbone!r}.")
-        self.neck = CSPNeck(_stage_channels(self.backbone))
+        self.neck = CSPNeck(_stage_channels(self.backbone), channels)
         c = self.neck.out_channels
         heads = {"hm": _head(c, 1, HM_BIAS), "params": _head(c, param_channels, None)}
         if photometric:
@@ -253,6 +254,8 @@ class SMHR(nn.Module):
         photometric: build the texture and light heads.
         max_hands: K of the top-K decoding. score_threshold: see `decode_peaks`.
         backbone_weights: a local ImageNet/torchvision file for the backbone (never downloaded).
+        channels: neck and head width (SMHR: 256; CPU twins use less: with ResNet-18 at 256 the
+            neck's k8 deconvolution alone has 8.4 M weights).
     """
 
     frame = "camera"
@@ -265,7 +268,7 @@ class SMHR(nn.Module):
                  hand_model: Literal["mano", "openhand"] = "mano", mano_dir: str | None = None,
                  camera: Literal["fixed", "intrinsics"] = "fixed", pick_hand: bool = True,
                  photometric: bool = False, max_hands: int = 4,
-                 score_threshold: float | None = 0.5,
+                 score_threshold: float | None = 0.5, channels: int = 256,
                  backbone_weights: str | None = None) -> None:
         super().__init__()
         check_choice(param_set, PARAM_SETS, name="param_set")
@@ -279,7 +282,7 @@ class SMHR(nn.Module):
         options = {"param_set": param_set, "n_pca": n_pca, "hand_model": hand_model,
                    "mano_dir": mano_dir, "camera": camera, "pick_hand": pick_hand,
                    "photometric": photometric, "max_hands": max_hands,
-                   "score_threshold": score_threshold}
+                   "score_threshold": score_threshold, "channels": channels}
         self.cfg = ModelConfig("smhr", backbone, image_size, options)
         self.param_set, self.n_pca, self.hand_model = param_set, n_pca, hand_model
         self.camera, self.pick_hand, self.photometric = camera, pick_hand, photometric
@@ -299,7 +302,8 @@ class SMHR(nn.Module):
         self.num_vertices = int(next(iter(self.hands.values())).parts.shape[0])
         self.net = SMHRNet(backbone, param_channels=2 * self.set_size,
                            num_vertices=self.num_vertices, photometric=photometric,
-                           pick_hand=pick_hand, backbone_weights=backbone_weights)
+                           pick_hand=pick_hand, channels=channels,
+                           backbone_weights=backbone_weights)
 
     # ---- input ----------------------------------------------------------------------------
     def preprocess(self, images: Tensor) -> Tensor:

@@ -1,0 +1,140 @@
+"""SMHR training (`handkit train smhr`; specs/mesh.md §3.5, §3.8).
+
+Wires the data (`tasks.smhr_data`), the model (`models.smhr.SMHR` from the registry) and its
+loss (`SMHR.loss`: terms in `losses.smhr` / `losses.centernet`, gathered at the GT centres as
+SMHR trains). No maths here.
+
+**Recipe** (SMHR's ``opts.py``): Adam, lr 1e-4, × 0.1 at epochs 30, 60 and 90, 150 epochs,
+seed 317; weights `losses.smhr.SMHR_WEIGHTS` (the packaged configs spell them out). Options:
+``mask_empty_slots`` (True: 2D terms over real hands; False: SMHR's multi-hand average over all
+slots, empty ones included), ``hard_fraction`` (0.7: SMHR's top-70 % per-sample mining, which it
+uses with the photometric loss).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from handkit.models.registry import ModelConfig, build_model
+from handkit.models.smhr import SMHR
+from handkit.tasks.base import TaskBase, seed_run
+from handkit.tasks.registry import register_task
+from handkit.tasks.runner import TrainerConfig, fit
+from handkit.tasks.smhr_data import SMHRDataConfig, SMHRDataModule
+
+__all__ = ["SMHRLossConfig", "SMHROptimConfig", "SMHRConfig", "SMHRTask", "smhr"]
+
+
+@dataclass
+class SMHRLossConfig:
+    """Term weights (defaults: SMHR's multi-hand path, `losses.smhr.SMHR_WEIGHTS["multi"]`).
+    ``joints3d``: root-relative 3D L1 × 1000, used only when the data has 3D."""
+
+    center: float = 100.0
+    handedness: float = 100.0
+    reprojection: float = 10.0
+    norm: float = 1000.0
+    bone: float = 100.0
+    joints3d: float = 10.0
+
+
+@dataclass
+class SMHROptimConfig:
+    """Attributes:
+        lr: Adam learning rate (1e-4).
+        schedule: "step" (SMHR: × `gamma` at each of `milestones`, in epochs) or "cosine"
+            (handkit's warm-up + cosine per step, `warmup_steps`).
+    """
+
+    lr: float = 1e-4
+    schedule: Literal["step", "cosine"] = "step"
+    milestones: list[int] = field(default_factory=lambda: [30, 60, 90])
+    gamma: float = 0.1
+    warmup_steps: int = 0
+
+
+def _smhr_model() -> ModelConfig:
+    return ModelConfig("smhr", "resnet50", 384, {"max_hands": 4, "pick_hand": True})
+
+
+@dataclass
+class SMHRConfig:
+    """A whole SMHR experiment (packaged YAML: handkit/configs/smhr/)."""
+
+    model: ModelConfig = field(default_factory=_smhr_model)
+    seed: int = 317
+    threads: int = 0
+    loss: SMHRLossConfig = field(default_factory=SMHRLossConfig)
+    optim: SMHROptimConfig = field(default_factory=SMHROptimConfig)
+    data: SMHRDataConfig = field(default_factory=SMHRDataConfig)
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=150))
+    mask_empty_slots: bool = True
+    hard_fraction: float | None = None
+
+
+class SMHRTask(TaskBase):
+    """Trains an `SMHR` model on batches of `data.smhr_inputs.SMHRItems`."""
+
+    def __init__(self, net: SMHR, cfg: SMHRConfig):
+        super().__init__(cfg, "smhr")
+        self.net = net
+
+    def losses(self, batch: dict) -> dict[str, Tensor]:
+        """`SMHR.loss` on one batch, weighted by ``cfg.loss``."""
+        images = self.net.preprocess(batch["image"])
+        xyz = batch["xyz"] if bool(batch["has_xyz"].all()) else None
+        return self.net.loss(images, hm=batch["hm"], ind=batch["ind"], slot=batch["slot"],
+                             uv=batch["uv"], valid=batch["valid"], is_right=batch["is_right"],
+                             handmap=batch["handmap"], xyz=xyz,
+                             weights=dataclasses.asdict(self.cfg.loss),
+                             mask_empty_slots=self.cfg.mask_empty_slots,
+                             hard_fraction=self.cfg.hard_fraction)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        self.count_bad(batch.get("bad", []))
+        if "image" not in batch:
+            return None  # every sample of this batch was bad; counted above
+        terms = self.losses(batch)
+        n = batch["image"].shape[0]
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=n)
+        self.log_bad(n)
+        return terms["loss"]
+
+    def configure_optimizers(self):
+        oc = self.cfg.optim
+        optimizer = torch.optim.Adam(self.net.parameters(), lr=oc.lr)
+        if oc.schedule == "cosine":
+            return self.warmup_cosine(optimizer, oc.warmup_steps)
+        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(oc.milestones), oc.gamma)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule,
+                                                         "interval": "epoch"}}
+
+
+def smhr(cfg: SMHRConfig, out_dir: str | Path, *, resume: bool = False,
+         callbacks: list | None = None) -> Path:
+    """Train SMHR; returns `out_dir/checkpoints/last.ckpt` (resumable with `resume`)."""
+    if not math.isfinite(cfg.optim.lr) or cfg.optim.lr <= 0:
+        raise ValueError(f"optim.lr: must be > 0, got {cfg.optim.lr}.")
+    if cfg.optim.schedule not in ("step", "cosine"):
+        raise ValueError(f"optim.schedule: 'step' or 'cosine', got {cfg.optim.schedule!r}.")
+    if cfg.model.name != "smhr":
+        raise ValueError(f"model.name: the smhr task trains 'smhr', got {cfg.model.name!r}.")
+    seed_run(cfg.seed, cfg.threads)
+    net = build_model(cfg.model)
+    task = SMHRTask(net, cfg)
+    data = SMHRDataModule(cfg.data, image_size=cfg.model.image_size, max_objs=net.max_hands,
+                          seed=cfg.seed)
+    fit(task, data, cfg.trainer, out_dir, resume=resume, seed=cfg.seed, callbacks=callbacks)
+    return Path(out_dir) / "checkpoints" / "last.ckpt"
+
+
+register_task("smhr", config=SMHRConfig, run=smhr,
+              help="SMHR single-stage multi-hand meshes (single-hand crops or multi-hand images)")

@@ -1,0 +1,99 @@
+"""Data for SMHR training: a dataset (optionally composed into multi-hand images) as SMHR inputs.
+
+Wires `data.formats` (any layout; FreiHAND, HO3D, the synthetic ``multihand`` world, ...),
+`data.compose.ComposedMultiHand` (``compose: true``, SMHR's artificial images, redrawn every
+epoch) and `data.smhr_inputs.SMHRItems` (crop or whole image, targets), drawn by
+`data.sampling.EpochShuffle` so every per-item draw is a function of (seed, epoch, index) and a
+resumed run sees what the uninterrupted one saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from handkit.data.compose import ComposedMultiHand
+from handkit.data.formats import detect_format, open_dataset
+from handkit.data.hands import collate_items
+from handkit.data.sampling import EpochShuffle
+from handkit.data.smhr_inputs import SMHRItems
+
+__all__ = ["SMHRDataConfig", "SMHRDataModule"]
+
+
+@dataclass
+class SMHRDataConfig:
+    """Attributes:
+        root: dataset folder (`--data`). format: a format name or "auto". split: its split
+            (FreiHAND "training", the synthetic multihand "all").
+        input: "crop" (single-hand, one hand per crop) or "whole" (multi-hand images).
+        center: "box" (SMHR single-hand) or "mean" (``--avg_center``, multi-hand).
+        compose: paste single-hand samples into multi-hand images (SMHR's artificial task).
+        compose_max_hands, compose_max_overlap, compose_flip_prob: `ComposedMultiHand`'s
+            ``max_hands`` (5), ``max_overlap``, ``flip_prob`` (0.5 with handedness).
+        length: items per epoch (0: the dataset's length).
+        min_valid: valid joints a hand needs.
+        augment: SMHR's training jitter and colour noise.
+        batch_size: per device (SMHR's default 32; its scripts use 4).
+        num_workers: DataLoader workers.
+    """
+
+    root: str = ""
+    format: str = "auto"
+    split: str = "training"
+    input: Literal["crop", "whole"] = "whole"
+    center: Literal["box", "mean"] = "mean"
+    compose: bool = False
+    compose_max_hands: int = 5
+    compose_max_overlap: float = 0.0
+    compose_flip_prob: float = 0.5
+    length: int = 0
+    min_valid: int = 10
+    augment: bool = True
+    batch_size: int = 32
+    num_workers: int = 4
+
+
+class SMHRDataModule(L.LightningDataModule):
+    """The training set as SMHR items (module doc).
+
+    Args:
+        cfg: the data config. image_size: the network input side. max_objs: target slots
+            (the model's ``max_hands``). seed: of every draw.
+    """
+
+    def __init__(self, cfg: SMHRDataConfig, *, image_size: int, max_objs: int, seed: int = 5):
+        super().__init__()
+        if not cfg.root:
+            raise ValueError("data.root: empty; give the dataset folder (--data DIR).")
+        self.cfg, self.image_size, self.max_objs, self.seed = cfg, image_size, max_objs, seed
+        self.items: SMHRItems | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        c = self.cfg
+        fmt = detect_format(c.root) if c.format == "auto" else c.format
+        source = open_dataset(fmt, c.root, c.split)
+        if c.compose:
+            source = ComposedMultiHand(source, size=self.image_size, max_hands=c.compose_max_hands,
+                                       length=c.length or None, seed=self.seed,
+                                       flip_prob=c.compose_flip_prob,
+                                       max_overlap=c.compose_max_overlap, min_valid=c.min_valid)
+        self.items = SMHRItems(source, size=self.image_size, max_objs=self.max_objs,
+                               mode=c.input, center=c.center, augment=c.augment, seed=self.seed,
+                               min_valid=c.min_valid)
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.items is not None, "setup() first"
+        rank, world = 0, 1
+        if self.trainer is not None:
+            rank, world = self.trainer.global_rank, self.trainer.world_size
+        sampler = EpochShuffle(len(self.items), seed=self.seed, rank=rank, world_size=world)
+        return DataLoader(self.items, batch_size=self.cfg.batch_size, sampler=sampler,
+                          num_workers=self.cfg.num_workers, collate_fn=collate_items,
+                          drop_last=len(sampler) > self.cfg.batch_size,
+                          persistent_workers=self.cfg.num_workers > 0,
+                          pin_memory=torch.cuda.is_available())
