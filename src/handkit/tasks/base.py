@@ -138,6 +138,26 @@ class TaskBase(L.LightningModule):
         if summary:
             print(summary)
 
+    # -- training ----------------------------------------------------------------------------
+    def losses(self, batch: dict) -> dict[str, Tensor]:
+        """The loss terms of one good batch, with the total under "loss" (override per task;
+        the default `training_step` calls it)."""
+        raise NotImplementedError(f"{type(self).__name__}: no losses(batch); override it or "
+                                  "training_step.")
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
+        """Count the batch's bad samples, skip a batch without good ones, log every term of
+        `losses(batch)` as ``train/<name>`` and return ``"loss"``."""
+        self.count_bad(batch.get("bad", []))
+        if "image" not in batch:
+            return None  # every sample of this batch was bad; counted above
+        terms = self.losses(batch)
+        n = batch["image"].shape[0]
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=n)
+        self.log_bad(n)
+        return terms["loss"]
+
     # -- schedule ----------------------------------------------------------------------------
     def steps_per_epoch(self) -> int:
         """Optimiser steps per epoch, from the trainer's estimate (at least 1)."""

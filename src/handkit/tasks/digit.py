@@ -108,17 +108,6 @@ class DigitTask(TaskBase):
                              hand_type_valid=batch["hand_type_valid"], segm=batch["segm"],
                              segm_valid=batch["segm_valid"], weights=self._weights())
 
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
-        self.count_bad(batch.get("bad", []))
-        if "image" not in batch:
-            return None  # every sample of this batch was bad; counted above
-        terms = self.losses(batch)
-        n = batch["image"].shape[0]
-        for name, value in terms.items():
-            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=n)
-        self.log_bad(n)
-        return terms["loss"]
-
     def validation_metrics(self, batch: dict) -> dict[str, Tensor]:
         terms = self.losses(batch)
         out = self.net(batch["image"])

@@ -97,17 +97,6 @@ class SMHRTask(TaskBase):
                              mask_empty_slots=self.cfg.mask_empty_slots,
                              hard_fraction=self.cfg.hard_fraction)
 
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
-        self.count_bad(batch.get("bad", []))
-        if "image" not in batch:
-            return None  # every sample of this batch was bad; counted above
-        terms = self.losses(batch)
-        n = batch["image"].shape[0]
-        for name, value in terms.items():
-            self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=n)
-        self.log_bad(n)
-        return terms["loss"]
-
     def configure_optimizers(self):
         oc = self.cfg.optim
         optimizer = torch.optim.Adam(self.net.parameters(), lr=oc.lr)
