@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from handkit.data.digit_crops import DigitAugmentParams, crop_matrix, digit_crop, process_bbox
+from handkit.data.digit_crops import (DigitAugmentParams, crop_matrix, digit_crop,
+                                      official_subset, process_bbox)
 from handkit.data.formats.interhand import InterHand26M
 from handkit.geometry.camera import project
 from handkit.hand.skeleton import convert
 from handkit.models.checkpoint import read_checkpoint
 from handkit.tasks.digit import DigitConfig, build_digit_task, train_digit
-from handkit.tasks.digit_data import DigitDataConfig, official_subset
+from handkit.tasks.digit_data import DigitDataConfig
 from handkit.tasks.registry import get_task
 from handkit.utils.config import config_path, load_config
 

@@ -28,6 +28,7 @@ derives it from its checkpointed shuffle generator), never from global state.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +38,14 @@ from handkit.data.crop import warp_crop
 from handkit.data.part_masks import NUM_CLASSES, swap_hands, to_digit_classes
 from handkit.data.schema import Sample, SampleError
 from handkit.hand.skeleton import convert
+from handkit.utils.check import check_choice
 
 __all__ = ["DigitAugmentConfig", "DigitAugmentParams", "process_bbox", "sample_digit_augment",
-           "crop_matrix", "digit_crop", "HAND_TYPES"]
+           "crop_matrix", "digit_crop", "official_subset", "HAND_TYPES"]
 
 HAND_TYPES = {"right": (1.0, 0.0), "left": (0.0, 1.0), "interacting": (1.0, 1.0)}
+_SUBSETS = {"": None, "smallval": 0.25, "smalltest": 0.25, "smalltrain": 0.10,
+            "minival": 1000, "minitest": 1000, "minitrain": 1000}
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ def _swap(x: np.ndarray) -> np.ndarray:
 
 
 def digit_crop(sample: Sample, params: DigitAugmentParams, *, patch: int = 256,
-               bbox: Any = None) -> dict[str, np.ndarray]:
+               bbox: Any = None, process_box: bool = True) -> dict[str, np.ndarray]:
     """One item of DIGIT's loader (§3.8) from an InterHand2.6M-layout sample.
 
     Args:
@@ -120,7 +124,9 @@ def digit_crop(sample: Sample, params: DigitAugmentParams, *, patch: int = 256,
             hand_type_valid, bbox (the loader's); ``part_seg`` optional.
         params: `sample_digit_augment`'s draw, or `DigitAugmentParams()` for evaluation.
         patch: P (official 256).
-        bbox: [x, y, w, h] px to use instead of ``extras["bbox"]``, processed the same way.
+        bbox: [x, y, w, h] px to use instead of ``extras["bbox"]``.
+        process_box: make the box square × 1.25 (`process_bbox`; GT boxes); False uses it as
+            given (RootNet's boxes at test time, §3.5).
 
     Returns:
         image (P, P, 3) float32 in [0, 1]; uv (42, 2) patch px, z (42,) m camera depth, valid
@@ -147,8 +153,12 @@ def digit_crop(sample: Sample, params: DigitAugmentParams, *, patch: int = 256,
                                 "interhand")[:, 2] for k in range(2)])
     valid = np.concatenate([convert(sample.joint_valid[k][:, None], "handkit",
                                     "interhand")[:, 0] for k in range(2)]).astype(bool)
+    raw = np.asarray(sample.extras.get("bbox") if bbox is None else bbox, np.float64).reshape(4)
     try:
-        box = process_bbox(sample.extras.get("bbox") if bbox is None else bbox)
+        box = process_bbox(raw) if process_box else np.concatenate([raw[:2] + raw[2:] / 2,
+                                                                     raw[2:]])
+        if not (np.isfinite(box).all() and (box[2:] > 0).all()):
+            raise SampleError(f"bbox: expected [x, y, w, h] with w, h > 0, got {raw.tolist()}.")
     except SampleError as err:
         raise SampleError(f"{sid}: {err}") from None
     image = sample.image
@@ -181,3 +191,24 @@ def digit_crop(sample: Sample, params: DigitAugmentParams, *, patch: int = 256,
             "segm": labels, "segm_valid": np.float32(segm_valid), "T": T, "flipped":
             np.array(params.flip), "K": sample.K.astype(np.float64),
             "abs_depth": z[[20, 41]].astype(np.float32)}
+
+
+def official_subset(n: int, name: str) -> list[int]:
+    """Indices (in ``random.sample``'s order) into n items in data.json order of DIGIT's
+    ``small*`` / ``mini*`` subset (§3.11):
+    ``small{val,test}`` 25 %, ``smalltrain`` 10 %, ``mini*`` 1,000, ``""`` all. Drawn as the
+    official ``downsample``: Python's ``random.seed(1)``, one draw spent on its check
+    (``randint(0, 100) == 17``), then ``random.sample``, so the same frames as the official
+    subset (``tinytrain``, which the official code silently leaves whole, is not offered).
+
+    Raises:
+        ValueError: an unknown subset name.
+    """
+    check_choice(name, _SUBSETS, name="subset")
+    amount = _SUBSETS[name]
+    if amount is None:
+        return list(range(n))
+    rng = random.Random(1)
+    rng.randint(0, 100)  # the official assert's draw (== 17), kept so the sample matches
+    k = min(n, int(amount * n) if isinstance(amount, float) else amount)
+    return rng.sample(list(range(n)), k)

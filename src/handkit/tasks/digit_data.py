@@ -9,15 +9,12 @@ the task).
 seeded with the run's seed whose state is in the checkpoint (`state_dict`), so a resumed run
 draws the next epoch exactly as the uninterrupted run; workers never use global state.
 
-**Validation subset** (official ``downsample``, §3.11): ``"smallval"`` keeps 25 % and
-``"minival"`` 1,000 of the split's images in data.json order, drawn with Python's
-``random.seed(1)`` after the one draw the official code spends on its check
-(``randint(0, 100) == 17``), so the same images as the official subset; ``""`` keeps all.
+**Subsets** (``train_subset``, ``val_subset``): the official ``small*`` / ``mini*`` rule,
+`data.digit_crops.official_subset`.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -27,17 +24,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from handkit.data.digit_crops import (DigitAugmentConfig, DigitAugmentParams, digit_crop,
-                                      sample_digit_augment)
+                                      official_subset, sample_digit_augment)
 from handkit.data.formats._base import LOAD_ERRORS
 from handkit.data.formats.interhand import InterHand26M
 from handkit.data.hands import collate_items
-from handkit.utils.check import check_choice
 
-__all__ = ["DigitDataConfig", "DigitCrops", "DigitDataModule", "official_subset"]
-
-_SUBSETS = {"": None, "smallval": 0.25, "smalltest": 0.25, "smalltrain": 0.10,
-            "minival": 1000, "minitest": 1000, "minitrain": 1000}
-
+__all__ = ["DigitDataConfig", "DigitCrops", "DigitDataModule"]
 
 @dataclass
 class DigitDataConfig:
@@ -60,22 +52,6 @@ class DigitDataConfig:
     val_batch_size: int = 16
     num_workers: int = 8
     augment: DigitAugmentConfig = field(default_factory=DigitAugmentConfig)
-
-
-def official_subset(n: int, name: str) -> list[int]:
-    """Indices (in order) of DIGIT's ``small*`` / ``mini*`` subset of n items (§3.11).
-
-    Raises:
-        ValueError: an unknown subset name.
-    """
-    check_choice(name, _SUBSETS, name="subset")
-    amount = _SUBSETS[name]
-    if amount is None:
-        return list(range(n))
-    rng = random.Random(1)
-    rng.randint(0, 100)  # the official assert's draw (== 17), kept so the sample matches
-    k = min(n, int(amount * n) if isinstance(amount, float) else amount)
-    return rng.sample(list(range(n)), k)
 
 
 class DigitCrops(Dataset):

@@ -42,7 +42,7 @@ from handkit.hand.skeleton import INTERHAND_LEFT, INTERHAND_RIGHT, convert
 from handkit.utils.check import check_choice
 
 __all__ = ["InterHand26M", "HAND_TYPES", "camera_to_K", "world_to_camera", "split_hands",
-           "read_part_mask"]
+           "read_part_mask", "read_rootnet"]
 
 HAND_TYPES = ("right", "left", "interacting")
 _ROOTS = (20, 41)  # right wrist, left wrist (InterHand indices)
@@ -137,6 +137,34 @@ def read_part_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
     if mask.max(initial=0) >= NUM_CLASSES:
         raise SampleError(f"{path}: part mask: class id {int(mask.max())} >= {NUM_CLASSES}.")
     return from_digit_classes(mask)
+
+
+def read_rootnet(root: str | Path, split: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """RootNet's output for a split (specs/digit.md §3.2, §3.9):
+    ``<root>/rootnet_output/rootnet_interhand2.6m_output_<split>.json``.
+
+    Returns:
+        annot_id → (bbox (4,) [x, y, w, h] px as stored (already square × 1.25; DIGIT uses it
+        as is), abs_depth (2,) meters [right, left]).
+
+    Raises:
+        FileNotFoundError / SampleError: missing file, or an entry without ``annot_id``,
+        ``bbox`` [4] or ``abs_depth`` [2] (named with its index).
+    """
+    path = Path(root) / "rootnet_output" / f"rootnet_interhand2.6m_output_{split}.json"
+    entries = read_json(path, "RootNet output")
+    if not isinstance(entries, list):
+        raise SampleError(f"{path}: expected a list of {{annot_id, bbox, abs_depth}}, got "
+                          f"{type(entries).__name__}.")
+    out = {}
+    for i, entry in enumerate(entries):
+        annot = int(get_field(entry, "annot_id", path, f"[{i}].annot_id"))
+        bbox = to_array(get_field(entry, "bbox", path, f"[{i}].bbox"), "4", path, f"[{i}].bbox",
+                        dtype=np.float64)
+        depth = to_array(get_field(entry, "abs_depth", path, f"[{i}].abs_depth"), "2", path,
+                         f"[{i}].abs_depth", dtype=np.float64)
+        out[annot] = (bbox, depth / 1000.0)
+    return out
 
 
 class InterHand26M(FormatDataset):

@@ -1,0 +1,161 @@
+"""DIGIT over an InterHand2.6M-layout split → the official numbers (specs/digit.md §4).
+
+Per frame: the crop (GT box, square × 1.25; or RootNet's box as given), the network, then §4.1's
+lifting: x, y from heat-map units to crop pixels to image pixels (the crop's inverse map), z
+from bins to meters relative to each hand's root, plus that hand's absolute root depth (GT, or
+RootNet's ``abs_depth``), back-projected with the image's K. `eval.interhand.interhand_scores`
+then gives MPJPE single / interacting / all (official averaging), MRRPE and handedness accuracy.
+MRRPE places the left root at the right root's depth plus the predicted relative root depth
+(§4.3); MPJPE uses each hand's own absolute depth (§4.2).
+
+Every report names what it was computed on: ``dataset`` ("InterHand2.6M v1.0 (5 fps)" or
+"synthetic (handkit synth interhand)" from the folder's meta.json), ``split``, ``subset``,
+``annot_subset`` (InterHand's H / M / H+M / human_annot choice is the folder the user points to;
+handkit cannot tell them apart and records the folder name), ``root_depth`` ("gt" or "rootnet").
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from handkit.data.digit_crops import DigitAugmentParams, digit_crop, official_subset
+from handkit.data.formats._base import LOAD_ERRORS
+from handkit.data.formats.interhand import InterHand26M, read_rootnet
+from handkit.data.hands import collate_items
+from handkit.eval.interhand import interhand_scores
+from handkit.hand.skeleton import convert
+from handkit.losses.digit import decode_depth, lift_25d
+from handkit.models.checkpoint import load_model
+from handkit.models.digit import DigitModel
+from handkit.utils.check import check_choice
+
+__all__ = ["evaluate_interhand", "dataset_label"]
+
+
+def dataset_label(root: str | Path) -> str:
+    """"synthetic (handkit synth interhand)" when `root` holds handkit's meta.json, else the
+    real dataset's name."""
+    meta = Path(root) / "meta.json"
+    if meta.is_file():
+        try:
+            if json.loads(meta.read_text()).get("generator") == "handkit synth":
+                return "synthetic (handkit synth interhand)"
+        except (OSError, ValueError):
+            pass
+    return "InterHand2.6M v1.0 (5 fps)"
+
+
+def _to42(x: np.ndarray) -> np.ndarray:
+    """(2, 21, C) handkit hands → (42, C) InterHand order."""
+    return np.concatenate([convert(x[k], "handkit", "interhand") for k in range(2)])
+
+
+def _item(ds: InterHand26M, i: int, patch: int, rootnet: dict | None) -> dict:
+    try:
+        sample = ds[i]
+        bbox, process, depth = None, True, None
+        if rootnet is not None:
+            annot = sample.extras.get("annot_id")
+            if annot not in rootnet:
+                raise ValueError(f"{sample.sample_id}: no RootNet entry for annot_id {annot}.")
+            bbox, depth = rootnet[annot]
+            process = False
+        item = digit_crop(sample, DigitAugmentParams(), patch=patch, bbox=bbox,
+                          process_box=process)
+    except LOAD_ERRORS as err:
+        return {"bad": f"{type(err).__name__}: {err}"}
+    out = {k: torch.as_tensor(np.array(v)) for k, v in item.items()}
+    out["image"] = out["image"].permute(2, 0, 1).contiguous()
+    out["gt"] = torch.as_tensor(_to42(sample.keypoints_3d.astype(np.float64)))
+    out["gt_valid"] = torch.as_tensor(_to42(sample.joint_valid[..., None])[:, 0])
+    if depth is not None:
+        out["abs_depth"] = torch.as_tensor(depth, dtype=torch.float32)
+    return out
+
+
+@torch.no_grad()
+def _predict(model: DigitModel, batch: dict) -> dict[str, np.ndarray]:
+    out = model(batch["image"])
+    stride = model.pose_reg.backbone.stride
+    T_inv = torch.linalg.inv(batch["T"].double())
+    uv_patch = out.joints[..., :2].double() * stride
+    uv_img = uv_patch @ T_inv[:, :2, :2].transpose(1, 2) + T_inv[:, None, :2, 2]
+    z_rel = decode_depth(out.joints[..., 2].double(), depth_range=model.depth_range)
+    K = batch["K"].double()
+    depth = batch["abs_depth"].double()
+    hands = [lift_25d(uv_img[:, h], z_rel[:, h], K, depth[:, k])
+             for k, h in enumerate((slice(0, 21), slice(21, 42)))]
+    rel = decode_depth(out.rel_root.double(), depth_range=model.depth_range)
+    right = lift_25d(uv_img[:, [20]].expand(-1, 21, -1), z_rel[:, [20]].expand(-1, 21), K,
+                     depth[:, 0])[:, 0]
+    left = lift_25d(uv_img[:, [41]].expand(-1, 21, -1), z_rel[:, [41]].expand(-1, 21), K,
+                    depth[:, 0] + rel)[:, 0]
+    return {"pred": torch.cat(hands, 1).numpy(), "roots": torch.stack([right, left], 1).numpy(),
+            "prob": torch.sigmoid(out.hand_logits).double().numpy()}
+
+
+def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, split: str = "test",
+                       subset: str = "", root_depth: Literal["gt", "rootnet"] = "gt",
+                       batch_size: int = 16, limit: int | None = None) -> dict[str, Any]:
+    """Run DIGIT over `split` of the InterHand2.6M-layout folder `root` and score it.
+
+    Args:
+        model: a `DigitModel` or a checkpoint path (`models.checkpoint.load_model`).
+        root: dataset folder (real InterHand2.6M or `handkit synth interhand` output).
+        split: "train", "val" or "test".
+        subset: "" (all) or an official subset name (`data.digit_crops.official_subset`:
+            "smallval" is what the official training validates on, "minitest" 1,000 frames).
+        root_depth: "gt" (GT boxes and root depths) or "rootnet" (RootNet's boxes as given and
+            its depths, the official default for val/test).
+        batch_size: frames per forward pass.
+        limit: evaluate the first `limit` frames (of the subset) only.
+
+    Returns:
+        `interhand_scores`' dict plus ``dataset``, ``split``, ``subset``, ``annot_subset``,
+        ``root_depth``, ``frames``, ``skipped`` and ``skip_reasons``.
+    """
+    check_choice(root_depth, ("gt", "rootnet"), name="root_depth")
+    if not isinstance(model, DigitModel):
+        model = load_model(model)[0]
+        if not isinstance(model, DigitModel):
+            raise ValueError(f"model: expected a DIGIT checkpoint, got {type(model).__name__}.")
+    model.eval()
+    ds = InterHand26M(root, split)
+    rootnet = read_rootnet(root, split) if root_depth == "rootnet" else None
+    frames = sorted(official_subset(len(ds), subset))
+    frames = frames if limit is None else frames[:limit]
+    n = len(frames)
+    rows: dict[str, list] = {k: [] for k in ("pred", "roots", "prob", "gt", "valid", "inter",
+                                             "ht", "htv")}
+    bad: list[str] = []
+    for start in range(0, n, batch_size):
+        items = [_item(ds, i, model.image_size, rootnet) for i in frames[start:start + batch_size]]
+        batch = collate_items(items)
+        bad += batch["bad"]
+        if "image" not in batch:
+            continue
+        for key, value in _predict(model, batch).items():
+            rows[key].append(value)
+        rows["gt"].append(batch["gt"].numpy())
+        rows["valid"].append(batch["gt_valid"].numpy().astype(bool))
+        rows["inter"].append(batch["interacting"].numpy().astype(bool))
+        rows["ht"].append(batch["hand_type"].numpy())
+        rows["htv"].append(batch["hand_type_valid"].numpy() > 0)
+    if not rows["pred"]:
+        raise ValueError(f"{root}: no frame of split {split!r} could be evaluated "
+                         f"({len(bad)} skipped: {bad[:3]}).")
+    a = {k: np.concatenate(v) for k, v in rows.items()}
+    gt_roots = a["gt"][:, [20, 41]]
+    root_valid = a["inter"] & a["valid"][:, 20] & a["valid"][:, 41]
+    scores = interhand_scores(a["pred"], a["gt"], a["valid"], a["inter"], hand_prob=a["prob"],
+                              hand_target=a["ht"], hand_valid=a["htv"], pred_roots=a["roots"],
+                              gt_roots=gt_roots, root_valid=root_valid)
+    return {"dataset": dataset_label(root), "split": split, "subset": subset or "all",
+            "annot_subset": Path(root).name, "root_depth": root_depth,
+            "frames": int(len(a["pred"])), "skipped": len(bad),
+            "skip_reasons": sorted(set(bad))[:10], **scores}
