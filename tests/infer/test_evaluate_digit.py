@@ -78,3 +78,20 @@ def test_rootnet_boxes_and_depths_are_used_as_given(synth, monkeypatch, tmp_path
     (out_dir / "rootnet_interhand2.6m_output_val.json").write_text(json.dumps([{"bbox": []}]))
     with pytest.raises(Exception, match=r"\[0\]\.annot_id"):
         read_rootnet(synth, "val")
+
+
+def test_handkit_evaluate_runs_a_digit_checkpoint(synth, tmp_path, capsys):
+    from handkit.cli import main
+
+    model = create_model("digit", backbone="stem4", image_size=64, size="small")
+    config = {"model": {"name": "digit", "backbone": "stem4", "image_size": 64,
+                        "options": {"size": "small"}}}
+    ckpt = tmp_path / "digit.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
+                "hyper_parameters": {"config": config}}, ckpt)
+    assert main(["evaluate", "--ckpt", str(ckpt), "--data", str(synth), "--split", "val",
+                 "--out", str(tmp_path / "ev")]) == 0
+    text = capsys.readouterr().out
+    assert "split val" in text and "root depth gt" in text and "r_thumb4" in text
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["split"] == "val" and metrics["frames"] == 3 and len(metrics["per_joint"]) == 42

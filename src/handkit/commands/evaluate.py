@@ -26,9 +26,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="folder for metrics.json, pck.png, gallery.png (default %(default)s)")
     parser.add_argument("--gallery", type=integer(0), default=16, help="hands in gallery.png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--root-depth", default="gt", choices=["gt", "rootnet"],
+                        help="DIGIT checkpoints (InterHand2.6M layout): absolute root depths and "
+                             "boxes from the GT or from rootnet_output/ (the official default)")
+    parser.add_argument("--subset", default="",
+                        help="DIGIT checkpoints: an official subset (smallval, minitest, ...)")
+
+
+def _is_digit(ckpt: str | None) -> bool:
+    if not ckpt:
+        return False
+    from handkit.models.checkpoint import read_checkpoint
+
+    config = read_checkpoint(ckpt)[1].get("config", {})
+    return isinstance(config, dict) and config.get("model", {}).get("name") == "digit"
 
 
 def run(args: argparse.Namespace) -> int:
+    if _is_digit(args.ckpt):
+        from handkit.infer.evaluate_digit import evaluate_interhand, report_lines, write_report
+
+        report = evaluate_interhand(args.ckpt, args.data, split=args.split,
+                                    subset=args.subset, root_depth=args.root_depth,
+                                    batch_size=args.batch_size, limit=args.limit)
+        print("\n".join(report_lines(report)))
+        written = write_report(report, args.out)
+        print("wrote " + ", ".join(str(p) for p in written))
+        return 0
     from handkit.eval.scoring import summary_lines
     from handkit.infer.evaluate import evaluate
 

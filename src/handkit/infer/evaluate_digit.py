@@ -33,8 +33,9 @@ from handkit.losses.digit import decode_depth, lift_25d
 from handkit.models.checkpoint import load_model
 from handkit.models.digit import DigitModel
 from handkit.utils.check import check_choice
+from handkit.utils.files import write_json, write_text
 
-__all__ = ["evaluate_interhand", "dataset_label"]
+__all__ = ["evaluate_interhand", "dataset_label", "report_lines", "write_report"]
 
 
 def dataset_label(root: str | Path) -> str:
@@ -159,3 +160,43 @@ def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, spli
             "annot_subset": Path(root).name, "root_depth": root_depth,
             "frames": int(len(a["pred"])), "skipped": len(bad),
             "skip_reasons": sorted(set(bad))[:10], **scores}
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """The summary table (mm) with what it was computed on, then the per-joint table."""
+    head = (f"DIGIT on {report['dataset']}, split {report['split']} ({report['subset']}, "
+            f"folder {report['annot_subset']}), root depth {report['root_depth']}: "
+            f"{report['frames']} frames ({report['frames_sh']} single, {report['frames_ih']} "
+            f"interacting), {report['skipped']} skipped")
+    lines = [head,
+             f"  MPJPE all / single / interacting (mm, 42 joints, wrists at 0): "
+             f"{report['mpjpe_all']:.3f} / {report['mpjpe_sh']:.3f} / {report['mpjpe_ih']:.3f}",
+             f"  MPJPE without the wrists (40 joints):                     "
+             f"{report['mpjpe_all_no_wrist']:.3f} / {report['mpjpe_sh_no_wrist']:.3f} / "
+             f"{report['mpjpe_ih_no_wrist']:.3f}",
+             f"  MRRPE (mm, {report['frames_mrrpe']} frames): {report['mrrpe']:.3f}",
+             f"  handedness accuracy ({report['frames_handedness']} frames): "
+             f"{report['handedness_acc']:.4f}",
+             f"  joints averaged (sh / ih / all): {report['joints_sh']} / {report['joints_ih']}"
+             f" / {report['joints_all']} of 42"]
+    table = ["joint        all      sh      ih"] + [
+        f"{name:<10} {v['all']:7.3f} {v['sh']:7.3f} {v['ih']:7.3f}"
+        for name, v in report["per_joint"].items()]
+    return lines + table
+
+
+def _no_nan(x: Any) -> Any:
+    """NaN (a mean over nothing) → None, so metrics.json is strict JSON."""
+    if isinstance(x, dict):
+        return {k: _no_nan(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_no_nan(v) for v in x]
+    return None if isinstance(x, float) and x != x else x
+
+
+def write_report(report: dict[str, Any], out_dir: str | Path) -> list[Path]:
+    """``metrics.json`` (the whole report; NaN as null) and ``per_joint.txt`` (`report_lines`)
+    in `out_dir`."""
+    out = Path(out_dir)
+    return [write_json(out / "metrics.json", _no_nan(report)),
+            write_text(out / "per_joint.txt", "\n".join(report_lines(report)) + "\n")]

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -28,6 +27,7 @@ from handkit.data.digit_crops import (DigitAugmentConfig, DigitAugmentParams, di
 from handkit.data.formats._base import LOAD_ERRORS
 from handkit.data.formats.interhand import InterHand26M
 from handkit.data.hands import collate_items
+from handkit.tasks.finetune_data import ShuffledDataModule
 
 __all__ = ["DigitDataConfig", "DigitCrops", "DigitDataModule"]
 
@@ -96,27 +96,19 @@ class _SeededShuffle(Sampler):
         return iter(list(zip(order, seeds)))
 
 
-class DigitDataModule(L.LightningDataModule):
-    """Training crops (augmented, shuffled, last incomplete batch dropped) and validation crops.
+class DigitDataModule(ShuffledDataModule):
+    """Training crops (augmented, shuffled resumably by `ShuffledDataModule`'s generator, the
+    last incomplete batch dropped when there are several) and validation crops.
 
     Args:
         cfg: the data config. patch: crop side P (= the model's image size). seed: the run's.
     """
 
     def __init__(self, cfg: DigitDataConfig, patch: int, seed: int = 1):
-        super().__init__()
-        if not cfg.root:
-            raise ValueError("data.root: empty; give the InterHand2.6M-layout folder (--data).")
-        self.cfg, self.patch = cfg, patch
-        self.shuffle = torch.Generator().manual_seed(seed)
+        super().__init__(cfg, seed)
+        self.patch = patch
         self.train_set: DigitCrops | None = None
         self.val_set: DigitCrops | None = None
-
-    def state_dict(self) -> dict:
-        return {"shuffle": self.shuffle.get_state()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.shuffle.set_state(state["shuffle"])
 
     def _crops(self, split: str, subset: str, augment: DigitAugmentConfig | None) -> DigitCrops:
         data = InterHand26M(self.cfg.root, split)
