@@ -1,9 +1,9 @@
 """`handkit <verb>`: one thin module per verb in `handkit/commands/` (style rule R10).
 
 A verb module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`, and
-calls an importable library function that does the work. A user error (`ValueError`,
-`FileNotFoundError`, `FileExistsError`, a folder given as a file, an unwritable output) exits
-with status 2 and a one-line message, no traceback.
+calls an importable library function that does the work. A user error (`ValueError`, or an
+`OSError`: a missing, existing, unwritable or read-only path, a folder given as a file) exits
+with status 2 and a one-line message naming it, no traceback (`handkit --debug VERB` shows it).
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class _HelpFormatter(argparse.HelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="handkit", description=handkit.__doc__)
     parser.add_argument("--version", action="version", version=f"handkit {handkit.__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of a user error (bad input, paths)")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name, module in _verbs().items():
         verb = sub.add_parser(name, help=module.HELP, description=module.HELP,
@@ -53,15 +55,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(err: BaseException) -> str:
+    text = str(err) or type(err).__name__
+    if isinstance(err, OSError) and err.filename and str(err.filename) not in text:
+        text = f"{err.filename}: {text}"
+    return " ".join(text.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     # Nothing in handkit downloads: make any hub client fail fast instead of waiting.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
-            IsADirectoryError, PermissionError) as err:
-        print(f"handkit {args.verb}: error: {err}", file=sys.stderr)
+    except (ValueError, OSError) as err:
+        # OSError: missing, existing, unwritable or read-only paths, folders given as files.
+        if args.debug:
+            raise
+        print(f"handkit {args.verb}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"handkit {args.verb}: interrupted", file=sys.stderr)

@@ -170,6 +170,30 @@ def test_resume_continues_a_stopped_run(synth, tmp_path):
         finetune(cfg, tmp_path / "fresh", resume=True)
 
 
+class _Canary:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))  # creates the canary file if ever unpickled
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "malicious"])
+def test_resume_refuses_a_bad_last_ckpt_in_one_line(synth, tmp_path, kind):
+    cfg = _tiny("rn25d", synth)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    canary = tmp_path / "canary"
+    if kind == "corrupt":
+        last.write_bytes(b"PK\x03\x04 not a zip")
+    else:
+        torch.save({"state_dict": {}, "payload": _Canary(canary)}, last)
+    with pytest.raises(ValueError, match="not a checkpoint handkit can read safely") as err:
+        finetune(cfg, tmp_path, resume=True)
+    assert "weights_only=False" not in str(err.value) and "\n" not in str(err.value)
+    assert not canary.exists()
+
+
 def test_a_resumed_run_ends_with_the_uninterrupted_runs_weights(synth, tmp_path, monkeypatch,
                                                                 stop_after_first_epoch):
     """Every stream resumes: the step-keyed augmentation, the global states and the loader's

@@ -22,13 +22,25 @@ from handkit.models.registry import ModelConfig, build_model
 from handkit.utils.check import check_choice
 from handkit.utils.files import atomic_path
 
-__all__ = ["read_checkpoint", "load_model", "model_config", "pack_checkpoint",
+__all__ = ["read_checkpoint", "unsafe_load_reason", "load_model", "model_config", "pack_checkpoint",
            "shipped_checkpoint", "quantize_int8", "dequantize_int8", "SHIPPED_NAME"]
 
 SHIPPED_NAME = "rn25d_r18_synth.pt"
 """File name of the shipped checkpoint in `handkit/assets/`."""
 _Q_SUFFIX, _S_SUFFIX = "::int8", "::scale"
 _QUANT = ("none", "fp16", "int8")
+
+
+def unsafe_load_reason(err: BaseException) -> str:
+    """The line of a failed `torch.load(weights_only=True)` that says why (a blocked global, a
+    corrupt stream), without torch's advice to retry with `weights_only=False`."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    for line in lines:
+        if any(key in line for key in ("GLOBAL", "Unsupported", "unsupported", "truncated",
+                                       "invalid", "EOF")) and "weights_only" not in line:
+            return line[:200]
+    useful = [line for line in lines if "weights_only" not in line and "PyTorch" not in line]
+    return (useful[0] if useful else type(err).__name__)[:200]
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict, dict]:
@@ -46,7 +58,9 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means "not loadable safely"
-        raise ValueError(f"{path}: not a checkpoint handkit can read safely ({err}).") from None
+        raise ValueError(f"{path}: not a checkpoint handkit can read safely "
+                         f"({unsafe_load_reason(err)}); handkit never runs code from a "
+                         "checkpoint.") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ValueError(f"{path}: no 'state_dict' entry; is this a Lightning checkpoint?")
     return ckpt["state_dict"], ckpt.get("hyper_parameters", {})

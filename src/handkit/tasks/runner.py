@@ -21,6 +21,8 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
+from handkit.models.checkpoint import read_checkpoint
+
 __all__ = ["TrainerConfig", "fit"]
 
 
@@ -102,12 +104,16 @@ def fit(task: L.LightningModule, datamodule: L.LightningDataModule, cfg: Trainer
 
     Raises:
         FileNotFoundError: `resume` without a checkpoint to resume from.
+        ValueError: `resume` from a checkpoint that cannot be read safely (corrupt, or
+            holding pickled code).
         FileExistsError: not `resume`, and `out_dir` holds a run's checkpoints.
     """
     out_dir = Path(out_dir)
     last = out_dir / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {last}; run without --resume first.")
+    if resume:
+        read_checkpoint(last)  # refuses a corrupt or code-carrying file with one line
     if not resume and _existing_run(out_dir):
         # Lightning would write last-v1.ckpt beside the old run's last.ckpt, which evaluate,
         # export and --resume then take for this run's.
