@@ -77,6 +77,27 @@ def test_bone_units_to_meters():
     assert np.allclose(to_meters(xyz, gt, None, unit="m", frame="camera"), xyz)  # meters stay
 
 
+def test_vertices_to_meters_follow_the_joints_map():
+    """points= are moved exactly as the joints: a vertex sitting on a joint lands on it."""
+    gt = _hands(2)
+    g = np.random.default_rng(3)
+    xyz = g.normal(size=(2, 21, 3))
+    verts = np.concatenate([xyz[:, [0, 9, 20]], g.normal(size=(2, 5, 3))], axis=1)
+    for unit, frame, scale in (("bone:middle_mcp-middle_pip", "camera", np.array([0.03, 0.05])),
+                               ("bone:wrist-middle_mcp", "root_relative", None),
+                               ("m", "root_relative", None)):
+        joints = to_meters(xyz, gt, scale, unit=unit, frame=frame)
+        out = to_meters(xyz, gt, scale, unit=unit, frame=frame, points=verts)
+        assert out.shape == (2, 8, 3)
+        np.testing.assert_allclose(out[:, :3], joints[:, [0, 9, 20]], atol=1e-12)
+        # the rest keep their offsets to the joints, scaled by the same factor
+        ratio = np.linalg.norm(out[:, 5] - out[:, 0], axis=-1) / \
+            np.linalg.norm(verts[:, 5] - verts[:, 0], axis=-1)
+        ref = np.linalg.norm(joints[:, 9] - joints[:, 0], axis=-1) / \
+            np.linalg.norm(xyz[:, 9] - xyz[:, 0], axis=-1)
+        np.testing.assert_allclose(ratio, ref, rtol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
     from handkit.data.synth.runner import synthesize

@@ -5,6 +5,7 @@ import torch
 from handkit.geometry.camera import (
     backproject,
     crop_resize_matrix,
+    fit_translation,
     flip_K,
     pixel_rays,
     project,
@@ -140,3 +141,26 @@ def test_inverse_3x3_matches_linalg_and_exports_to_onnx(tmp_path):
     torch.onnx.export(Inv(), (k,), str(path), dynamo=False)
     out = ort.InferenceSession(str(path)).run(None, {"x": k.numpy()})[0]
     torch.testing.assert_close(torch.from_numpy(out), torch.linalg.inv(k), rtol=1e-4, atol=1e-5)
+
+
+def test_fit_translation_recovers_the_placement():
+    g = torch.Generator().manual_seed(5)
+    xyz = torch.randn(3, 21, 3, generator=g, dtype=torch.float64) * 0.04
+    t = torch.tensor([[0.02, -0.01, 0.5], [-0.1, 0.05, 0.9], [0.0, 0.0, 0.3]],
+                     dtype=torch.float64)
+    K = K_HAND.clone()
+    K[0, 1] = 3.0  # skew is part of the linear form
+    uv = project(xyz + t[:, None], K)
+    torch.testing.assert_close(fit_translation(xyz, uv, K), t, atol=1e-12, rtol=0)
+    # invalid points are ignored: a wild pixel there changes nothing
+    valid = torch.ones(3, 21, dtype=torch.bool)
+    valid[:, 4] = False
+    bad = uv.clone()
+    bad[:, 4] += 80.0
+    torch.testing.assert_close(fit_translation(xyz, bad, K, valid), t, atol=1e-12, rtol=0)
+    # units: points in mm give t in mm (pixels are scale-free)
+    torch.testing.assert_close(fit_translation(xyz * 1000, uv, K), t * 1000, atol=1e-9, rtol=0)
+    with pytest.raises(ValueError, match="valid"):
+        fit_translation(xyz, uv, K, torch.zeros(3, 21, dtype=torch.bool))
+    with pytest.raises(ValueError, match="uv"):
+        fit_translation(xyz, uv[:, :20], K)

@@ -38,6 +38,7 @@ def test_a_new_model_trains_evaluates_and_predicts(synth, tmp_path):
     assert report.meta["model"] == _toy_model.NAME and "m, root_relative" in \
         report.meta["to_meters"]
     assert report.metrics["rr_mpjpe_mm"] == pytest.approx(report.metrics["mpjpe_mm"])
+    assert report.meta["mesh"] == "model gives no vertices" and "mpvpe_mm" not in report.metrics
 
     image = np.full((96, 96, 3), 90, np.uint8)
     cv2.circle(image, (48, 48), 20, (200, 160, 140), -1)
@@ -49,3 +50,4 @@ def test_a_new_model_trains_evaluates_and_predicts(synth, tmp_path):
     assert record["model"]["name"] == _toy_model.NAME
     assert record["keypoints_3d_cam_m"] is None  # root-relative models give no camera frame
     assert np.isfinite(np.array(record["keypoints_2d_px"])).all()
+    assert record["mesh"] is None and not list((tmp_path / "pred").glob("*_mesh.*"))

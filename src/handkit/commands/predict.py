@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="handedness (auto: the detector's; right if unknown)")
     parser.add_argument("--box", type=number(), nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
                         help="the hand's box in pixels (skips detection)")
+    parser.add_argument("--mesh-format", default="obj", choices=["obj", "ply"],
+                        help="file of the mesh, for models that predict one (default "
+                        "%(default)s; written beside the JSON as <name>_mesh.<format>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -35,11 +38,14 @@ def run(args: argparse.Namespace) -> int:
 
     result = predict(args.source, ckpt=args.ckpt, out_dir=args.out, detector=args.detector,
                      threshold=args.threshold, hand=args.hand, box=args.box,
-                     passes=args.passes, progress=not args.quiet)
+                     passes=args.passes, mesh_format=args.mesh_format,
+                     progress=not args.quiet)
     notes = sorted({n for r in result.results for n in r.notes})
     for note in notes:
         print(f"note: {note}")
     print(result.summary())
     if result.results or result.no_hand:
-        print(f"wrote JSON (and for each hand an overlay and a 3D plot) to {args.out}")
+        meshes = " and mesh file" if any(r.vertices_rel_m is not None for r in result.results) \
+            else ""
+        print(f"wrote JSON (and for each hand an overlay, a 3D plot{meshes}) to {args.out}")
     return 0 if result.results or result.no_hand else 1

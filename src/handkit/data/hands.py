@@ -54,7 +54,8 @@ def prepare_hand(sample: Sample, *, min_valid: int = 10) -> dict:
     Returns:
         dict: image (H, W, 3) uint8, uv (21, 2) px, xyz (21, 3) m or None, K (3, 3) or None,
         valid (21,) bool, is_right (the original handedness), scale (float or None),
-        hand (its index in the sample).
+        vertices ((V, 3) m, camera frame, mirrored with the hand, or None), hand (its index in
+        the sample).
 
     Raises:
         SampleError: no hand has `min_valid` valid joints.
@@ -67,13 +68,15 @@ def prepare_hand(sample: Sample, *, min_valid: int = 10) -> dict:
     image, uv = sample.image, sample.keypoints_2d[h].astype(np.float64)
     xyz = None if sample.keypoints_3d is None else sample.keypoints_3d[h].astype(np.float64)
     K = None if sample.K is None else sample.K.astype(np.float64)
+    verts = None if sample.vertices is None else sample.vertices[h].astype(np.float64)
     right = bool(sample.is_right[h])
     if not right:
         image, uv, xyz, K = mirror_to_right(image, uv, xyz=xyz, K=K)
+        verts = None if verts is None else mirror_xyz(verts)
     scale = None if sample.scale is None else float(sample.scale[h])
     return {"image": np.ascontiguousarray(image), "uv": uv, "xyz": xyz, "K": K,
             "valid": sample.joint_valid[h].astype(bool), "is_right": right, "scale": scale,
-            "hand": h}
+            "vertices": verts, "hand": h}
 
 
 def collate_items(items: Sequence[dict]) -> dict:

@@ -19,11 +19,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from handkit.geometry.camera import project_points  # noqa: E402
 from handkit.hand.skeleton import BONES  # noqa: E402
 from handkit.utils.check import check_finite, check_shape  # noqa: E402
 from handkit.utils.files import write_figure
 
-__all__ = ["plot_pck", "overlay_gallery", "draw_skeleton_2d", "plot_skeleton_3d",
+__all__ = ["plot_pck", "overlay_gallery", "image_mesh", "draw_skeleton_2d", "plot_skeleton_3d",
            "draw_mesh_overlay", "ImageMesh", "PRED_COLOR", "GT_COLOR", "MESH_COLOR"]
 
 PRED_COLOR, GT_COLOR = "#e8312f", "#2fbf4a"
@@ -78,6 +79,23 @@ class ImageMesh:
     depth: np.ndarray
     faces: np.ndarray
     K: np.ndarray | None = None
+
+
+def image_mesh(vertices: Any, faces: Any, K: Any) -> ImageMesh | None:
+    """An `ImageMesh` from camera-frame vertices and the image's intrinsics.
+
+    Args:
+        vertices: (V, 3) float, camera frame (meters or any unit: the projection and the
+            shading do not depend on it).
+        faces: (F, 3) int vertex ids, or None (returns None: nothing to draw).
+        K: (3, 3) float pixel intrinsics of the image the mesh is drawn on.
+    """
+    if faces is None:
+        return None
+    v = np.asarray(vertices, dtype=np.float64)
+    check_shape(v, "V 3", name="vertices")
+    K = np.asarray(K, dtype=np.float64)
+    return ImageMesh(project_points(v, K), v[:, 2], np.asarray(faces), K)
 
 
 def draw_mesh_overlay(image: np.ndarray, verts_px: Any, depth: Any, faces: Any, *,

@@ -42,17 +42,33 @@ DEFINITIONS = {
     "pck@20mm": "fraction of joints within 20 mm (inclusive), unaligned",
     "pa_pck@20mm": "fraction of joints within 20 mm (inclusive), Procrustes-aligned",
     "mpjpe_2d_px": "mean 2D joint error in pixels of the original image",
+    "mpvpe_mm": "mean vertex error in mm, no alignment (FreiHAND mesh_mean3d; NaN when the "
+                "predicted mesh's vertex count differs from GT's)",
+    "pa_mpvpe_mm": "mean vertex error in mm after the similarity fitted on the vertices, "
+                   "mirror allowed (FreiHAND mesh_al_mean3d)",
+    "f@5mm": "F-score at 5 mm, nearest vertices both ways, no alignment (FreiHAND f_score_5)",
+    "f@15mm": "F-score at 15 mm, no alignment (FreiHAND f_score_15)",
+    "pa_f@5mm": "F-score at 5 mm after alignment (vertices on vertices, or the joints' "
+                "similarity for another topology; the leaderboard's f_al_score_5)",
+    "pa_f@15mm": "F-score at 15 mm after alignment (the leaderboard's f_al_score_15)",
 }
 
 
 def to_meters(xyz: np.ndarray, gt: np.ndarray, scale: np.ndarray | None, *, unit: str,
-              frame: str) -> np.ndarray:
+              frame: str, points: np.ndarray | None = None) -> np.ndarray:
     """A model's 3D → meters, camera frame (module docstring).
 
     Args:
         xyz: (B, 21, 3) model output in `unit` and `frame` (`models.prediction`).
         gt: (B, 21, 3) meters, camera frame. scale: (B,) meters (NaN: unknown) or None.
         unit: "m" or "bone:A-B". frame: "camera" or "root_relative".
+        points: optional (B, P, 3) more points of the same hands in `unit` and `frame` (the
+            model's vertices): converted by the same map as the joints (scaled alike, and for
+            root-relative 3D moved with the predicted wrist onto the GT wrist) and returned
+            instead of the joints.
+
+    Returns:
+        (B, 21, 3) joints, or (B, P, 3) `points`, meters, camera frame.
     """
     check_choice(frame, FRAMES, name="frame")
     bone = parse_unit(unit)
@@ -60,15 +76,17 @@ def to_meters(xyz: np.ndarray, gt: np.ndarray, scale: np.ndarray | None, *, unit
         gt_bone = np.ones(len(xyz))
     else:
         gt_bone = np.linalg.norm(gt[:, bone[1]] - gt[:, bone[0]], axis=-1)
+    out = xyz if points is None else points
     if frame == "camera":
         s = gt_bone if scale is None or bone is None else np.where(np.isfinite(scale), scale,
                                                                      gt_bone)
-        return xyz * s[:, None, None]
-    return (xyz - xyz[:, :1]) * gt_bone[:, None, None] + gt[:, :1]
+        return out * s[:, None, None]
+    return (out - xyz[:, :1]) * gt_bone[:, None, None] + gt[:, :1]
 
 
 def score_predictions(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray,
                       uv_pred: np.ndarray | None = None, uv_gt: np.ndarray | None = None, *,
+                      pred_verts: np.ndarray | None = None, gt_verts: np.ndarray | None = None,
                       preset: str = "freihand", name: str = "evaluation") -> EvalReport:
     """The standard table from predictions already in meters (`DEFINITIONS` of every metric).
 
@@ -76,12 +94,15 @@ def score_predictions(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray,
         pred, gt: (B, 21, 3) float, meters, camera frame, handkit order.
         valid: (B, 21) bool.
         uv_pred, uv_gt: optional (B, 21, 2) float pixels: adds ``mpjpe_2d_px``.
+        pred_verts, gt_verts: optional (B, V, 3) and (B, V', 3) float, meters, camera frame:
+            adds FreiHAND's mesh scores (`eval.report.evaluate_keypoints`).
         preset: a `PCK_PRESETS` name.
     """
     check_choice(preset, PCK_PRESETS, name="preset")
     pred_t, gt_t, valid_t = (torch.as_tensor(np.ascontiguousarray(x)) for x in (pred, gt, valid))
     valid_t = valid_t.bool()
-    report = evaluate_keypoints(pred_t, gt_t, valid_t, pck=preset, name=name)
+    report = evaluate_keypoints(pred_t, gt_t, valid_t, pck=preset, name=name,
+                                pred_verts=pred_verts, gt_verts=gt_verts)
     m = report.metrics
     m["rr_mpjpe_mm"] = 1000 * float(mpjpe(pred_t - pred_t[:, :1], gt_t - gt_t[:, :1], valid_t))
     m["rs_mpjpe_mm"] = 1000 * float(mpjpe(align_root_scale(pred_t, gt_t), gt_t, valid_t))

@@ -29,6 +29,7 @@ __all__ = [
     "pixel_rays",
     "inverse_3x3",
     "weak_perspective_project",
+    "fit_translation",
     "transform_K",
     "crop_resize_matrix",
     "resize_matrix",
@@ -126,6 +127,44 @@ def inverse_3x3(m: Tensor) -> Tensor:
     c0, c1, c2 = torch.cross(r1, r2, dim=-1), torch.cross(r2, r0, dim=-1), torch.cross(r0, r1, dim=-1)
     det = (r0 * c0).sum(-1)
     return torch.stack([c0, c1, c2], dim=-1) / det[..., None, None]
+
+
+def fit_translation(xyz: Any, uv: Any, K: Any, valid: Any = None) -> Tensor:
+    """The camera-frame translation t that puts points known up to position onto their pixels.
+
+    Solves u_i = project(xyz_i + t, K) in least squares over the linear form
+    (K (xyz_i + t))_{x,y} = uv_i (K (xyz_i + t))_z, two equations per point (the algebraic
+    error, i.e. the pixel error weighted by each point's depth): exact when the pixels are
+    projections of ``xyz + t``, and close to the reprojection optimum for a hand far from the
+    camera compared with its size. Used to place root-relative 3D (a mesh) in an image.
+
+    Args:
+        xyz: (..., N, 3) float, camera-frame orientation, any length unit (t comes in it).
+        uv: (..., N, 2) float, pixels.
+        K: (..., 3, 3) float intrinsics, pixels.
+        valid: optional (..., N) bool: points to use (at least 2 valid).
+
+    Returns:
+        (..., 3) float t, same unit as `xyz`.
+    """
+    xyz = float_tensor(xyz, "xyz")
+    dims = check_shape(xyz, "* N 3", name="xyz")
+    uv = float_tensor(uv, "uv").to(xyz)
+    check_shape(uv, f"* {dims['N']} 2", name="uv")
+    K = float_tensor(K, "K").to(xyz)
+    check_shape(K, "* 3 3", name="K")
+    x, u, k = xyz.double(), uv.double(), K.double()
+    # row r of K minus u_r times row 2: a_r · (xyz + t) = 0 for r = x, y
+    rows = k[..., None, :2, :] - u[..., :, :, None] * k[..., None, 2:3, :]  # (..., N, 2, 3)
+    if valid is not None:
+        w = torch.as_tensor(valid, dtype=torch.bool, device=xyz.device)
+        if int(w.sum(-1).min()) < 2:
+            raise ValueError("valid: need at least 2 valid points per set to fit t.")
+        rows = rows * w[..., None, None].double()
+    a = rows.reshape(*rows.shape[:-3], -1, 3)
+    b = -(rows @ x[..., None])[..., 0].reshape(*rows.shape[:-3], -1)
+    t = torch.linalg.lstsq(a, b[..., None]).solution[..., 0]
+    return t.to(xyz.dtype)
 
 
 def weak_perspective_project(xyz: Any, scale: Any, trans: Any) -> Tensor:

@@ -58,6 +58,14 @@ class CropPrediction:
         """(B, 21, 3) float64, the model's 3D in its own unit and frame (`PoseNet`)."""
         return self.prediction.stack("xyz").double().cpu().numpy()
 
+    @property
+    def vertices(self) -> np.ndarray | None:
+        """(B, V, 3) float64 in the unit and frame of `xyz`, or None when a hand has none
+        (pose-only models); the faces are ``prediction.faces``."""
+        if any(hs[0].vertices is None for hs in self.prediction.hands):
+            return None
+        return self.prediction.stack("vertices").double().cpu().numpy()
+
 
 def run_crops(net: PoseNet, images: list[np.ndarray], T: np.ndarray, K: np.ndarray
               ) -> tuple[Prediction, Prediction, np.ndarray]:

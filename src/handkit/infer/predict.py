@@ -9,6 +9,14 @@ and 3D keypoints, handedness, which finder and score, the crops, the assumptions
 threshold (a blank image, a cat) the image gets "no hand" and a JSON saying so. A bad image is
 skipped with a one-line reason; nothing raises past `predict` for a bad image.
 
+**Meshes.** For a model whose `Prediction` carries vertices (faces on the `Prediction`), the
+overlay also shows the shaded mesh (`eval.plots.draw_mesh_overlay`, under the skeleton) and the
+mesh is written beside the keypoints as ``<name>_mesh.obj`` (or ``.ply``), meters, in the camera
+frame for camera-frame models and wrist-relative otherwise (as ``keypoints_3d_cam_m`` /
+``keypoints_3d_rel_m``); the JSON's ``mesh`` entry names the file and its frame. A root-relative
+mesh is drawn where the translation fitted to the 2D keypoints puts it
+(`geometry.camera.fit_translation`, under the assumed K and hand size).
+
 **Assumptions for photos** (written into every JSON): the camera is unknown, so
 K = [[f, 0, W/2], [0, f, H/2], [0, 0, 1]] with f = max(W, H) (about 53° across the long side),
 and metric 3D uses an assumed scale-bone length (`ASSUMED_BONE_M`). Root-relative 3D in bone
@@ -20,21 +28,25 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from handkit.data.hands import mirror_to_right
-from handkit.hand.skeleton import JOINT_NAMES
-from handkit.eval.plots import overlay_gallery, plot_skeleton_3d
+from handkit.geometry.camera import fit_translation
+from handkit.hand.skeleton import JOINT_NAMES, mirror_xyz
+from handkit.eval.plots import image_mesh, overlay_gallery, plot_skeleton_3d
 from handkit.infer.finders import Box, HandFinder, is_blank, make_finder
 from handkit.infer.pipeline import DEFAULT_FILL, photo_K, predict_on_boxes
 from handkit.models.checkpoint import load_model
 from handkit.models.posenet import PoseNet
+from handkit.utils.check import check_choice
 from handkit.utils.files import write_json
+from handkit.utils.mesh_io import write_mesh
 
 __all__ = ["predict", "predict_image", "predict_hand", "read_image_rgb", "PredictResult", "PredictRun", "NoHand",
-           "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS"]
+           "PhotoHand", "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS", "MESH_FORMATS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 ASSUMED_BONE_M = {"bone:middle_mcp-middle_pip": 0.03, "bone:wrist-middle_mcp": 0.095, "m": 1.0}
@@ -43,6 +55,7 @@ to print meters for photos."""
 MAX_PIXELS = 250_000_000
 """Images above this many pixels are refused (decoding alone would need > 750 MB)."""
 _WORK_SIDE = 2048
+MESH_FORMATS = ("obj", "ply")
 
 
 @dataclass
@@ -59,6 +72,10 @@ class PredictResult:
     crop: dict = field(default_factory=dict)    # passes, fill, first_box_px, last_crop_px
     notes: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    vertices_rel_m: np.ndarray | None = None  # (V, 3) m, wrist-relative (assumed hand size)
+    mesh_origin_m: np.ndarray | None = None  # (3,) m, camera-frame wrist the mesh is drawn at
+    faces: np.ndarray | None = None  # (F, 3) int64, for `vertices_rel_m`
+    K: np.ndarray | None = None  # (3, 3) px, the assumed intrinsics of the original image
 
 
 class NoHand(ValueError):
@@ -138,9 +155,18 @@ def _to_rgb8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+class PhotoHand(NamedTuple):
+    """`predict_hand`'s result (``[0]`` is the 2D, as callers index it)."""
+
+    uv: np.ndarray  # (21, 2) image px
+    xyz: np.ndarray  # (21, 3) the model's 3D (its unit and frame) under `photo_K`
+    last_crop: np.ndarray  # (4,) the last crop's square, image px
+    vertices: np.ndarray | None  # (V, 3) same unit and frame as xyz, None for pose models
+    faces: np.ndarray | None  # (F, 3) int64, winding reversed with a mirrored (left) hand
+
+
 def predict_hand(net: PoseNet, image: np.ndarray, box: np.ndarray, *, left: bool = False,
-                 passes: int = 1, fill: float = DEFAULT_FILL
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 passes: int = 1, fill: float = DEFAULT_FILL) -> PhotoHand:
     """One hand of a photo: mirror a left hand in, run the crop pipeline, mirror out.
 
     Args:
@@ -149,8 +175,9 @@ def predict_hand(net: PoseNet, image: np.ndarray, box: np.ndarray, *, left: bool
         passes, fill: see `infer.pipeline.predict_on_boxes`.
 
     Returns:
-        uv (21, 2) image px; xyz (21, 3) the model's 3D (its unit and frame, `PoseNet`) under
-        `infer.pipeline.photo_K`; the last crop's square (4,) image px.
+        `PhotoHand`: uv (21, 2) image px; xyz (21, 3) the model's 3D (its unit and frame,
+        `PoseNet`) under `infer.pipeline.photo_K`; the last crop's square (4,) image px; the
+        vertices and faces of a mesh model (mirrored out with the hand).
     """
     h, w = image.shape[:2]
     K = photo_K(h, w)
@@ -160,11 +187,16 @@ def predict_hand(net: PoseNet, image: np.ndarray, box: np.ndarray, *, left: bool
         first = np.array([w - first[2], first[1], w - first[0], first[3]])
     out = predict_on_boxes(net, [image], first[None], K[None], passes=passes, fill=fill)
     uv, xyz = out.uv[0], out.xyz[0]
+    verts = None if out.vertices is None else out.vertices[0]
+    faces = out.prediction.faces
+    faces = None if faces is None else faces.cpu().numpy().astype(np.int64)
     last = _crop_box(out.T[0], net.cfg.image_size)
-    if left:  # mirror out (mirroring is its own inverse)
+    if left:  # mirror out (mirroring is its own inverse; it reverses the faces' winding)
         _, uv, xyz, _ = mirror_to_right(image, uv, xyz=xyz)
+        verts = None if verts is None else mirror_xyz(verts)
+        faces = None if faces is None else np.ascontiguousarray(faces[:, ::-1])
         last = np.array([w - last[2], last[1], w - last[0], last[3]])
-    return uv, xyz, last
+    return PhotoHand(uv, xyz, last, verts, faces)
 
 
 def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None = None,
@@ -198,18 +230,27 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
         passes = finder.passes if passes is None else passes
     side = found.handedness if hand == "auto" else hand
     left = side == "left"
-    uv, xyz, last = predict_hand(net, image, found.xyxy, left=left, passes=passes)
+    photo = predict_hand(net, image, found.xyxy, left=left, passes=passes)
+    uv, xyz, last = photo.uv, photo.xyz, photo.last_crop
     bone = _assumed_bone_m(net)
     cam = xyz * bone if net.frame == "camera" else None
     crop = {"passes": passes, "fill": DEFAULT_FILL,
             "first_box_px": (found.xyxy * factor).round(2).tolist(),
             "last_crop_px": (last * factor).round(2).tolist()}
-    return PredictResult(path=str(path), uv=uv * factor, xyz_bone=xyz - xyz[:1],
-                         xyz_cam_m=cam, handedness="left" if left else "right",
-                         score=found.score,
-                         finder={"name": found.source, "score": found.score,
-                                 "threshold": threshold, "handedness": found.handedness},
-                         crop=crop)
+    h, w = image.shape[:2]
+    K_orig = np.diag([factor, factor, 1.0]) @ photo_K(h, w)  # the same camera, original px
+    result = PredictResult(path=str(path), uv=uv * factor, xyz_bone=xyz - xyz[:1],
+                           xyz_cam_m=cam, handedness="left" if left else "right",
+                           score=found.score,
+                           finder={"name": found.source, "score": found.score,
+                                   "threshold": threshold, "handedness": found.handedness},
+                           crop=crop, K=K_orig)
+    if photo.vertices is not None and photo.faces is not None:
+        result.vertices_rel_m = (photo.vertices - xyz[:1]) * bone
+        result.faces = photo.faces
+        result.mesh_origin_m = cam[0] if cam is not None else fit_translation(
+            result.xyz_bone * bone, result.uv, K_orig).numpy()
+    return result
 
 
 def _crop_box(T: np.ndarray, size: int) -> np.ndarray:
@@ -227,8 +268,28 @@ def _assumed_bone_m(net: PoseNet) -> float:
     return ASSUMED_BONE_M[net.unit]
 
 
-def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str) -> None:
+def _mesh_record(result: PredictResult, net: PoseNet, out_dir: Path, stem: str,
+                 mesh_format: str) -> dict | None:
+    """Write the mesh file (module doc) and describe it for the JSON; None without a mesh."""
+    if result.vertices_rel_m is None:
+        return None
+    camera = net.frame == "camera"
+    verts = result.vertices_rel_m + (result.mesh_origin_m if camera else 0.0)
+    path = write_mesh(out_dir / f"{stem}_mesh.{mesh_format}", verts.astype(np.float32),
+                      result.faces)
+    result.outputs.append(str(path))
+    return {"file": path.name, "num_vertices": int(len(verts)),
+            "num_faces": int(len(result.faces)), "unit": "m",
+            "frame": "camera" if camera else "wrist-relative (as keypoints_3d_rel_m)",
+            "overlay_placement": "the model's camera-frame 3D" if camera else
+            "translation fitted to the 2D keypoints (geometry.camera.fit_translation)"}
+
+
+def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str,
+           mesh_format: str = "obj") -> None:
     bone = _assumed_bone_m(net)
+    result.outputs = []
+    mesh = _mesh_record(result, net, out_dir, stem, mesh_format)
     record = {
         "image": result.path, "hand_found": True, "handedness": result.handedness,
         "score": result.score, "finder": result.finder, "crop": result.crop,
@@ -242,15 +303,21 @@ def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str) -> Non
         "assumptions": {"bone_m": bone, "unit": net.unit,
                         "focal_px": "max(W, H) of the image, principal point at the centre",
                         "frame": "camera: x right, y down, z forward; wrist-relative for _rel"},
+        "mesh": mesh,
         "notes": result.notes,
     }
     json_path = write_json(out_dir / f"{stem}.json", record)
     image, factor = read_image_rgb(result.path, max_side=1024)
+    shown = None
+    if mesh is not None:  # the mesh on the shown image: its K is the original's / factor
+        K = np.diag([1 / factor, 1 / factor, 1.0]) @ result.K
+        shown = [image_mesh(result.vertices_rel_m + result.mesh_origin_m, result.faces, K)]
     overlay = overlay_gallery([image], [result.uv / factor], None, out_dir / f"{stem}_overlay.png",
-                              titles=[f"{Path(result.path).name} ({result.handedness})"])
+                              titles=[f"{Path(result.path).name} ({result.handedness})"],
+                              meshes=shown)
     plot3d = plot_skeleton_3d(result.xyz_bone * bone, out_dir / f"{stem}_3d.png",
                               title="wrist-relative 3D (m, assumed hand size)")
-    result.outputs = [str(json_path), str(overlay), str(plot3d)]
+    result.outputs = [str(json_path), str(overlay), str(plot3d)] + result.outputs
 
 
 def _inputs(source: Path) -> list[Path]:
@@ -268,7 +335,7 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
             out_dir: str | Path = "runs/predict", detector: str = "auto",
             threshold: float | None = None, hand: str = "auto",
             box: tuple[float, float, float, float] | None = None, passes: int | None = None,
-            progress: bool = True) -> PredictRun:
+            mesh_format: str = "obj", progress: bool = True) -> PredictRun:
     """Predict every image of a file or folder; images without a hand and bad images are
     reported, never raised.
 
@@ -278,7 +345,9 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
         detector: the finder (`infer.finders.make_finder`: auto, mediapipe, handkit, centre).
         threshold: the finder's score threshold (None: its default).
         hand, box, passes: see `predict_image`.
+        mesh_format: "obj" or "ply", the file of a mesh model's mesh (module doc).
     """
+    check_choice(mesh_format, MESH_FORMATS, name="mesh_format")
     from tqdm import tqdm
 
     net = load_model(ckpt)[0]
@@ -289,7 +358,7 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
         stem = f"{path.stem}_{path.suffix.lstrip('.').lower()}"
         try:
             result = predict_image(net, path, finder=finder, hand=hand, box=box, passes=passes)
-            _write(result, Path(out_dir), net, stem)
+            _write(result, Path(out_dir), net, stem, mesh_format)
         except NoHand as err:
             why = str(err).replace(f"{path}: ", "")
             write_json(Path(out_dir) / f"{stem}.json",
@@ -298,7 +367,7 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
                          "notes": [why]})
             run.no_hand.append((str(path), why))
             continue
-        except (ValueError, FileNotFoundError) as err:
+        except (ValueError, FileNotFoundError, FileExistsError) as err:
             run.skipped.append((str(path), str(err).replace(f"{path}: ", "")))
             continue
         run.results.append(result)

@@ -13,6 +13,7 @@ attribute equals the format name (a `FormatDataset` subclass, constructor
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +21,7 @@ from handkit.data.formats._base import (BadSample, FormatDataset, SkipBadSamples
                                         collate_skip_bad)
 from handkit.utils.check import check_choice
 
-__all__ = ["open_dataset", "list_formats", "register_format", "detect_format", "FormatDataset", "SkipBadSamples",
+__all__ = ["open_dataset", "list_formats", "format_options", "register_format", "detect_format", "FormatDataset", "SkipBadSamples",
            "BadSample", "SkipReport", "collate_skip_bad"]
 
 _MODULES: dict[str, str] = {
@@ -59,6 +60,13 @@ def register_format(name: str, factory: Callable[..., Any]) -> None:
 def list_formats() -> list[str]:
     """Every format name `open_dataset` accepts, sorted."""
     return sorted(set(_MODULES) | set(_FACTORIES))
+
+
+def format_options(name: str) -> tuple[str, ...]:
+    """The keyword options `open_dataset(name, ...)` accepts (e.g. FreiHAND's ``vertices``)."""
+    check_choice(name, list_formats(), name="format")
+    params = inspect.signature(_factory(name)).parameters.values()
+    return tuple(p.name for p in params if p.kind == p.KEYWORD_ONLY)
 
 
 def _factory(name: str) -> Callable[..., Any]:
