@@ -2,7 +2,7 @@
 
 import numpy as np
 import torch
-from conftest import centres_inside
+from _render_cases import centres_inside
 
 from handkit.geometry.camera import pixel_rays
 from handkit.render import (

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import centres_inside, edge_distance_map, screen
+from _render_cases import centres_inside, edge_distance_map, screen
 
 from handkit.render import (
     flat_face_colors,
