@@ -67,3 +67,22 @@ def test_detection_ap_by_hand():
     assert math.isnan(detection_ap([p2], [none])["ap"])
     with pytest.raises(ValueError, match="scores"):
         detection_ap([ImageHands(g2, np.ones(1, bool))], [gts[1]])
+
+
+def test_gt_centre_scores_by_hand():
+    import torch
+
+    from handkit.eval.multihand import gt_centre_scores
+
+    gt = torch.zeros(1, 2, 21, 2)
+    gt[0, 0] = 10.0
+    pred = gt.clone()
+    pred[0, 0, :, 0] += 3.0  # every joint of the real hand off by 3 px
+    pred[0, 1] = 4.0  # the empty slot predicts (4, 4): 4·sqrt(2) px from (0, 0)
+    slot = torch.tensor([[True, False]])
+    out = gt_centre_scores(pred, gt, slot, torch.tensor([[True, True]]),
+                           torch.tensor([[True, False]]))
+    assert out["uv_px"].item() == pytest.approx(3.0)
+    assert out["handedness"].item() == 1.0
+    assert out["uv_px_smhr"].item() == pytest.approx((3.0 + 4 * math.sqrt(2)) / 2 / 2)
+    assert out["handedness_smhr"].item() == 0.5  # the empty slot counts as wrong

@@ -23,6 +23,7 @@ def _tiny(root) -> SMHRConfig:
     cfg = load_config(SMHRConfig, config_path("smhr/cpu_multi"))
     cfg.model.image_size = 64
     cfg.data.root, cfg.data.batch_size, cfg.data.num_workers = str(root), 2, 0
+    cfg.data.val_root, cfg.data.val_split = str(root), "all"
     cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 2, 2.0
     cfg.trainer.progress_bar = False
     cfg.threads = 0
@@ -49,6 +50,9 @@ def test_trains_checkpoints_and_resumes_bit_identically(world, tmp_path, stop_af
     cfg = _tiny(world)
     straight_path = smhr(cfg, tmp_path / "a")
     straight, hp = read_checkpoint(straight_path)
+    logged = (tmp_path / "a" / "logs" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"val/loss", "val/gtc_uv_px", "val/gtc_handedness", "val/gtc_uv_px_smhr"} <= \
+        set(logged), logged
     assert hp["config"]["model"]["name"] == "smhr"
     assert torch.load(straight_path, weights_only=True)["global_step"] == 4
     smhr(cfg, tmp_path / "b", callbacks=[stop_after_first_epoch])

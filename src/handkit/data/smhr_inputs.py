@@ -120,7 +120,8 @@ class SMHRItems(Dataset):
     Items: ``image`` (3, S, S) uint8 RGB; from `center_targets`: ``hm`` (1, h, w), ``handmap``
     (2, h, w), ``ind`` (M,), ``slot`` (M,), ``uv`` (M, 21, 2), ``valid`` (M, 21), ``is_right``
     (M,); ``xyz`` (M, 21, 3) root-relative meters and ``has_xyz`` () bool; ``T`` (3, 3) the
-    source → input map (to map predictions back).
+    source → input map (to map predictions back); ``K`` (3, 3) = T·K of the input (zeros
+    without K) and ``has_K``.
     """
 
     def __init__(self, source: Any, *, size: int, max_objs: int,
@@ -172,8 +173,10 @@ class SMHRItems(Dataset):
                 if hand >= 0:
                     xyz[k] = rel[keep[hand]]
         chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
+        K = np.zeros((3, 3)) if sample.K is None else T @ sample.K
         item = {"image": chw, "xyz": torch.from_numpy(xyz), "has_xyz": torch.tensor(has_xyz),
-                "T": torch.from_numpy(T).float()}
+                "T": torch.from_numpy(T).float(), "K": torch.from_numpy(K).float(),
+                "has_K": torch.tensor(sample.K is not None)}
         for name in ("hm", "handmap", "ind", "slot", "uv", "valid", "is_right"):
             item[name] = torch.from_numpy(t[name])
         return item

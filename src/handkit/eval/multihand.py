@@ -22,12 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from scipy.optimize import linear_sum_assignment
+from torch import Tensor
 
 from handkit.utils.check import check_shape
 
 __all__ = ["keypoint_similarity", "match_hands", "detection_ap", "handedness_accuracy",
-           "ImageHands", "Matches"]
+           "ImageHands", "Matches", "gt_centre_scores"]
 
 
 @dataclass(frozen=True)
@@ -179,3 +181,27 @@ def handedness_accuracy(preds: Sequence[ImageHands], gts: Sequence[ImageHands], 
         correct += int((pred.is_right[m.pred] == gt.is_right[m.gt]).sum())
     return {"accuracy": correct / matched if matched else float("nan"), "matched": matched,
             "num_gt": num_gt}
+
+
+def gt_centre_scores(uv: Tensor, uv_gt: Tensor, slot: Tensor, is_right: Tensor,
+                     is_right_gt: Tensor, valid: Tensor | None = None) -> dict[str, Tensor]:
+    """SMHR's multi-hand protocol: the network read at the ground-truth centres (no detection).
+
+    Args:
+        uv, uv_gt: (B, S, 21, 2) px, predicted at the GT cells and labelled. slot: (B, S) bool
+            real hands. is_right, is_right_gt: (B, S) bool. valid: optional (B, S, 21) joints.
+
+    Returns:
+        ``uv_px``: mean 2D joint error over real hands' valid joints, px; ``handedness``:
+        accuracy over real hands; ``uv_px_smhr``: SMHR's number, the mean over *all* slots
+        (empty ones against (0, 0)) halved; ``handedness_smhr``: SMHR's accuracy over all slots,
+        empty ones always wrong. Scalars.
+    """
+    err = torch.linalg.vector_norm(uv - uv_gt, dim=-1)  # (B, S, 21)
+    real = slot.to(err.dtype)
+    w = real[..., None] * (torch.ones_like(err) if valid is None else valid.to(err.dtype))
+    correct = (is_right == is_right_gt).to(err.dtype)
+    return {"uv_px": (err * w).sum() / w.sum().clamp_min(1.0),
+            "handedness": (correct * real).sum() / real.sum().clamp_min(1.0),
+            "uv_px_smhr": err.mean() / 2,
+            "handedness_smhr": (correct * real).sum() / real.numel()}

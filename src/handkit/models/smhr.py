@@ -415,6 +415,29 @@ class SMHR(nn.Module):
         return total
 
     # ---- inference ------------------------------------------------------------------------
+    def read_cells(self, maps: dict[str, Tensor], ind: Tensor, K: Tensor) -> dict[str, Tensor]:
+        """The hands at given cells of the maps: decoding (peaks) or SMHR's evaluation at the
+        ground-truth centres.
+
+        Args:
+            maps: `forward`'s output. ind: (B, S) int64 flat cells. K: (B, 3, 3) px.
+
+        Returns:
+            `hands_at`'s dict flattened over (B·S) hands, plus ``is_right`` (B, S) bool (argmax
+            of the handedness map at the cell; all True without ``pick_hand``).
+        """
+        b, k = ind.shape
+        vec = gather_cells(maps["params"], ind)  # (B, S, P)
+        if "handmap" in maps:
+            is_right = gather_cells(maps["handmap"], ind).argmax(-1) == 1
+        else:
+            is_right = torch.ones_like(ind, dtype=torch.bool)
+        flat_K = K[:, None].expand(b, k, 3, 3).reshape(-1, 3, 3)
+        out = self.hands_at(vec.reshape(b * k, -1), ind.reshape(-1), is_right.reshape(-1),
+                            flat_K, maps["hm"].shape[-1])
+        out["is_right"] = is_right
+        return out
+
     @torch.no_grad()
     def predict(self, image: Tensor, K: Tensor | None = None) -> Prediction:
         """Every detected hand of every image.
@@ -425,22 +448,15 @@ class SMHR(nn.Module):
 
         Returns:
             `Prediction`: per image 0..max_hands hands (score, is_right, uv px, xyz and
-            vertices meters camera frame; extras: ``cell`` (x, y), ``mano`` the selected set).
+            vertices meters camera frame; extras: ``cell`` (x, y) and the selected set's
+            ``root``, ``finger``, ``beta``, ``transl``).
         """
         maps = self(image)
-        Ks = self.camera_K(image, K)
         b, w = image.shape[0], maps["hm"].shape[-1]
         scores, ind, keep = decode_peaks(maps["hm"], self.max_hands,
                                          threshold=self.score_threshold)
-        vec = gather_cells(maps["params"], ind)  # (B, K, P)
-        if "handmap" in maps:
-            is_right = gather_cells(maps["handmap"], ind).argmax(-1) == 1
-        else:
-            is_right = torch.ones_like(ind, dtype=torch.bool)
-        k = ind.shape[1]
-        flat_K = Ks[:, None].expand(b, k, 3, 3).reshape(-1, 3, 3)
-        out = self.hands_at(vec.reshape(b * k, -1), ind.reshape(-1), is_right.reshape(-1),
-                            flat_K, w)
+        out = self.read_cells(maps, ind, self.camera_K(image, K))
+        is_right, k = out["is_right"], ind.shape[1]
         hands = []
         for i in range(b):
             row = []

@@ -22,6 +22,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from handkit.eval.multihand import gt_centre_scores
 from handkit.models.registry import ModelConfig, build_model
 from handkit.models.smhr import SMHR
 from handkit.tasks.base import TaskBase, seed_run
@@ -86,16 +87,37 @@ class SMHRTask(TaskBase):
         super().__init__(cfg, "smhr")
         self.net = net
 
+    def _K(self, batch: dict) -> Tensor | None:
+        """The inputs' intrinsics for ``camera="intrinsics"`` (None for SMHR's fixed camera)."""
+        if not self.net.uses_K:
+            return None
+        if not bool(batch["has_K"].all()):
+            raise ValueError("data: camera='intrinsics' needs K for every image; this dataset "
+                             "(or the composition) has none. Use camera='fixed'.")
+        return batch["K"]
+
     def losses(self, batch: dict) -> dict[str, Tensor]:
         """`SMHR.loss` on one batch, weighted by ``cfg.loss``."""
         images = self.net.preprocess(batch["image"])
         xyz = batch["xyz"] if bool(batch["has_xyz"].all()) else None
         return self.net.loss(images, hm=batch["hm"], ind=batch["ind"], slot=batch["slot"],
                              uv=batch["uv"], valid=batch["valid"], is_right=batch["is_right"],
-                             handmap=batch["handmap"], xyz=xyz,
+                             handmap=batch["handmap"], xyz=xyz, K=self._K(batch),
                              weights=dataclasses.asdict(self.cfg.loss),
                              mask_empty_slots=self.cfg.mask_empty_slots,
                              hard_fraction=self.cfg.hard_fraction)
+
+    def validation_metrics(self, batch: dict) -> dict[str, Tensor]:
+        """The loss and SMHR's protocol at the GT centres (`eval.multihand.gt_centre_scores`,
+        logged as ``val/gtc_*``: no detection involved)."""
+        terms = self.losses(batch)
+        images = self.net.preprocess(batch["image"])
+        out = self.net.read_cells(self.net(images), batch["ind"],
+                                  self.net.camera_K(images, self._K(batch)))
+        b, s = batch["ind"].shape
+        scores = gt_centre_scores(out["uv"].reshape(b, s, 21, 2), batch["uv"], batch["slot"],
+                                  out["is_right"], batch["is_right"], batch["valid"])
+        return {"loss": terms["loss"], **{f"gtc_{k}": v for k, v in scores.items()}}
 
     def configure_optimizers(self):
         oc = self.cfg.optim

@@ -40,6 +40,9 @@ class SMHRDataConfig:
         augment: SMHR's training jitter and colour noise.
         batch_size: per device (SMHR's default 32; its scripts use 4).
         num_workers: DataLoader workers.
+        val_root, val_split: an optional validation set, prepared as the training set (the
+            same composition, if any) without augmentation and drawn once (epoch 0), so every
+            validation sees the same images. val_length: its items (0: its length).
     """
 
     root: str = ""
@@ -56,6 +59,9 @@ class SMHRDataConfig:
     augment: bool = True
     batch_size: int = 32
     num_workers: int = 4
+    val_root: str = ""
+    val_split: str = "training"
+    val_length: int = 0
 
 
 class SMHRDataModule(L.LightningDataModule):
@@ -72,19 +78,26 @@ class SMHRDataModule(L.LightningDataModule):
             raise ValueError("data.root: empty; give the dataset folder (--data DIR).")
         self.cfg, self.image_size, self.max_objs, self.seed = cfg, image_size, max_objs, seed
         self.items: SMHRItems | None = None
+        self.val_items: SMHRItems | None = None
+
+    def _items(self, root: str, split: str, length: int, augment: bool) -> SMHRItems:
+        c = self.cfg
+        fmt = detect_format(root) if c.format == "auto" else c.format
+        source = open_dataset(fmt, root, split)
+        if c.compose:
+            source = ComposedMultiHand(source, size=self.image_size, max_hands=c.compose_max_hands,
+                                       length=length or None, seed=self.seed,
+                                       flip_prob=c.compose_flip_prob,
+                                       max_overlap=c.compose_max_overlap, min_valid=c.min_valid)
+        return SMHRItems(source, size=self.image_size, max_objs=self.max_objs, mode=c.input,
+                         center=c.center, augment=augment, seed=self.seed,
+                         min_valid=c.min_valid)
 
     def setup(self, stage: str | None = None) -> None:
         c = self.cfg
-        fmt = detect_format(c.root) if c.format == "auto" else c.format
-        source = open_dataset(fmt, c.root, c.split)
-        if c.compose:
-            source = ComposedMultiHand(source, size=self.image_size, max_hands=c.compose_max_hands,
-                                       length=c.length or None, seed=self.seed,
-                                       flip_prob=c.compose_flip_prob,
-                                       max_overlap=c.compose_max_overlap, min_valid=c.min_valid)
-        self.items = SMHRItems(source, size=self.image_size, max_objs=self.max_objs,
-                               mode=c.input, center=c.center, augment=c.augment, seed=self.seed,
-                               min_valid=c.min_valid)
+        self.items = self._items(c.root, c.split, c.length, c.augment)
+        if c.val_root:
+            self.val_items = self._items(c.val_root, c.val_split, c.val_length, False)
 
     def train_dataloader(self) -> DataLoader:
         assert self.items is not None, "setup() first"
@@ -97,3 +110,10 @@ class SMHRDataModule(L.LightningDataModule):
                           drop_last=len(sampler) > self.cfg.batch_size,
                           persistent_workers=self.cfg.num_workers > 0,
                           pin_memory=torch.cuda.is_available())
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_items is None:
+            return []  # no validation set configured
+        # integer keys: epoch 0, the same images at every validation
+        return DataLoader(self.val_items, batch_size=self.cfg.batch_size, shuffle=False,
+                          num_workers=self.cfg.num_workers, collate_fn=collate_items)
