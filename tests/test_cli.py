@@ -16,6 +16,9 @@ def test_every_verb_is_registered():
     (["pretrain", "--set", "method"], "KEY=VALUE"),
     (["finetune", "--set", "data.label_fraction=abc"], "data.label_fraction: expected float"),
     (["pretrain", "--data", "/no/such/dir", "--out", "/tmp/hk_cli_test"], "does not exist"),
+    (["finetune", "--set", "trainer.max_epochs=-1"], "trainer.max_epochs: expected >= 1"),
+    (["finetune", "--set", "trainer.limit_train_batches=0"],
+     "trainer.limit_train_batches: expected > 0"),
 ])
 def test_user_errors_exit_2_with_one_line(argv, message, capsys):
     assert main(argv) == 2
@@ -58,3 +61,18 @@ def test_every_option_with_a_default_shows_it(verb, flags, capsys):
     actions = {a.option_strings[-1]: a for a in parser._actions if a.option_strings}
     for flag in flags:
         assert f"(default {actions[flag].default})" in text, flag
+
+
+def test_unknown_dataset_options_and_folder_outputs_are_one_line_errors(tmp_path, capsys):
+    data = tmp_path / "fh"
+    assert main(["synth", "freihand", "--out", str(data), "--n", "2", "--size", "32",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["pack", "--data", str(data), "--format", "freihand", "--out",
+                 str(tmp_path / "shards"), "--option", "bogus=1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown option(s) ['bogus']; it takes [" in err and err.count("\n") == 1
+    assert main(["synth", "freihand", "--out", str(data), "--n", "2", "--size", "32", "--quiet",
+                 "--preview", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path}: is a folder" in err and err.count("\n") == 1

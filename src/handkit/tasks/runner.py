@@ -61,6 +61,21 @@ class TrainerConfig:
     check_val_every_n_epoch: int = 1
     num_sanity_val_steps: int = 2
 
+    def __post_init__(self) -> None:
+        if self.max_epochs < 1 and not (self.max_epochs == -1 and self.max_steps > 0):
+            raise ValueError(f"trainer.max_epochs: expected >= 1 (or -1 with trainer.max_steps "
+                             f"> 0), got {self.max_epochs}.")
+        if self.max_steps < 1 and self.max_steps != -1:
+            raise ValueError(f"trainer.max_steps: expected >= 1 or -1 (no limit), got "
+                             f"{self.max_steps}.")
+        for name in ("num_nodes", "accumulate_grad_batches", "log_every_n_steps",
+                     "check_val_every_n_epoch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"trainer.{name}: expected >= 1, got {getattr(self, name)}.")
+        if not self.limit_train_batches > 0:
+            raise ValueError(f"trainer.limit_train_batches: expected > 0, got "
+                             f"{self.limit_train_batches}.")
+
 
 class _AppendingWriter(ExperimentWriter):
     """Lightning's CSV writer deletes an existing ``metrics.csv`` when it starts; a resumed run

@@ -98,7 +98,16 @@ def open_dataset(name: str, root: str | Path, split: str, **options: Any):
         A map-style Dataset of validated `Sample`s.
     """
     check_choice(name, list_formats(), name="format")
-    return _factory(name)(root, split, **options)
+    factory = _factory(name)
+    params = inspect.signature(factory).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        accepted = sorted(k for k, p in params.items() if p.kind is p.KEYWORD_ONLY
+                          or (p.kind is p.POSITIONAL_OR_KEYWORD and k not in ("root", "split")))
+        unknown = sorted(set(options) - set(accepted))
+        if unknown:
+            raise ValueError(f"format {name!r}: unknown option(s) {unknown}; it takes "
+                             f"{accepted or 'none'}.")
+    return factory(root, split, **options)
 
 
 def detect_format(path: str | Path) -> str:
