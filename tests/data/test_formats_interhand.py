@@ -108,6 +108,12 @@ def test_hand_type_filter_and_registry(ih):
     assert len(ds) == 2 and ds[0].extras["hand_type"] == "interacting"
     with pytest.raises(ValueError, match="hand_types: unknown value 'both'"):
         InterHand26M(root, "train", hand_types=["both"])
+    path = root / "annotations/train/InterHand2.6M_train_data.json"
+    data = json.loads(path.read_text())
+    data["annotations"][1]["hand_type"] = "two"
+    path.write_text(json.dumps(data))
+    with pytest.raises(SampleError, match=r"annotations\[image_id=501\]\.hand_type: expected one"):
+        InterHand26M(root, "train")
 
 
 def test_missing_and_malformed_files(ih):

@@ -210,8 +210,12 @@ class InterHand26M(FormatDataset):
         for i, img in enumerate(images):
             image_id = get_field(img, "id", src, f"images[{i}].id")
             ann = get_field(by_image, image_id, src, f"annotations[image_id={image_id}]")
-            if get_field(ann, "hand_type", src, f"annotations[image_id={image_id}].hand_type") \
-                    in hand_types:
+            field = f"annotations[image_id={image_id}].hand_type"
+            hand_type = get_field(ann, "hand_type", src, field)
+            if hand_type not in HAND_TYPES:  # else it would vanish from every hand_types filter
+                raise SampleError(f"{src}: {field}: expected one of {list(HAND_TYPES)}, got "
+                                  f"{hand_type!r}.")
+            if hand_type in hand_types:
                 self.items.append((img, ann))
 
     def __len__(self) -> int:
