@@ -224,7 +224,7 @@ class InterHand26M(FormatDataset):
     def sample_id(self, index: int) -> str:
         return f"{self.split}/{self.items[index][0].get('file_name', index)}"
 
-    def _camera(self, capture: str, cam: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def camera(self, capture: str, cam: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         src = self.files["camera"]
         params = get_field(self.cameras, capture, src, f"[{capture!r}]")
         out = []
@@ -237,18 +237,27 @@ class InterHand26M(FormatDataset):
         camrot, campos, focal, princpt = out
         return camrot, campos, camera_to_K(focal, princpt)
 
-    def _load(self, index: int) -> tuple[Sample, str]:
-        img, ann = self.items[index]
-        data = self.files["data"]
-        where = f"images[id={img.get('id')}]"
+    def capture_camera(self, index: int) -> tuple[str, str]:
+        """(capture, camera) ids of item `index`, from its ``file_name`` (as the official
+        loader: component 0 without "Capture", component 2 without "cam")."""
+        img = self.items[index][0]
+        data, where = self.files["data"], f"images[id={img.get('id')}]"
         file_name = get_field(img, "file_name", data, f"{where}.file_name")
         parts = str(file_name).split("/")
         if len(parts) != 4 or not parts[0].startswith("Capture") or not parts[2].startswith("cam"):
             raise SampleError(f"{data}: {where}.file_name: expected "
                               f"'Capture<c>/<seq>/cam<cam>/image<frame>.jpg', got {file_name!r}.")
-        capture, cam = parts[0][len("Capture"):], parts[2][len("cam"):]
+        return parts[0][len("Capture"):], parts[2][len("cam"):]
+
+    def _load(self, index: int) -> tuple[Sample, str]:
+        img, ann = self.items[index]
+        data = self.files["data"]
+        where = f"images[id={img.get('id')}]"
+        capture, cam = self.capture_camera(index)
+        file_name = img["file_name"]
+        parts = str(file_name).split("/")
         frame = int(get_field(img, "frame_idx", data, f"{where}.frame_idx"))
-        camrot, campos, K = self._camera(capture, cam)
+        camrot, campos, K = self.camera(capture, cam)
 
         field = f"annotations[{where}].joint_valid"
         raw = get_field(ann, "joint_valid", data, field)
