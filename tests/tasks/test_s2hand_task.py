@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from handkit.data.schema import Sample
+from handkit.infer.evaluate import evaluate
+from handkit.infer.predict import predict
 from handkit.models.checkpoint import read_checkpoint
 from handkit.tasks.registry import get_task
 from handkit.tasks.s2hand import S2HandConfig, build_s2hand_task, train_s2hand
@@ -51,6 +54,18 @@ def test_a_resumed_run_ends_with_the_uninterrupted_runs_weights(synth, tmp_path,
     assert set(resumed) == set(straight)
     for key in straight:
         torch.testing.assert_close(resumed[key], straight[key], rtol=0, atol=0, msg=key)
+    # the model contract: the checkpoint evaluates and predicts through the generic pipeline
+    report = evaluate(last, synth, split="evaluation", crop="gt_box", progress=False)
+    assert report.meta["model"] == "s2hand" and report.meta["to_meters"].startswith("m, camera")
+    assert np.isfinite(report.metrics["pa_mpjpe_mm"])
+    image = np.full((96, 96, 3), 90, np.uint8)
+    cv2.circle(image, (48, 48), 20, (200, 160, 140), -1)
+    cv2.imwrite(str(tmp_path / "hand.png"), image)
+    run = predict(tmp_path / "hand.png", ckpt=last, out_dir=tmp_path / "pred",
+                  box=(20, 20, 76, 76), progress=False)
+    record = json.loads((tmp_path / "pred" / "hand_png.json").read_text())
+    assert len(run.results) == 1 and record["model"]["name"] == "s2hand"
+    assert np.isfinite(np.array(record["keypoints_3d_cam_m"])).all()  # absolute 3D, meters
 
 
 def test_finetune_starts_from_the_shape_and_kp_stages_and_refuses_others(synth, tmp_path):
