@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import pkgutil
 import sys
+import warnings
 
 import handkit
 import handkit.commands
@@ -46,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"handkit {handkit.__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of a user error (bad input, paths)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show Lightning's banners, tips and advisory warnings")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name, module in _verbs().items():
         verb = sub.add_parser(name, help=module.HELP, description=module.HELP,
@@ -53,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_arguments(verb)
         verb.set_defaults(_run=module.run)
     return parser
+
+
+def _quiet_lightning() -> None:
+    """Lightning's start-up banner (GPU/TPU available), tips and advisory warnings (a small
+    epoch vs the logging interval, few loader workers) say nothing a handkit user must act on."""
+    # Lightning resets its package loggers to INFO when imported; the modules' own loggers
+    # keep the level set here.
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                 "lightning.pytorch.accelerators.cuda", "lightning.fabric.utilities.seed"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module=r"lightning\..*")
+    warnings.filterwarnings("ignore", message=r".*(isinstance\(treespec, LeafSpec\)|"
+                            r"litlogger|does not have many workers|DataLoader will create).*")
 
 
 def _one_line(err: BaseException) -> str:
@@ -66,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     # Nothing in handkit downloads: make any hub client fail fast instead of waiting.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        _quiet_lightning()
     try:
         return int(args._run(args) or 0)
     except (ValueError, OSError) as err:

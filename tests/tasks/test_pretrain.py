@@ -1,9 +1,12 @@
 """Pre-training task: every method trains, the loss falls, a killed run resumes exactly."""
 
+import textwrap
+
 import lightning as L
 import pytest
 import torch
 
+from handkit.cli import main
 from handkit.data.synth.runner import synthesize
 from handkit.tasks.pretrain import PretrainConfig, build_task, export_encoder, pretrain
 from handkit.tasks.pretrain_data import DataSource
@@ -74,7 +77,7 @@ def test_the_training_loss_has_its_true_gradient(pool, method, weighting, assert
                     rel=0.25)
 
 
-def test_export_encoder_round_trips_into_torchvision(pool, tmp_path):
+def test_export_encoder_round_trips_into_torchvision(pool, tmp_path, capsys):
     import torchvision
 
     cfg = _cfg(pool, "trainer.max_epochs=1", "method=simclr")
@@ -86,6 +89,13 @@ def test_export_encoder_round_trips_into_torchvision(pool, tmp_path):
     assert sorted(missing) == ["fc.bias", "fc.weight"] and not unexpected
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     torch.testing.assert_close(net.conv1.weight, ckpt["state_dict"]["encoder.conv1.weight"])
+    for container in ("state_dict", "top"):  # the printed hint loads what was written
+        assert main(["export-encoder", "--ckpt", str(tmp_path / "run/checkpoints/last.ckpt"),
+                     "--out", str(tmp_path / f"{container}.pth"), "--container", container]) == 0
+        scope = {}
+        exec(textwrap.dedent(capsys.readouterr().out.split("with:\n", 1)[1]), scope)
+        torch.testing.assert_close(scope["net"].conv1.weight,
+                                   ckpt["state_dict"]["encoder.conv1.weight"])
 
 
 @pytest.mark.slow

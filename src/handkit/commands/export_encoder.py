@@ -19,6 +19,16 @@ def run(args: argparse.Namespace) -> int:
     from handkit.tasks.pretrain import export_encoder
 
     out = export_encoder(args.ckpt, args.out, args.container)
-    print(f"export-encoder: wrote {out}; load with "
-          f"torchvision.models.<arch>().load_state_dict(sd, strict=False) or --init {out}")
+    print(f"export-encoder: wrote {out}; fine-tune from it with `handkit finetune --init {out}`, "
+          f"or load it (no fc layer, hence strict=False) with:\n{load_snippet(out, args.container)}")
     return 0
+
+
+def load_snippet(path, container: str) -> str:
+    """Python that loads the written file into a torchvision ResNet-18 (`net`); use the
+    encoder's own architecture in place of resnet18."""
+    key = '["state_dict"]' if container == "state_dict" else ""
+    return (f"    import torch, torchvision\n"
+            f"    sd = torch.load({str(path)!r}, weights_only=True){key}\n"
+            f"    net = torchvision.models.resnet18()\n"
+            f"    net.load_state_dict(sd, strict=False)")
