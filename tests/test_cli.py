@@ -1,5 +1,9 @@
 """The command line: every verb is listed, and user errors exit 2 with a one-line message."""
 
+import logging
+import subprocess
+import sys
+
 import pytest
 
 from handkit.cli import build_parser, main
@@ -76,3 +80,13 @@ def test_unknown_dataset_options_and_folder_outputs_are_one_line_errors(tmp_path
                  "--preview", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path}: is a folder" in err and err.count("\n") == 1
+
+
+def test_lightning_banners_are_quiet_unless_verbose():
+    code = ("import logging, handkit.cli as c; {call}import lightning.pytorch; "
+            "print(logging.getLogger('lightning.pytorch.utilities.rank_zero')"
+            ".getEffectiveLevel())")
+    levels = [subprocess.run([sys.executable, "-c", code.format(call=call)], capture_output=True,
+                             text=True, check=True).stdout.split()[-1]
+              for call in ("c._quiet_lightning(); ", "")]
+    assert levels == [str(logging.WARNING), str(logging.INFO)]
