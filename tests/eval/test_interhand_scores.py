@@ -64,3 +64,18 @@ def test_mrrpe_and_handedness_rule():
     masked = interhand_scores(pred, gt, valid, inter, hand_prob=prob, hand_target=target,
                               hand_valid=np.array([True, True, False]))
     assert masked["handedness_acc"] == 1.0 and masked["frames_handedness"] == 2
+
+
+def test_part_colors_are_distinct_and_the_gallery_draws(tmp_path):
+    from handkit.eval.plots import part_colors, two_hand_gallery
+
+    colors = part_colors()
+    assert colors.shape == (33, 3) and colors[0].tolist() == [0, 0, 0]
+    assert len({tuple(c) for c in colors}) == 33  # every class its own colour
+    crop = np.zeros((64, 64, 3), np.uint8)
+    uv = np.full((2, 21, 2), 32.0)
+    seg = np.zeros((32, 32), np.int64)
+    seg[4:8, 4:8], seg[20:24, 20:24] = 9, 25
+    out = two_hand_gallery([crop, crop], [uv, uv], [uv, uv], [np.ones((2, 21), bool)] * 2,
+                           [seg, seg], [seg, None], tmp_path / "g.png", titles=["a", "b"])
+    assert out.stat().st_size > 0

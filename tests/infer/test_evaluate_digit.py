@@ -32,7 +32,7 @@ def _oracle(model, ds, frames, rootnet=None):
     logits = (batch["hand_type"] * 2 - 1) * 20.0
     out = DigitOutput(joints=t.joints, hm_2d=torch.zeros(b, 42, 16, 16), hm_norm=None,
                       hm_depth=None, rel_root=t.rel_root, root_logits=None,
-                      hand_logits=logits, segm_logits=None)
+                      hand_logits=logits, segm_logits=torch.zeros(b, 33, 32, 32))
     return out
 
 
@@ -93,5 +93,6 @@ def test_handkit_evaluate_runs_a_digit_checkpoint(synth, tmp_path, capsys):
                  "--out", str(tmp_path / "ev")]) == 0
     text = capsys.readouterr().out
     assert "split val" in text and "root depth gt" in text and "r_thumb4" in text
+    assert (tmp_path / "ev" / "gallery.png").stat().st_size > 0
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["split"] == "val" and metrics["frames"] == 3 and len(metrics["per_joint"]) == 42

@@ -48,9 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
         report = evaluate_interhand(args.ckpt, args.data, split=args.split,
                                     subset=args.subset, root_depth=args.root_depth,
-                                    batch_size=args.batch_size, limit=args.limit)
+                                    batch_size=args.batch_size, limit=args.limit,
+                                    gallery=args.gallery, gallery_path=f"{args.out}/gallery.png")
         print("\n".join(report_lines(report)))
-        written = write_report(report, args.out)
+        written = write_report(report, args.out) + ([f"{args.out}/gallery.png"]
+                                                    if args.gallery else [])
         print("wrote " + ", ".join(str(p) for p in written))
         return 0
     from handkit.eval.scoring import summary_lines

@@ -25,7 +25,8 @@ from handkit.utils.check import check_finite, check_shape  # noqa: E402
 from handkit.utils.files import write_figure
 
 __all__ = ["plot_pck", "overlay_gallery", "image_mesh", "draw_skeleton_2d", "plot_skeleton_3d",
-           "draw_mesh_overlay", "ImageMesh", "PRED_COLOR", "GT_COLOR", "MESH_COLOR"]
+           "draw_mesh_overlay", "ImageMesh", "PRED_COLOR", "GT_COLOR", "MESH_COLOR",
+           "part_colors", "two_hand_gallery"]
 
 PRED_COLOR, GT_COLOR = "#e8312f", "#2fbf4a"
 MESH_COLOR = (120, 170, 235)
@@ -250,6 +251,63 @@ def overlay_gallery(images: Sequence[np.ndarray], pred_uv: Sequence[np.ndarray],
         if titles is not None:
             ax.set_title(titles[i], fontsize=7)
     fig.suptitle("red: prediction" + ("   green: ground truth" if gt_uv is not None else ""),
+                 fontsize=8)
+    return _save(fig, path)
+
+
+def part_colors(classes: int = 33) -> np.ndarray:
+    """(classes, 3) uint8 RGB for two-hand part labels: 0 black, the first hand's 16 parts in
+    warm hues, the second hand's in cool hues (each part a distinct shade)."""
+    per_hand = (classes - 1) // 2
+    out = np.zeros((classes, 3), np.uint8)
+    cmaps = (plt.get_cmap("autumn"), plt.get_cmap("winter"))
+    for h, cmap in enumerate(cmaps):
+        for k in range(per_hand):
+            rgb = np.asarray(cmap(0.1 + 0.8 * k / max(per_hand - 1, 1))[:3])
+            shade = 0.55 + 0.45 * ((k * 7) % per_hand) / per_hand  # neighbours differ in value
+            out[1 + h * per_hand + k] = np.round(rgb * shade * 255)
+    return out
+
+
+def two_hand_gallery(crops: Sequence[np.ndarray], pred_uv: Sequence[np.ndarray],
+                     gt_uv: Sequence[np.ndarray], gt_valid: Sequence[np.ndarray],
+                     pred_seg: Sequence[np.ndarray], gt_seg: Sequence[np.ndarray | None],
+                     path: str | Path, *, titles: Sequence[str] | None = None) -> Path:
+    """One row per frame: the crop with both hands' skeletons (prediction red, ground truth
+    green), the predicted part segmentation, the ground-truth one (blank when missing).
+
+    Args:
+        crops: N (S, S, 3) uint8 RGB. pred_uv, gt_uv: N (2, 21, 2) crop pixels, hands [right,
+            left], handkit order. gt_valid: N (2, 21) bool (a GT hand is drawn if its wrist is
+            valid). pred_seg, gt_seg: N (h, w) int class maps (`part_colors`), any resolution
+            (shown over the crop's extent) or None.
+    """
+    n = len(crops)
+    if n == 0:
+        raise ValueError("crops: nothing to draw.")
+    colors = part_colors()
+    fig, axes = plt.subplots(n, 3, figsize=(7.2, 2.4 * n), dpi=100, squeeze=False)
+    for i in range(n):
+        s = crops[i].shape[0]
+        for ax in axes[i]:
+            ax.axis("off")
+        ax = axes[i, 0]
+        ax.imshow(crops[i], extent=(0, s, s, 0))
+        for k in range(2):
+            if gt_valid[i][k][0]:
+                draw_skeleton_2d(ax, gt_uv[i][k], GT_COLOR, lw=1.0)
+            draw_skeleton_2d(ax, pred_uv[i][k], PRED_COLOR, lw=1.0)
+        ax.set_xlim(0, s)
+        ax.set_ylim(s, 0)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=7)
+        for ax, seg, name in ((axes[i, 1], pred_seg[i], "predicted parts"),
+                              (axes[i, 2], gt_seg[i], "true parts")):
+            if seg is not None:
+                ax.imshow(colors[np.clip(np.asarray(seg), 0, len(colors) - 1)],
+                          extent=(0, s, s, 0), interpolation="nearest")
+            ax.set_title(name if seg is not None else f"{name}: none", fontsize=7)
+    fig.suptitle("red: prediction   green: ground truth   parts: right warm, left cool",
                  fontsize=8)
     return _save(fig, path)
 

@@ -28,6 +28,7 @@ from handkit.data.formats._base import LOAD_ERRORS
 from handkit.data.formats.interhand import InterHand26M, read_rootnet
 from handkit.data.hands import collate_items
 from handkit.eval.interhand import interhand_scores
+from handkit.eval.plots import two_hand_gallery
 from handkit.hand.skeleton import convert
 from handkit.losses.digit import decode_depth, lift_25d
 from handkit.models.checkpoint import load_model
@@ -74,6 +75,7 @@ def _item(ds: InterHand26M, i: int, patch: int, rootnet: dict | None) -> dict:
     out["image"] = out["image"].permute(2, 0, 1).contiguous()
     out["gt"] = torch.as_tensor(_to42(sample.keypoints_3d.astype(np.float64)))
     out["gt_valid"] = torch.as_tensor(_to42(sample.joint_valid[..., None])[:, 0])
+    out["index"] = torch.tensor(i)
     if depth is not None:
         out["abs_depth"] = torch.as_tensor(depth, dtype=torch.float32)
     return out
@@ -82,6 +84,8 @@ def _item(ds: InterHand26M, i: int, patch: int, rootnet: dict | None) -> dict:
 @torch.no_grad()
 def _predict(model: DigitModel, batch: dict) -> dict[str, np.ndarray]:
     out = model(batch["image"])
+    shown = {"uv_patch": (out.joints[..., :2] * model.pose_reg.backbone.stride).numpy(),
+             "segm": out.segm_logits.argmax(1).numpy()}
     stride = model.pose_reg.backbone.stride
     T_inv = torch.linalg.inv(batch["T"].double())
     uv_patch = out.joints[..., :2].double() * stride
@@ -97,12 +101,14 @@ def _predict(model: DigitModel, batch: dict) -> dict[str, np.ndarray]:
     left = lift_25d(uv_img[:, [41]].expand(-1, 21, -1), z_rel[:, [41]].expand(-1, 21), K,
                     depth[:, 0] + rel)[:, 0]
     return {"pred": torch.cat(hands, 1).numpy(), "roots": torch.stack([right, left], 1).numpy(),
-            "prob": torch.sigmoid(out.hand_logits).double().numpy()}
+            "prob": torch.sigmoid(out.hand_logits).double().numpy(), **shown}
 
 
 def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, split: str = "test",
                        subset: str = "", root_depth: Literal["gt", "rootnet"] = "gt",
-                       batch_size: int = 16, limit: int | None = None) -> dict[str, Any]:
+                       batch_size: int = 16, limit: int | None = None,
+                       gallery: int = 0, gallery_path: str | Path | None = None
+                       ) -> dict[str, Any]:
     """Run DIGIT over `split` of the InterHand2.6M-layout folder `root` and score it.
 
     Args:
@@ -115,6 +121,8 @@ def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, spli
             its depths, the official default for val/test).
         batch_size: frames per forward pass.
         limit: evaluate the first `limit` frames (of the subset) only.
+        gallery, gallery_path: draw the first `gallery` frames (crop with both skeletons,
+            predicted and true part segmentation) to `gallery_path` (`eval.plots.two_hand_gallery`).
 
     Returns:
         `interhand_scores`' dict plus ``dataset``, ``split``, ``subset``, ``annot_subset``,
@@ -133,6 +141,7 @@ def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, spli
     n = len(frames)
     rows: dict[str, list] = {k: [] for k in ("pred", "roots", "prob", "gt", "valid", "inter",
                                              "ht", "htv")}
+    shown: list[dict] = []
     bad: list[str] = []
     for start in range(0, n, batch_size):
         items = [_item(ds, i, model.image_size, rootnet) for i in frames[start:start + batch_size]]
@@ -140,16 +149,26 @@ def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, spli
         bad += batch["bad"]
         if "image" not in batch:
             continue
-        for key, value in _predict(model, batch).items():
-            rows[key].append(value)
+        pred = _predict(model, batch)
+        for key in ("pred", "roots", "prob"):
+            rows[key].append(pred[key])
         rows["gt"].append(batch["gt"].numpy())
         rows["valid"].append(batch["gt_valid"].numpy().astype(bool))
         rows["inter"].append(batch["interacting"].numpy().astype(bool))
         rows["ht"].append(batch["hand_type"].numpy())
         rows["htv"].append(batch["hand_type_valid"].numpy() > 0)
+        for j in range(min(gallery - len(shown), batch["image"].shape[0])):
+            shown.append({"crop": (batch["image"][j].permute(1, 2, 0).numpy() * 255).round()
+                          .clip(0, 255).astype(np.uint8), "uv": batch["uv"][j].numpy(),
+                          "valid": batch["valid"][j].numpy().astype(bool),
+                          "seg": batch["segm"][j].numpy() if batch["segm_valid"][j] > 0 else None,
+                          "pred_uv": pred["uv_patch"][j], "pred_seg": pred["segm"][j],
+                          "title": f"frame {int(batch['index'][j])}"})
     if not rows["pred"]:
         raise ValueError(f"{root}: no frame of split {split!r} could be evaluated "
                          f"({len(bad)} skipped: {bad[:3]}).")
+    if shown and gallery_path is not None:
+        _gallery(shown, gallery_path)
     a = {k: np.concatenate(v) for k, v in rows.items()}
     gt_roots = a["gt"][:, [20, 41]]
     root_valid = a["inter"] & a["valid"][:, 20] & a["valid"][:, 41]
@@ -160,6 +179,17 @@ def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, spli
             "annot_subset": Path(root).name, "root_depth": root_depth,
             "frames": int(len(a["pred"])), "skipped": len(bad),
             "skip_reasons": sorted(set(bad))[:10], **scores}
+
+
+def _gallery(shown: list[dict], path: str | Path) -> Path:
+    def hands(x: np.ndarray) -> np.ndarray:  # (42, C) InterHand -> (2, 21, C) handkit
+        return np.stack([convert(x[h], "interhand", "handkit") for h in (slice(0, 21),
+                                                                         slice(21, 42))])
+    return two_hand_gallery(
+        [s["crop"] for s in shown], [hands(s["pred_uv"]) for s in shown],
+        [hands(s["uv"]) for s in shown], [hands(s["valid"][:, None])[..., 0] for s in shown],
+        [s["pred_seg"] for s in shown], [s["seg"] for s in shown], path,
+        titles=[s["title"] for s in shown])
 
 
 def report_lines(report: dict[str, Any]) -> list[str]:
