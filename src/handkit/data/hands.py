@@ -12,15 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor
 
 from handkit.data.schema import Sample, SampleError
-from handkit.geometry.camera import flip_K
+from handkit.geometry.camera import flip_K, resize_matrix
 from handkit.hand.skeleton import mirror_uv, mirror_xyz
 
-__all__ = ["mirror_to_right", "prepare_hand", "collate_items", "collate_hands"]
+__all__ = ["mirror_to_right", "prepare_hand", "resize_with_K", "collate_items", "collate_hands"]
 
 
 def mirror_to_right(image: np.ndarray, uv: np.ndarray, *, xyz: np.ndarray | None = None,
@@ -77,6 +78,24 @@ def prepare_hand(sample: Sample, *, min_valid: int = 10) -> dict:
     return {"image": np.ascontiguousarray(image), "uv": uv, "xyz": xyz, "K": K,
             "valid": sample.joint_valid[h].astype(bool), "is_right": right, "scale": scale,
             "vertices": verts, "hand": h}
+
+
+def resize_with_K(image: np.ndarray, K: np.ndarray, size: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A whole image resized to size × size (area filter) and its intrinsics (K' = S K).
+
+    Args:
+        image: (H, W, 3) uint8. K: (3, 3) pixel intrinsics of `image`. size: the output side.
+
+    Returns:
+        (image (size, size, 3) uint8, K' (3, 3) float64, S (3, 3) float64: input px → output
+        px, to map 2D labels alike). Non-square images are stretched (fx and fy then differ).
+    """
+    h, w = image.shape[:2]
+    S = resize_matrix((h, w), (size, size), dtype=torch.float64).numpy()
+    if (h, w) != (size, size):
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(image), S @ np.asarray(K, np.float64), S
 
 
 def collate_items(items: Sequence[dict]) -> dict:

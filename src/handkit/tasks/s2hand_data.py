@@ -29,15 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from handkit.data.formats import detect_format, open_dataset
 from handkit.data.formats._base import LOAD_ERRORS
-from handkit.data.hands import collate_items, prepare_hand
-from handkit.geometry.camera import resize_matrix
+from handkit.data.hands import collate_items, prepare_hand, resize_with_K
 from handkit.tasks.finetune_data import ShuffledDataModule
 from handkit.utils.check import check_choice
 
@@ -161,15 +159,13 @@ class S2HandItems(Dataset):
         h, w = image.shape[:2]
         _check_K(hand["K"], h, w, sample.sample_id)
         det, conf = self._detections(i, hand["uv"], hand["valid"], not hand["is_right"], w)
-        S = resize_matrix((h, w), (self.size, self.size), dtype=torch.float64).numpy()
-        if (h, w) != (self.size, self.size):
-            image = cv2.resize(image, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        image, K, S = resize_with_K(image, hand["K"], self.size)
         uv_gt = np.where(hand["valid"][:, None], hand["uv"], np.nan)
         xyz = np.full((21, 3), np.nan) if hand["xyz"] is None else \
             np.where(hand["valid"][:, None], hand["xyz"], np.nan)
         scale2 = S[:2, :2].diagonal()
-        return {"image": torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous(),
-                "K": torch.from_numpy(S @ hand["K"]).float(),
+        return {"image": torch.from_numpy(image).permute(2, 0, 1).contiguous(),
+                "K": torch.from_numpy(K).float(),
                 "det": torch.from_numpy(det * scale2).float(),
                 "conf": torch.from_numpy(conf).float(),
                 "uv_gt": torch.from_numpy(uv_gt * scale2).float(),
