@@ -223,3 +223,30 @@ def test_mano_hands_use_both_files(tmp_path):
                        mano_dir=str(tmp_path), param_set="pca", n_pca=12)
     assert pca.set_size == 28 and not pca.hands["right"].flat_hand_mean
     assert pca.net.heads["params"][-1].out_channels == 56
+
+
+def test_photometric_render_by_hand_and_its_gradient(assert_descends):
+    # heads at 0: albedo = (0.45, 0.35, 0.3), SH = DC 0.8 only: lighting = 0.8·π/√(4π) per
+    # channel, so the rendered hand has one colour; an input of that colour costs ~0, a black
+    # one costs that colour's norm (inside the rendered mask)
+    net = _tiny(photometric=True, max_hands=1, channels=32).eval()
+    with torch.no_grad():
+        for name in ("params", "texture", "light"):
+            net.net.heads[name][-1].weight.zero_()
+            net.net.heads[name][-1].bias.zero_()
+    colour = torch.tensor([0.45, 0.35, 0.3]) * 0.8 * math.pi / math.sqrt(4 * math.pi)
+    mean, std = (torch.tensor(v)[:, None, None] for v in net.normalize)
+    ind = torch.tensor([[8 * 16 + 6]])  # the hand's wrist at pixel (24, 32)
+    one = torch.ones(1, 1, dtype=torch.bool)
+    kw = dict(ind=ind, slot=one, uv=torch.zeros(1, 1, 21, 2), is_right=one,
+              valid=torch.ones(1, 1, 21, dtype=torch.bool), hm=torch.zeros(1, 1, 16, 16), handmap=torch.zeros(1, 2, 16, 16),
+              mask=torch.ones(1, 64, 64), weights={"photometric": 1.0})
+    same = ((colour[:, None, None].expand(3, 64, 64) - mean) / std)[None]
+    black = ((torch.zeros(3, 64, 64) - mean) / std)[None]
+    assert net.loss(same, **kw)["photometric"].item() == pytest.approx(0.0, abs=1e-4)
+    drawn = net.loss(black, **kw)["photometric"].item()
+    assert drawn == pytest.approx(float(colour.norm()), rel=1e-3)  # some pixels are drawn
+    texture = list(net.net.heads["texture"][-1].parameters())
+    assert_descends(lambda: net.loss(black, **kw)["loss"], texture, decrease=1e-4)
+    with pytest.raises(ValueError, match="skin mask"):
+        net.loss(black, **{**kw, "mask": None})

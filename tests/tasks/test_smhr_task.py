@@ -44,6 +44,27 @@ def test_registered_with_packaged_configs():
     assert multi.model.options["max_hands"] == 4 and multi.data.compose
     assert multi.loss.handedness == 100 and multi.loss.joints3d == 10
     assert multi.optim.milestones == [30, 60, 90] and multi.seed == 317
+    pho = load_config(SMHRConfig, config_path("smhr/single_224_pho"))
+    assert pho.loss.photometric == 100 and pho.hard_fraction == 0.7
+    assert pho.model.options["photometric"] and single.loss.photometric == 0
+
+
+def test_photometric_stage_wires_masks_into_the_loss(world):
+    from handkit.data.hands import collate_items
+    from handkit.models.registry import build_model
+    from handkit.tasks.smhr import SMHRTask
+    from handkit.tasks.smhr_data import SMHRDataModule
+
+    cfg = _tiny(world)
+    cfg.model.options["photometric"] = True
+    cfg.loss.photometric, cfg.hard_fraction = 100.0, 0.7
+    data = SMHRDataModule(cfg.data, image_size=64, max_objs=4, seed=0)
+    data.setup()
+    batch = collate_items([data.items[(0, i)] for i in range(4)])
+    assert batch["has_mask"].all() and batch["mask"].amax() == 1.0
+    task = SMHRTask(build_model(cfg.model), cfg)
+    terms = task.losses(batch)
+    assert terms["photometric"] > 0 and torch.isfinite(terms["loss"])
 
 
 def test_trains_checkpoints_and_resumes_bit_identically(world, tmp_path, stop_after_first_epoch):

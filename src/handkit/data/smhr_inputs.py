@@ -121,7 +121,8 @@ class SMHRItems(Dataset):
     (2, h, w), ``ind`` (M,), ``slot`` (M,), ``uv`` (M, 21, 2), ``valid`` (M, 21), ``is_right``
     (M,); ``xyz`` (M, 21, 3) root-relative meters and ``has_xyz`` () bool; ``T`` (3, 3) the
     source → input map (to map predictions back); ``K`` (3, 3) = T·K of the input (zeros
-    without K) and ``has_K``.
+    without K) and ``has_K``; ``mask`` (S, S) float in [0, 1], the warped hand mask (zeros
+    without one) and ``has_mask``.
     """
 
     def __init__(self, source: Any, *, size: int, max_objs: int,
@@ -174,9 +175,14 @@ class SMHRItems(Dataset):
                     xyz[k] = rel[keep[hand]]
         chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
         K = np.zeros((3, 3)) if sample.K is None else T @ sample.K
+        mask = np.zeros((self.size, self.size), np.float32)
+        if sample.mask is not None:  # the skin mask of the photometric term
+            mask = warp_crop(sample.mask.astype(np.uint8) * 255, T, self.size) / np.float32(255)
         item = {"image": chw, "xyz": torch.from_numpy(xyz), "has_xyz": torch.tensor(has_xyz),
                 "T": torch.from_numpy(T).float(), "K": torch.from_numpy(K).float(),
-                "has_K": torch.tensor(sample.K is not None)}
+                "has_K": torch.tensor(sample.K is not None),
+                "mask": torch.from_numpy(mask.astype(np.float32)),
+                "has_mask": torch.tensor(sample.mask is not None)}
         for name in ("hm", "handmap", "ind", "slot", "uv", "valid", "is_right"):
             item[name] = torch.from_numpy(t[name])
         return item

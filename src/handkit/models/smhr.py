@@ -44,11 +44,13 @@ from handkit.hand.model import mirror_pose
 from handkit.hand.openhand import JOINT_LIMITS, OpenHand, pose_to_angles
 from handkit.losses.centernet import clamped_sigmoid, focal_loss
 from handkit.losses.smhr import (SMHR_POSE_LIMITS_LEFT, SMHR_POSE_LIMITS_RIGHT, SMHR_WEIGHTS,
-                                 bone_direction_loss, norm_prior, reprojection_loss)
+                                 bone_direction_loss, norm_prior, photometric_loss,
+                                 reprojection_loss)
 from handkit.models.backbones import (IMAGENET_MEAN, IMAGENET_STD, ResNetBackbone, check_image,
                                       create_backbone)
 from handkit.models.prediction import HandPrediction, Prediction
 from handkit.models.registry import ModelConfig, register_model
+from handkit.render import PinholeCamera, render, sh9_lighting, vertex_colors, vertex_normals
 from handkit.utils.check import check_choice, check_shape
 
 __all__ = ["SMHR", "SMHRNet", "CSPNeck", "L2NormScale", "PARAM_SETS", "CAMERAS", "HAND_MODELS",
@@ -66,6 +68,10 @@ HM_BIAS = -4.59
 """Last bias of the ``hm`` and ``handmap`` heads (sigmoid ≈ 0.01), specs/mesh.md §3.2."""
 _DEPTH_OFFSET = {"axis_angle": 0.8, "pca": 0.6}
 _CODE_SCALE = {"axis_angle": 1.0, "pca": 0.1}
+TEXTURE_MEAN = (0.45, 0.35, 0.3)
+"""Added to the texture head's 778·3 output: the mean albedo (specs/mesh.md §3.3)."""
+LIGHT_DC = 0.8
+"""Added to the DC coefficient of each colour channel's 9 SH numbers."""
 
 
 class L2NormScale(nn.Module):
@@ -475,11 +481,51 @@ class SMHR(nn.Module):
         faces = next(iter(self.hands.values())).faces
         return Prediction(tuple(hands), faces=faces)
 
+    # ---- rendering ------------------------------------------------------------------------
+    def render_hands(self, maps: dict[str, Tensor], ind: Tensor, slot: Tensor,
+                     vertices: Tensor, K: Tensor, size: tuple[int, int]
+                     ) -> tuple[Tensor, Tensor]:
+        """SMHR's SH-lit render of every image's hands (specs/mesh.md §3.6), hard rasteriser.
+
+        Albedo = texture head + `TEXTURE_MEAN`, lighting = the light head as (3, 9) SH
+        coefficients with `LIGHT_DC` added to the DC terms (`render.sh9_lighting`), vertex
+        colour = albedo ⊙ lighting, per-vertex normals from the mesh. All slots of an image are
+        one mesh with the right hand's faces (as SMHR; empty slots are moved behind the camera).
+
+        Args:
+            maps: `forward`'s output (needs ``photometric``). ind: (B, S) cells. slot: (B, S)
+                real hands. vertices: (B·S, V, 3) meters, camera frame. K: (B, 3, 3) px.
+            size: (H, W) of the render (the network input).
+
+        Returns:
+            rgb (B, H, W, 3) in the lit colours' range, silhouette (B, H, W) 0/1 (no gradient).
+        """
+        if "texture" not in maps:
+            raise ValueError("photometric: build the model with photometric=True (texture and "
+                             "light heads).")
+        b, s = ind.shape
+        v = self.num_vertices
+        albedo = gather_cells(maps["texture"], ind).reshape(b * s, v, 3)
+        albedo = albedo + albedo.new_tensor(TEXTURE_MEAN)
+        gamma = gather_cells(maps["light"], ind).reshape(b * s, 3, 9)
+        gamma = gamma + torch.nn.functional.pad(gamma.new_full((1, 3, 1), LIGHT_DC), (0, 8))
+        faces = next(iter(self.hands.values())).faces
+        colors = albedo * sh9_lighting(vertex_normals(vertices, faces), gamma)
+        away = vertices.new_tensor([0.0, 0.0, -1.0])  # behind the camera: not drawn
+        verts = torch.where(slot.reshape(-1)[:, None, None], vertices, away)
+        offsets = torch.arange(s, device=faces.device)[:, None, None] * v
+        all_faces = (faces[None] + offsets).reshape(-1, 3)
+        out = render(verts.reshape(b, s * v, 3), all_faces, PinholeCamera(K), size,
+                     attrs=vertex_colors(colors.reshape(b, s * v, 3), all_faces),
+                     outputs=("silhouette", "rgb"), mode="hard")
+        return out.rgb, out.silhouette
+
     # ---- training -------------------------------------------------------------------------
     def loss(self, images: Tensor, *, hm: Tensor, ind: Tensor, slot: Tensor, uv: Tensor,
              valid: Tensor, is_right: Tensor, handmap: Tensor | None = None,
              K: Tensor | None = None, xyz: Tensor | None = None,
-             weights: Mapping[str, float] | None = None, mask_empty_slots: bool = True,
+             mask: Tensor | None = None, weights: Mapping[str, float] | None = None,
+             mask_empty_slots: bool = True,
              hard_fraction: float | None = None) -> dict[str, Tensor]:
         """SMHR's training loss on a batch with centre targets (`data.centers.center_targets`).
 
@@ -492,8 +538,11 @@ class SMHR(nn.Module):
             K: (B, 3, 3) with ``camera="intrinsics"``.
             xyz: optional (B, S, 21, 3) meters; the 3D term (root-relative L1 × 1000, weight
                 ``joints3d``) is computed only when given and weighted > 0.
+            mask: (B, H, W) skin mask in [0, 1]; with ``photometric`` weighted > 0 the SH-lit
+                render (`render_hands`) is compared with the input's RGB inside
+                rendered mask ⊙ skin mask (`losses.smhr.photometric_loss`).
             weights: term weights (default `SMHR_WEIGHTS["multi"]` if max_hands > 1 else
-                ``"single"``).
+                ``"single"``, without the photometric term unless the model has its heads).
             mask_empty_slots: True: 2D terms average over real hands only. False: SMHR's
                 multi-hand path, empty slots (cell 0, keypoints (0, 0)) included.
             hard_fraction: None: mean over the batch; 0.7: SMHR's hard-example mining (the mean
@@ -502,8 +551,11 @@ class SMHR(nn.Module):
         Returns:
             dict with "loss" (scalar) and each term's batch mean (unweighted).
         """
-        weights = dict(SMHR_WEIGHTS["multi" if self.max_hands > 1 else "single"]
-                       if weights is None else weights)
+        if weights is None:
+            weights = dict(SMHR_WEIGHTS["multi" if self.max_hands > 1 else "single"])
+            if not self.photometric:  # the official table's photometric term needs the heads
+                weights["photometric"] = 0.0
+        weights = dict(weights)
         maps = self(images)
         b, s = ind.shape
         Ks = self.camera_K(images, K)
@@ -534,6 +586,14 @@ class SMHR(nn.Module):
             pred = out["joints"].reshape(b, s, 21, 3)
             rel = (pred - pred[..., :1, :]) - (xyz - xyz[..., :1, :])
             terms["joints3d"] = per_image(1000 * rel.abs().mean((-1, -2)))
+        if weights.get("photometric", 0) > 0:
+            if mask is None:
+                raise ValueError("mask: the photometric term needs the (B, H, W) skin mask.")
+            size = (images.shape[-2], images.shape[-1])
+            rgb, sil = self.render_hands(maps, ind, slot, out["vertices"], Ks, size)
+            mean, std = (images.new_tensor(v)[:, None, None] for v in self.normalize)
+            target = (images * std + mean).permute(0, 2, 3, 1)
+            terms["photometric"] = photometric_loss(rgb, target, sil * mask.to(rgb))
         total = sum(weights.get(name, 0.0) * value for name, value in terms.items())
         if hard_fraction is not None:
             total = total.topk(max(1, int(hard_fraction * b))).values

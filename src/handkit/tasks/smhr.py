@@ -36,7 +36,9 @@ __all__ = ["SMHRLossConfig", "SMHROptimConfig", "SMHRConfig", "SMHRTask", "smhr"
 @dataclass
 class SMHRLossConfig:
     """Term weights (defaults: SMHR's multi-hand path, `losses.smhr.SMHR_WEIGHTS["multi"]`).
-    ``joints3d``: root-relative 3D L1 × 1000, used only when the data has 3D."""
+    ``joints3d``: root-relative 3D L1 × 1000, used only when the data has 3D. ``photometric``:
+    SMHR's second stage (× 100, with ``model.options.photometric: true`` and skin masks in the
+    data; SMHR then also mines the top 70 %, ``hard_fraction: 0.7``); 0 in its first stage."""
 
     center: float = 100.0
     handedness: float = 100.0
@@ -44,6 +46,7 @@ class SMHRLossConfig:
     norm: float = 1000.0
     bone: float = 100.0
     joints3d: float = 10.0
+    photometric: float = 0.0
 
 
 @dataclass
@@ -96,6 +99,15 @@ class SMHRTask(TaskBase):
                              "(or the composition) has none. Use camera='fixed'.")
         return batch["K"]
 
+    def _mask(self, batch: dict) -> Tensor | None:
+        """The skin masks for the photometric term (None when it is off)."""
+        if self.cfg.loss.photometric <= 0:
+            return None
+        if not bool(batch["has_mask"].all()):
+            raise ValueError("data: loss.photometric > 0 needs a hand mask for every image; "
+                             "this dataset has none. Set loss.photometric: 0.")
+        return batch["mask"]
+
     def losses(self, batch: dict) -> dict[str, Tensor]:
         """`SMHR.loss` on one batch, weighted by ``cfg.loss``."""
         images = self.net.preprocess(batch["image"])
@@ -103,6 +115,7 @@ class SMHRTask(TaskBase):
         return self.net.loss(images, hm=batch["hm"], ind=batch["ind"], slot=batch["slot"],
                              uv=batch["uv"], valid=batch["valid"], is_right=batch["is_right"],
                              handmap=batch["handmap"], xyz=xyz, K=self._K(batch),
+                             mask=self._mask(batch),
                              weights=dataclasses.asdict(self.cfg.loss),
                              mask_empty_slots=self.cfg.mask_empty_slots,
                              hard_fraction=self.cfg.hard_fraction)
