@@ -45,7 +45,8 @@ from handkit.data.augment import AugmentConfig, augment, sample_augment
 from handkit.data.augment_cv2 import apply_augment_cv2
 from handkit.data.augment_reference import apply_reference, reference_params_from, sample_reference
 from handkit.tasks.optim import LARS, scaled_base_lr, weight_decay_groups
-from handkit.tasks.pretrain import IMAGENET_MEAN, IMAGENET_STD, PretrainConfig, build_task
+from handkit.tasks.pretrain import (IMAGENET_MEAN, IMAGENET_STD, LossConfig, PretrainConfig,
+                                    build_task)
 
 IMAGENET = (IMAGENET_MEAN, IMAGENET_STD)
 INPUT = 224
@@ -174,8 +175,7 @@ def torch_batches(images: np.ndarray, keypoints: np.ndarray, pairs: int):
 def build(arch: str, v: Variant, init: dict | None = None):
     """The task (from `init` weights when given) and the official LARS(Adam) optimiser."""
     cfg = PretrainConfig(method="peclr", encoder=arch, channels_last=v.channels_last,
-                         compile=v.compile)
-    cfg.loss.weighting = "linear"
+                         compile=v.compile, loss=LossConfig(weighting="linear"))
     torch.manual_seed(0)
     task = build_task(cfg)
     if init is not None:

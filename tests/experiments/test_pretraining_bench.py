@@ -85,7 +85,7 @@ def test_quick_benchmark_end_to_end_and_resume(tmp_path):
     tiny = bench.BenchSpec(WorldSpec(labeled=48, test=16, pool=64, k=2,
                                      test_appearance="shifted", workers=1),
                            PretrainSpec(steps=2, epochs=1, batch_size=8, threads=1,
-                                        overrides=("data.num_workers=0",)),
+                                        overrides={"data.num_workers": 0}),
                            finetune_steps=2, finetune_batch=8, fractions=(0.5, 1.0),
                            variants=("none", "simhand_w"), eval_gallery=2)
     result = bench.run_benchmark(tmp_path, tiny, seeds=2, jobs=2, progress=False)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import _toy_model  # noqa: F401  (registers the toy model, as a new method's module would)
-from handkit.data.augment import AugmentConfig
 from handkit.infer.evaluate import evaluate
 from handkit.infer.predict import predict
 from handkit.models.registry import list_models
 from handkit.tasks.finetune import FinetuneConfig, FinetuneDataConfig, finetune
+from handkit.utils.config import load_config
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +24,11 @@ def synth(tmp_path_factory):
 
 def test_a_new_model_trains_evaluates_and_predicts(synth, tmp_path):
     assert _toy_model.NAME in list_models()
-    cfg = FinetuneConfig()
-    cfg.model.name, cfg.model.backbone, cfg.model.image_size = _toy_model.NAME, "none", 32
-    cfg.augment = AugmentConfig(output_size=(32, 32), color_jitter=False)
-    cfg.data = FinetuneDataConfig(root=str(synth), batch_size=4, num_workers=0, precrop_size=48)
-    cfg.trainer.accelerator, cfg.trainer.devices, cfg.trainer.progress_bar = "cpu", "1", False
-    cfg.trainer.max_epochs = 1
+    cfg = load_config(FinetuneConfig, values={
+        "model": {"name": _toy_model.NAME, "backbone": "none", "image_size": 32},
+        "data": FinetuneDataConfig(root=str(synth), batch_size=4, num_workers=0, precrop_size=48),
+        "trainer.accelerator": "cpu", "trainer.devices": "1", "trainer.progress_bar": False,
+        "trainer.max_epochs": 1})
     ckpt = finetune(cfg, tmp_path / "run")
     assert ckpt.is_file()
 

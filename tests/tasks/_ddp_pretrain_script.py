@@ -26,6 +26,5 @@ if __name__ == "__main__":
         "augment.output_size=[32,32]", "data.batch_size=4", "data.num_workers=0",
         "data.samples_per_epoch=16", "trainer.accelerator=cpu", "trainer.devices=2",
         "trainer.strategy=ddp", "trainer.max_epochs=1", "trainer.progress_bar=false",
-        "optim.warmup_epochs=0", "channels_last=false"])
-    cfg.data.sources = [DataSource(root=data)]
+        "optim.warmup_epochs=0", "channels_last=false"], {"data.sources": [DataSource(root=data)]})
     pretrain(cfg, out, callbacks=[SaveRankWeights()])

@@ -19,7 +19,7 @@ from handkit.models.checkpoint import read_checkpoint
 from handkit.tasks.digit import DigitConfig, build_digit_task, train_digit
 from handkit.tasks.digit_data import DigitDataConfig
 from handkit.tasks.registry import get_task
-from handkit.utils.config import config_path, load_config
+from handkit.utils.config import config_path, load_config, replace_config
 
 
 @pytest.fixture(scope="module")
@@ -100,16 +100,16 @@ def test_official_subset_is_the_python_random_recipe():
 
 
 def _tiny(root) -> DigitConfig:
-    cfg = DigitConfig()
-    cfg.model.backbone, cfg.model.image_size, cfg.model.options = "stem4", 64, {"size": "small"}
-    cfg.data = DigitDataConfig(root=str(root), batch_size=4, val_batch_size=4, num_workers=0,
-                               val_subset="")
-    cfg.optim.lr, cfg.optim.milestones = 1e-3, [1]
-    t = cfg.trainer
-    t.accelerator, t.devices, t.progress_bar, t.precision = "cpu", "1", False, "32-true"
-    t.accumulate_grad_batches, t.check_val_every_n_epoch, t.num_sanity_val_steps = 1, 1, 0
-    t.max_epochs, t.limit_train_batches, t.log_every_n_steps = 2, 2.0, 1
-    return cfg
+    trainer = {"accelerator": "cpu", "devices": "1", "progress_bar": False,
+               "precision": "32-true", "accumulate_grad_batches": 1, "check_val_every_n_epoch": 1,
+               "num_sanity_val_steps": 0, "max_epochs": 2, "limit_train_batches": 2.0,
+               "log_every_n_steps": 1}
+    return replace_config(DigitConfig(), {
+        "model.backbone": "stem4", "model.image_size": 64, "model.options": {"size": "small"},
+        "data": DigitDataConfig(root=str(root), batch_size=4, val_batch_size=4, num_workers=0,
+                                val_subset=""),
+        "optim.lr": 1e-3, "optim.milestones": (1,),
+        **{f"trainer.{k}": v for k, v in trainer.items()}})
 
 
 def test_the_task_loss_has_its_true_gradient(synth, assert_descends):
@@ -148,7 +148,7 @@ def test_train_digit_is_registered_with_packaged_configs():
 
     spec = get_task("digit")
     official = load_config(spec.config, config_path("digit/official", "digit"), [], {})
-    assert official.optim.lr == 1e-4 and official.optim.milestones == [40]
+    assert official.optim.lr == 1e-4 and official.optim.milestones == (40,)
     assert official.trainer.accumulate_grad_batches == 2 and official.data.batch_size == 32
     assert official.trainer.precision == "16-mixed" and official.seed == 1
     assert official.model.backbone == "hrnet_w32" and official.loss.segm == 10.0

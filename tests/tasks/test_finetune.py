@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from handkit.data.augment import AugmentConfig, _rotation, augment, transform_keypoints
+from handkit.data.augment import _rotation, augment, transform_keypoints
 from handkit.data.schema import Sample
 from handkit.geometry.camera import project
 from handkit.geometry.camera import rotate_about_z
@@ -17,6 +18,7 @@ from handkit.data.hands import prepare_hand
 from handkit.tasks.finetune_data import (FinetuneDataConfig, FinetuneDataModule, HandCrops,
                                          label_subset)
 from handkit.models.checkpoint import read_checkpoint
+from handkit.utils.config import replace_config
 
 
 @pytest.fixture(scope="module")
@@ -27,14 +29,13 @@ def synth(tmp_path_factory):
                       progress=False)
 
 
-def _tiny(name: str, root) -> FinetuneConfig:
-    cfg = FinetuneConfig()
-    cfg.model.name, cfg.model.backbone, cfg.model.image_size = name, "resnet18", 32
-    cfg.augment = AugmentConfig(output_size=(32, 32), color_jitter=False)
-    cfg.data = FinetuneDataConfig(root=str(root), batch_size=4, num_workers=0, precrop_size=48)
-    cfg.optim.lr = 1e-3
-    cfg.trainer.accelerator, cfg.trainer.devices, cfg.trainer.progress_bar = "cpu", "1", False
-    return cfg
+def _tiny(name: str, root, **values) -> FinetuneConfig:
+    """A 32-px ResNet-18 `name` on 4-sample batches; `values`: more dotted keys ("__" = ".")."""
+    return replace_config(FinetuneConfig(), {
+        "model.name": name, "model.backbone": "resnet18", "model.image_size": 32,
+        "data": FinetuneDataConfig(root=str(root), batch_size=4, num_workers=0, precrop_size=48),
+        "optim.lr": 1e-3, "trainer.accelerator": "cpu", "trainer.devices": "1",
+        "trainer.progress_bar": False, **{k.replace("__", "."): v for k, v in values.items()}})
 
 
 def test_label_subset_is_deterministic_and_sized():
@@ -123,7 +124,7 @@ def test_the_task_loss_has_its_true_gradient(synth, name, assert_descends, monke
     dm = FinetuneDataModule(cfg.data)
     dm.setup()
     batch = next(iter(dm.train_dataloader()))
-    images, uv, p = augment(batch["image"], batch["uv"], cfg.augment,
+    images, uv, p = augment(batch["image"], batch["uv"], task.augment_config,
                             torch.Generator().manual_seed(1), normalize=task.net.normalize)
     K = p.matrix.double() @ batch["K"].double()
     if name == "rn25d":  # the analytic root depth is detached by design: hold it fixed
@@ -137,17 +138,18 @@ def test_the_task_loss_has_its_true_gradient(synth, name, assert_descends, monke
     assert_descends(loss, task.parameters())
 
 
-def test_output_size_must_match_the_model(synth):
-    cfg = _tiny("rn25d", synth)
-    cfg.augment = AugmentConfig(output_size=(64, 64))
-    with pytest.raises(ValueError, match="augment.output_size"):
-        build_finetune_task(cfg)
+def test_the_crop_size_is_derived_from_the_model_not_a_second_setting(synth):
+    task = build_finetune_task(_tiny("rn25d", synth))
+    assert task.augment_config.output_size == (32, 32) and task.cfg.augment.output_size is None
+    with pytest.raises(ValueError, match="augment.output_size: .* set model.image_size"):
+        _tiny("rn25d", synth, augment__output_size=(32, 32))
+    with pytest.raises(dataclasses.FrozenInstanceError):  # validated configs stay as they are
+        task.cfg.model.image_size = 64
 
 
 def test_resume_continues_a_stopped_run(synth, tmp_path):
-    cfg = _tiny("rn25d", synth)
-    cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 1, 2.0
-    cfg.trainer.log_every_n_steps = 1
+    cfg = _tiny("rn25d", synth, trainer__max_epochs=1, trainer__limit_train_batches=2.0,
+                trainer__log_every_n_steps=1)
     last = finetune(cfg, tmp_path)
     state, hp = read_checkpoint(last)
     assert hp["config"]["model"]["name"] == "rn25d"
@@ -155,7 +157,7 @@ def test_resume_continues_a_stopped_run(synth, tmp_path):
     assert first["global_step"] == 2
     log = tmp_path / "logs" / "metrics.csv"
     rows_before = log.read_text().splitlines()[1:]
-    cfg.trainer.max_epochs = 2
+    cfg = replace_config(cfg, {"trainer.max_epochs": 2})
     with pytest.raises(FileExistsError, match="holds a training run .* pass --resume"):
         finetune(cfg, tmp_path)  # would write last-v1.ckpt beside the old run's last.ckpt
     finetune(cfg, tmp_path, resume=True)
@@ -198,8 +200,7 @@ def test_a_resumed_run_ends_with_the_uninterrupted_runs_weights(synth, tmp_path,
                                                                 stop_after_first_epoch):
     """Every stream resumes: the step-keyed augmentation, the global states and the loader's
     shuffle (without its saved state, epoch 2 would repeat epoch 1's order)."""
-    cfg = _tiny("rn25d", synth)
-    cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 2, 2.0
+    cfg = _tiny("rn25d", synth, trainer__max_epochs=2, trainer__limit_train_batches=2.0)
     straight = read_checkpoint(finetune(cfg, tmp_path / "a"))[0]
     finetune(cfg, tmp_path / "b", callbacks=[stop_after_first_epoch])
     resumed = read_checkpoint(finetune(cfg, tmp_path / "b", resume=True))[0]

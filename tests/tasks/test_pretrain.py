@@ -21,14 +21,12 @@ def pool(tmp_path_factory):
 
 
 def _cfg(pool, *overrides):
-    cfg = load_config(PretrainConfig, None, [
+    return load_config(PretrainConfig, None, [
         "encoder=resnet18", "augment.output_size=[32,32]", "data.batch_size=8",
         "data.num_workers=0", "data.samples_per_epoch=16", "trainer.accelerator=cpu",
         "trainer.devices=1", "trainer.max_epochs=2", "trainer.progress_bar=false",
         "trainer.log_every_n_steps=1", "optim.warmup_epochs=0", "channels_last=false",
-        *overrides])
-    cfg.data.sources = [DataSource(root=str(pool))]
-    return cfg
+        *overrides], {"data.sources": [DataSource(root=str(pool))]})
 
 
 def _weights(path):

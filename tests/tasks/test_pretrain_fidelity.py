@@ -2,13 +2,14 @@
 
 import torch
 
-from handkit.tasks.pretrain import PretrainConfig, build_task
+from handkit.data.augment import AugmentConfig
+from handkit.tasks.pretrain import LossConfig, PretrainConfig, build_task
 
 
 def _task(**loss):
-    cfg = PretrainConfig(method="simhand", encoder="resnet18", channels_last=False)
-    cfg.loss = type(cfg.loss)(weighting="linear", **loss)
-    cfg.augment = type(cfg.augment)(output_size=(64, 64))
+    cfg = PretrainConfig(method="simhand", encoder="resnet18", channels_last=False,
+                         loss=LossConfig(weighting="linear", **loss),
+                         augment=AugmentConfig(output_size=(64, 64)))
     torch.manual_seed(0)
     return build_task(cfg)
 

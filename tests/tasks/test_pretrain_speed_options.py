@@ -3,15 +3,14 @@
 import pytest
 import torch
 
-from handkit.tasks.pretrain import PretrainConfig, build_task
+from handkit.data.augment import AugmentConfig
+from handkit.tasks.pretrain import LossConfig, PretrainConfig, build_task
 
 
 def _task(**overrides):
-    cfg = PretrainConfig(method="peclr", encoder="resnet18", channels_last=False)
-    cfg.loss.weighting = "linear"
-    cfg.augment = type(cfg.augment)(output_size=(64, 64))
-    for key, value in overrides.items():
-        setattr(cfg, key, value)
+    cfg = PretrainConfig(**{"method": "peclr", "encoder": "resnet18", "channels_last": False,
+                            "loss": LossConfig(weighting="linear"),
+                            "augment": AugmentConfig(output_size=(64, 64)), **overrides})
     torch.manual_seed(0)
     return build_task(cfg)
 

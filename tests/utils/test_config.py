@@ -1,10 +1,11 @@
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import pytest
 
-from handkit.utils.config import config_to_dict, load_config
+from handkit.utils.config import config_to_dict, load_config, replace_config
 
 
 @dataclass
@@ -57,3 +58,40 @@ def test_typed_values_win_and_are_checked_without_a_text_round_trip():
         load_config(Cfg, None, [], {"optim.name": "sgd"})
     with pytest.raises(ValueError, match="steps: expected int"):
         load_config(Cfg, None, [], {"steps": 2.5})
+
+
+@dataclass(frozen=True)
+class Shaped:
+    size: tuple[int, int] = (2, 3)
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if min(self.size) < 1:
+            raise ValueError(f"size: expected positive, got {self.size}.")
+
+
+@dataclass(frozen=True)
+class Outer:
+    shaped: Shaped = field(default_factory=Shaped)
+    seed: int = 5
+
+
+def test_fixed_tuples_mappings_and_dataclass_checks_are_enforced_and_located(tmp_path):
+    with pytest.raises(ValueError, match=r"config.shaped.size: expected 2 items, got \[1, 2, 3\]"):
+        load_config(Outer, None, ["shaped.size=[1,2,3]"])
+    with pytest.raises(ValueError, match="shaped.options: expected a mapping, got 3"):
+        load_config(Outer, None, ["shaped.options=3"])
+    path = tmp_path / "o.yaml"
+    path.write_text("shaped: {size: [0, 4]}\n")
+    with pytest.raises(ValueError, match=r"o.yaml.shaped: size: expected positive"):
+        load_config(Outer, path)
+
+
+def test_replace_config_is_a_checked_copy_of_a_frozen_config():
+    base = load_config(Outer, None, ["shaped.size=[4,5]"])
+    new = replace_config(base, {"seed": 7, "shaped.options": {"a": 1}})
+    assert new == Outer(Shaped((4, 5), {"a": 1}), 7) and base == Outer(Shaped((4, 5)), 5)
+    with pytest.raises(ValueError, match="unknown key"):
+        replace_config(base, {"shaped.sizes": (1, 1)})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        base.seed = 1

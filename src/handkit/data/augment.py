@@ -57,7 +57,8 @@ class AugmentConfig:
     gaussian_blur: bool = False
     gaussian_noise: bool = False
     color_drop: bool = False
-    output_size: tuple[int, int] = (128, 128)          # (H, W), official resize_shape
+    output_size: tuple[int, int] | None = (128, 128)   # (H, W), official resize_shape; None:
+    #   the model's input size, filled in by a task that knows it (fine-tuning)
     max_angle_deg: float = 45.0                         # angle = floor(U(-max, max)) degrees
     crop_margin: float = 1.25
     crop_margin_range: tuple[float, float] = (0.9, 1.5)
@@ -81,7 +82,7 @@ class AugmentConfig:
         for name, (lo, hi) in ranges.items():
             if not lo <= hi:
                 raise ValueError(f"{name}: expected (low, high) with low <= high, got {(lo, hi)}.")
-        if min(self.output_size) < 1:
+        if self.output_size is not None and min(self.output_size) < 1:
             raise ValueError(f"output_size: expected positive (H, W), got {self.output_size}.")
         if self.crop_box_jitter < 0 or self.max_angle_deg < 0 or not 0 <= self.prob <= 1:
             raise ValueError("crop_box_jitter/max_angle_deg: must be >= 0; prob: in [0, 1].")
@@ -160,6 +161,9 @@ def sample_augment(keypoints: Tensor, image_size: tuple[int, int], cfg: AugmentC
     Returns:
         AugmentParams on the keypoints' device.
     """
+    if cfg.output_size is None:
+        raise ValueError("augment.output_size: None; the task sets it from the model's input "
+                         "size (dataclasses.replace) before augmenting.")
     dims = check_shape(keypoints, "B K 2", name="keypoints")
     b, dev = dims["B"], keypoints.device
     h_in, w_in = int(image_size[0]), int(image_size[1])

@@ -7,8 +7,9 @@ synthetic writers and the trainers resume themselves), so a killed run continues
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from handkit.data.synth.runner import synthesize
 from handkit.mining.pairs import mine_annotations
@@ -85,8 +86,8 @@ def mine_pool(world: World, k: int, *, progress: bool = True) -> Path:
 @dataclass
 class PretrainSpec:
     """Equal compute for every method: the same encoder, views, batch and number of steps.
-    `overrides`: extra ``key=value`` overrides of the config file (e.g.
-    ``data.num_workers=0``); the spec's own fields are applied after them."""
+    `overrides`: typed config values on top of the config file (e.g.
+    ``{"data.num_workers": 0}``); the spec's own fields are applied after them."""
 
     encoder: str = "resnet18"
     view_size: int = 64
@@ -95,7 +96,7 @@ class PretrainSpec:
     epochs: int = 2
     seed: int = 0
     threads: int = 0
-    overrides: tuple[str, ...] = ()
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def pretrain_variant(variant: str, world: World, mined_json: Path, out: str | Path,
@@ -110,8 +111,8 @@ def pretrain_variant(variant: str, world: World, mined_json: Path, out: str | Pa
         return encoder
     per_epoch = max(1, spec.steps // spec.epochs)
     # SimCLR/PeCLR see the same crops as SiMHand, each paired with itself.
-    cfg = load_config(PretrainConfig, config_path("pretrain/cpu_simhand_w"), spec.overrides, {
-        "method": method, "loss.weighting": weighting, "encoder": spec.encoder,
+    cfg = load_config(PretrainConfig, config_path("pretrain/cpu_simhand_w"), values={
+        **spec.overrides, "method": method, "loss.weighting": weighting, "encoder": spec.encoder,
         "augment.output_size": (spec.view_size, spec.view_size),
         "data.batch_size": spec.batch_size, "data.samples_per_epoch": per_epoch * spec.batch_size,
         "data.sources": [{"root": str(mined_json), "format": "auto"}],
@@ -126,14 +127,14 @@ def pretrain_variant(variant: str, world: World, mined_json: Path, out: str | Pa
 
 @dataclass
 class FinetuneSpec:
-    """`overrides`: extra ``key=value`` overrides of the config file (e.g.
-    ``data.num_workers=0``); the spec's own fields are applied after them."""
+    """`overrides`: typed config values on top of the config file (e.g.
+    ``{"data.num_workers": 0}``); the spec's own fields are applied after them."""
 
     label_fraction: float = 1.0
     epochs: int = 10
     seed: int = 0
     threads: int = 0
-    overrides: tuple[str, ...] = ()
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 def finetune_variant(world: World, init: Path | None, out: str | Path, spec: FinetuneSpec,
@@ -141,8 +142,9 @@ def finetune_variant(world: World, init: Path | None, out: str | Path, spec: Fin
     """Fine-tune RN_25D_wMLPref on `label_fraction` of the labeled set; returns the checkpoint."""
     out = Path(out)
     last = out / "checkpoints" / "last.ckpt"
-    cfg = load_config(FinetuneConfig, config_path(config, "finetune"), spec.overrides, {
-        "data.label_fraction": spec.label_fraction, "trainer.max_epochs": spec.epochs,
+    cfg = load_config(FinetuneConfig, config_path(config, "finetune"), values={
+        **spec.overrides, "data.label_fraction": spec.label_fraction,
+        "trainer.max_epochs": spec.epochs,
         "seed": spec.seed, "data.subset_seed": spec.seed, "threads": spec.threads,
         "trainer.progress_bar": progress, "data.root": str(world.labeled),
         "init": str(init) if init else None})

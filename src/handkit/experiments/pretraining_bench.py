@@ -44,7 +44,7 @@ __all__ = ["BenchSpec", "SPECS", "METRICS", "make_spec", "run_benchmark", "run_p
 METRICS = {"mpjpe_mm": "MPJPE (mm)", "pa_mpjpe_mm": "PA-MPJPE (mm)", "auc": "AUC",
            "pa_auc": "PA-AUC"}
 """The metrics of the table (keys of `infer.evaluate`'s report) and their column titles."""
-_QUIET = ("data.num_workers=0",)  # one process per run: the pool's processes fill the cores
+_QUIET = {"data.num_workers": 0}  # one process per run: the pool's processes fill the cores
 
 
 @dataclass
@@ -340,7 +340,7 @@ def run_benchmark(out: str | Path, spec: BenchSpec | str = "full", *, seeds: int
             init = encoders[v, s] / "encoder_torchvision.pth" if (v, s) in encoders else None
             ft = FinetuneSpec(label_fraction=f, seed=s, threads=1, epochs=finetune_epochs(
                 spec.world.labeled, f, spec.finetune_batch, spec.finetune_steps),
-                overrides=(*_QUIET, f"data.batch_size={spec.finetune_batch}"))
+                overrides={**_QUIET, "data.batch_size": spec.finetune_batch})
             tasks[v, f, s] = (_cell_task, (world, init, cell, ft, spec.eval_gallery))
         _run_all(pool, tasks, "fine-tune + evaluate", progress)
         timing["fine-tuning + evaluation"] = time.perf_counter() - t2

@@ -25,7 +25,7 @@ __all__ = ["ModelConfig", "register_model", "create_model", "list_models", "buil
 _MODELS: Registry[nn.Module] = Registry("model", "list_models()")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelConfig:
     """Attributes:
         name: a `list_models()` name ("rn25d": RN_25D_wMLPref, "detnet": minimal-hand DetNet).

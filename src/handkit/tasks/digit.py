@@ -34,7 +34,7 @@ from handkit.tasks.runner import TrainerConfig, fit
 __all__ = ["DigitLossConfig", "DigitOptimConfig", "DigitConfig", "DigitTask", "train_digit"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class DigitLossConfig:
     """Term weights (official: `losses.digit.LOSS_WEIGHTS`) and the depth ranges (meters)."""
 
@@ -46,13 +46,13 @@ class DigitLossConfig:
     depth_range: float = 0.4  # bbox_3d_size = bbox_3d_size_root = 400 mm
 
 
-@dataclass
+@dataclass(frozen=True)
 class DigitOptimConfig:
     """Adam, then MultiStepLR stepped per epoch."""
 
     lr: float = 1e-4
     weight_decay: float = 0.0
-    milestones: list[int] = field(default_factory=lambda: [40])
+    milestones: tuple[int, ...] = (40,)
     gamma: float = 0.1
 
 
@@ -65,7 +65,7 @@ def _digit_trainer() -> TrainerConfig:
                          check_val_every_n_epoch=2)
 
 
-@dataclass
+@dataclass(frozen=True)
 class DigitConfig:
     """A DIGIT experiment (defaults = the official recipe; packaged YAML in
     handkit/configs/digit/). `init`: ImageNet HRNet-W32 weights file (``hrnet_w32-36af842e.pth``

@@ -31,7 +31,7 @@ from handkit.tasks.finetune_data import ShuffledDataModule
 
 __all__ = ["DigitDataConfig", "DigitCrops", "DigitDataModule"]
 
-@dataclass
+@dataclass(frozen=True)
 class DigitDataConfig:
     """Attributes:
         root: the InterHand2.6M-layout folder (`--data`).

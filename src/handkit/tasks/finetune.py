@@ -35,7 +35,7 @@ __all__ = ["FinetuneLossConfig", "FinetuneOptimConfig", "FinetuneConfig", "Finet
            "build_finetune_task", "finetune"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class FinetuneLossConfig:
     """Attributes:
         uv, z, xyz: rn25d term weights (2D px, z_rel in bone lengths, 3D in bone lengths).
@@ -50,7 +50,7 @@ class FinetuneLossConfig:
     lm: float = 1.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class FinetuneOptimConfig:
     """Attributes:
         lr: Adam learning rate.
@@ -69,15 +69,16 @@ class FinetuneOptimConfig:
 
 
 def _finetune_augment() -> AugmentConfig:
-    return AugmentConfig(output_size=(224, 224), color_jitter=False)
+    return AugmentConfig(output_size=None, color_jitter=False)  # size: model.image_size
 
 
-@dataclass
+@dataclass(frozen=True)
 class FinetuneConfig:
     """A whole fine-tuning experiment; the packaged YAML files (handkit/configs/finetune/)
     override these defaults.
 
-    `augment.output_size` must equal (model.image_size, model.image_size). `threads` sets
+    The augmented crop is the model's input, so its size is derived (`model_augment`), not a
+    second setting: `augment.output_size` must stay unset. `threads` sets
     `torch.set_num_threads` for the run (0: torch's default); on a shared CPU, 1 thread per
     process is often several times faster than oversubscribed cores.
     """
@@ -92,6 +93,18 @@ class FinetuneConfig:
     data: FinetuneDataConfig = field(default_factory=FinetuneDataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
+    def __post_init__(self) -> None:
+        if self.augment.output_size is not None:
+            raise ValueError(f"augment.output_size: {self.augment.output_size} given, but "
+                             "fine-tuning crops to the model's input size; remove it and set "
+                             "model.image_size.")
+
+    @property
+    def model_augment(self) -> AugmentConfig:
+        """`augment` with output size (model.image_size, model.image_size)."""
+        size = self.model.image_size
+        return dataclasses.replace(self.augment, output_size=(size, size))
+
 
 class FinetuneTask(TaskBase):
     """Supervised fine-tuning of a `PoseNet`.
@@ -102,12 +115,8 @@ class FinetuneTask(TaskBase):
     """
 
     def __init__(self, net: PoseNet, cfg: FinetuneConfig):
-        size = (cfg.model.image_size, cfg.model.image_size)
-        if tuple(cfg.augment.output_size) != size:
-            raise ValueError(f"augment.output_size: {tuple(cfg.augment.output_size)} must equal "
-                             f"model.image_size {size}.")
         super().__init__(cfg, "finetune")
-        self.net = net
+        self.net, self.augment_config = net, cfg.model_augment
 
     def losses(self, images: Tensor, uv: Tensor, xyz: Tensor, K: Tensor, valid: Tensor,
                angle_deg: Tensor) -> dict[str, Tensor]:
@@ -120,7 +129,7 @@ class FinetuneTask(TaskBase):
         self.count_bad(batch.get("bad", []))
         if "image" not in batch:
             return None  # every sample of this batch was bad; counted above
-        images, uv, params = augment(batch["image"], batch["uv"], self.cfg.augment,
+        images, uv, params = augment(batch["image"], batch["uv"], self.augment_config,
                                      self.generator("augment"), normalize=self.net.normalize)
         K = params.matrix.to(batch["K"].dtype) @ batch["K"]
         terms = self.losses(images, uv.float(), batch["xyz"], K, batch["valid"],

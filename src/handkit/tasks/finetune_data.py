@@ -38,7 +38,7 @@ __all__ = ["FinetuneDataConfig", "HandCrops", "ShuffledDataModule", "FinetuneDat
 _SUBSETS = ("random", "first")
 
 
-@dataclass
+@dataclass(frozen=True)
 class FinetuneDataConfig:
     """Attributes:
         root: dataset folder (`--data`).

@@ -51,7 +51,7 @@ __all__ = ["LossConfig", "OptimConfig", "PretrainConfig", "PretrainTask", "build
 METHODS = ("simclr", "peclr", "simhand")
 
 
-@dataclass
+@dataclass(frozen=True)
 class LossConfig:
     """Contrastive loss options (specs/pretrain.md §1.4, §1.6.3); defaults are SiMHand's README.
 
@@ -83,7 +83,7 @@ class LossConfig:
     loss_chunk_size: int = 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimConfig:
     """Attributes:
         optimizer: "lars" (LARS around Adam, official default) or "adam" (cosine, no warm-up).
@@ -102,7 +102,7 @@ class OptimConfig:
     lars_eta: float = 0.02
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainConfig:
     """A whole pre-training experiment; the packaged YAML files (handkit/configs/pretrain/)
     override these defaults.

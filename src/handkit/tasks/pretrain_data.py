@@ -27,7 +27,7 @@ from handkit.data.hands import collate_items, mirror_to_right
 __all__ = ["DataSource", "PretrainDataConfig", "ViewPairs", "PretrainDataModule"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class DataSource:
     """One dataset in the pre-training mix.
 
@@ -42,7 +42,7 @@ class DataSource:
     split: str = "training"
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainDataConfig:
     """Attributes:
         sources: datasets, balanced 50/50 by the sampler as the seeds do (§1.7).
@@ -52,7 +52,7 @@ class PretrainDataConfig:
         samples_per_epoch: draws per epoch; 0 = total length of the sources (official).
     """
 
-    sources: list[DataSource] = field(default_factory=list)
+    sources: tuple[DataSource, ...] = ()
     batch_size: int = 1024
     num_workers: int = 8
     samples_per_epoch: int = 0

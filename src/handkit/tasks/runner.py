@@ -26,7 +26,7 @@ from handkit.models.checkpoint import read_checkpoint
 __all__ = ["TrainerConfig", "fit"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainerConfig:
     """Where and how to train.
 

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-__all__ = ["load_config", "config_to_dict", "apply_overrides", "config_path", "packaged_configs"]
+__all__ = ["load_config", "replace_config", "config_to_dict", "apply_overrides", "config_path",
+           "packaged_configs"]
 
 T = TypeVar("T")
 
@@ -44,9 +45,16 @@ def _convert(value: Any, annotation: Any, where: str) -> Any:
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"{where}: expected a list, got {value!r}.")
-        inner = args[0] if args else Any
-        items = [_convert(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+        fixed = origin is tuple and args and Ellipsis not in args  # tuple[int, int]: 2 items
+        if fixed and len(value) != len(args):
+            raise ValueError(f"{where}: expected {len(args)} items, got {value!r}.")
+        inner = args if fixed else [args[0] if args else Any] * len(value)
+        items = [_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, inner))]
         return items if origin is list else tuple(items)
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping, got {value!r}.")
+        return dict(value)
     if dataclasses.is_dataclass(annotation):
         if isinstance(value, annotation):
             return value
@@ -78,7 +86,10 @@ def _build(cls: type[T], data: dict, where: str) -> T:
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(names)}.")
     kwargs = {k: _convert(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as err:  # a dataclass's own check (__post_init__): say where
+        raise ValueError(f"{where}: {err}") from None
 
 
 def _parse_scalar(text: str) -> Any:
@@ -166,6 +177,18 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     defaults = config_to_dict(cls())
     merged = _merge(defaults, data)
     return _build(cls, merged, str(path) if path else "config")
+
+
+def replace_config(config: T, values: dict[str, Any]) -> T:
+    """A validated copy of `config` with dotted keys replaced (``{"model.image_size": 32}``).
+
+    Configs are frozen: this is how code and tests derive one config from another; the values
+    are checked exactly as `load_config` checks them.
+    """
+    data = config_to_dict(config)
+    for key, value in values.items():
+        _set_dotted(data, key, value, key)
+    return _build(type(config), data, "config")
 
 
 def _merge(base: dict, update: dict) -> dict:
