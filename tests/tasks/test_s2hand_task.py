@@ -16,7 +16,7 @@ from handkit.models.checkpoint import read_checkpoint
 from handkit.tasks.registry import get_task
 from handkit.tasks.s2hand import S2HandConfig, build_s2hand_task, train_s2hand
 from handkit.tasks.s2hand_data import S2HandDataConfig, S2HandItems, read_detections
-from handkit.utils.config import config_path, load_config
+from handkit.utils.config import config_path, load_config, replace_config
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +27,13 @@ def synth(tmp_path_factory):
                       progress=False)
 
 
-def _cfg(synth, name="cpu_e2e") -> S2HandConfig:
+def _cfg(synth, name="cpu_e2e", **values) -> S2HandConfig:
+    """The packaged CPU config on the tiny world; `values`: more dotted keys."""
     cfg = load_config(S2HandConfig, config_path(f"s2hand/{name}", "s2hand"))
-    cfg.data.root, cfg.data.batch_size = str(synth), 3  # 7 training images: 2 batches
-    cfg.model.options = {**cfg.model.options, "hm_feats": 16}
-    cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 2, 2.0
-    cfg.trainer.progress_bar = False
-    return cfg
+    return replace_config(cfg, {
+        "data.root": str(synth), "data.batch_size": 3,  # 7 training images: 2 batches
+        "model.options": {**cfg.model.options, "hm_feats": 16}, "trainer.max_epochs": 2,
+        "trainer.limit_train_batches": 2.0, "trainer.progress_bar": False, **values})
 
 
 def test_registered_for_handkit_train():
@@ -71,13 +71,14 @@ def test_a_resumed_run_ends_with_the_uninterrupted_runs_weights(synth, tmp_path,
 def test_finetune_starts_from_the_shape_and_kp_stages_and_refuses_others(synth, tmp_path):
     ckpts = {}
     for stage in ("shape", "kp"):
-        cfg = _cfg(synth, f"cpu_{stage}")
-        cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 1, 1.0
+        cfg = _cfg(synth, f"cpu_{stage}", **{"trainer.max_epochs": 1,
+                                             "trainer.limit_train_batches": 1.0})
         ckpts[stage] = train_s2hand(cfg, tmp_path / stage)
     cfg = _cfg(synth, "cpu_finetune")
     with pytest.raises(ValueError, match="init.ssl_shape and init.ssl_kp"):
         build_s2hand_task(cfg)
-    cfg.init.ssl_shape, cfg.init.ssl_kp = str(ckpts["shape"]), str(ckpts["kp"])
+    cfg = replace_config(cfg, {"init.ssl_shape": str(ckpts["shape"]),
+                               "init.ssl_kp": str(ckpts["kp"])})
     task = build_s2hand_task(cfg)
     shape_state = read_checkpoint(ckpts["shape"])[0]
     kp_state = read_checkpoint(ckpts["kp"])[0]
@@ -88,13 +89,13 @@ def test_finetune_starts_from_the_shape_and_kp_stages_and_refuses_others(synth, 
     # the shape stage never ran the hourglass: the finetune's is the kp stage's, not the shape's
     assert not torch.equal(kp_state["net.hourglass.stem.0.weight"],
                            shape_state["net.hourglass.stem.0.weight"])
-    cfg.init.ssl_shape = str(ckpts["kp"])
+    cfg = replace_config(cfg, {"init.ssl_shape": str(ckpts["kp"])})
     with pytest.raises(ValueError, match=r"stage 'ssl_kp'.*'ssl_finetune'.*stage 'ssl_shape'"):
         build_s2hand_task(cfg)
     other = tmp_path / "rn25d.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {"config": {"model": {"name": "rn25d"}}}},
                other)
-    cfg.init.ssl_shape = str(other)
+    cfg = replace_config(cfg, {"init.ssl_shape": str(other)})
     with pytest.raises(ValueError, match="model 'rn25d'.*'ssl_finetune'"):
         build_s2hand_task(cfg)
 

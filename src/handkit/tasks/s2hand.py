@@ -52,7 +52,7 @@ STAGE_PARTS = {"ssl_shape": ("encoder.", "decoder."), "ssl_kp": ("hourglass.",)}
 """What an initialising checkpoint of each stage provides (state-dict prefixes of `S2Hand`)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class S2HandWeights:
     """λ of every loss term (``options/train_options.py`` defaults), by loss name."""
 
@@ -70,18 +70,18 @@ class S2HandWeights:
     sil: float = 1.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class S2HandOptimConfig:
     """Adam (β = 0.9, 0.999, no weight decay) with MultiStepLR (γ 0.5) at `milestones` (epochs)."""
 
     lr: float = 1e-3
-    milestones: list[int] = field(default_factory=lambda: [30, 60, 90, 120, 150])
+    milestones: tuple[int, ...] = (30, 60, 90, 120, 150)
     gamma: float = 0.5
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class S2HandInitConfig:
     """Checkpoints of earlier stages ("" = none): ``ssl_shape`` gives the encoder and decoder,
     ``ssl_kp`` the hourglass."""
@@ -90,22 +90,21 @@ class S2HandInitConfig:
     ssl_kp: str = ""
 
 
-def _e2e_losses() -> list[str]:
-    return ["tsa_poses", "open_2dj", "mscale", "open_bone_direc", "hm_integral", "kp_cons",
-            "triangle", "mshape", "texture", "mtex", "mrgb"]
+_E2E_LOSSES = ("tsa_poses", "open_2dj", "mscale", "open_bone_direc", "hm_integral", "kp_cons",
+               "triangle", "mshape", "texture", "mtex", "mrgb")
 
 
 def _s2hand_model() -> ModelConfig:
     return ModelConfig("s2hand", "efficientnet_b3", 224, {})
 
 
-@dataclass
+@dataclass(frozen=True)
 class S2HandConfig:
     """One S2HAND stage; the defaults are FreiHAND's SSL-e2e (180 epochs, batch 32)."""
 
     model: ModelConfig = field(default_factory=_s2hand_model)
     stage: Literal["ssl_shape", "ssl_kp", "ssl_finetune", "ssl_e2e"] = "ssl_e2e"
-    losses: list[str] = field(default_factory=_e2e_losses)
+    losses: tuple[str, ...] = _E2E_LOSSES
     weights: S2HandWeights = field(default_factory=S2HandWeights)
     init: S2HandInitConfig = field(default_factory=S2HandInitConfig)
     rotate: bool = True

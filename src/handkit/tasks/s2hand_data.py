@@ -46,7 +46,7 @@ KEYPOINT_SOURCES = {"labels": "the dataset's 2D labels with noise and dropout",
                     "file": "a JSON file of detections in S2HAND's layout"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class S2HandDataConfig:
     """Attributes:
         root: dataset folder. format: a `data.formats` name or "auto". split: training split.
