@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 import _toy_mesh_model as toy
-from handkit.data.augment import AugmentConfig
 from handkit.data.formats import open_dataset
 from handkit.infer.evaluate import evaluate, gives_vertices
 from handkit.infer.predict import predict
 from handkit.models.checkpoint import load_model
 from handkit.tasks.finetune import FinetuneConfig, FinetuneDataConfig, finetune
+from handkit.utils.config import load_config
 from handkit.utils.mesh_io import read_mesh
 
 
@@ -27,12 +27,11 @@ def synth(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ckpt(synth, tmp_path_factory):
-    cfg = FinetuneConfig()
-    cfg.model.name, cfg.model.backbone, cfg.model.image_size = toy.NAME, "none", 32
-    cfg.augment = AugmentConfig(output_size=(32, 32), color_jitter=False)
-    cfg.data = FinetuneDataConfig(root=str(synth), batch_size=4, num_workers=0, precrop_size=48)
-    cfg.trainer.accelerator, cfg.trainer.devices, cfg.trainer.progress_bar = "cpu", "1", False
-    cfg.trainer.max_epochs = 1
+    cfg = load_config(FinetuneConfig, values={
+        "model": {"name": toy.NAME, "backbone": "none", "image_size": 32},
+        "data": FinetuneDataConfig(root=str(synth), batch_size=4, num_workers=0, precrop_size=48),
+        "trainer.accelerator": "cpu", "trainer.devices": "1", "trainer.progress_bar": False,
+        "trainer.max_epochs": 1})
     return finetune(cfg, tmp_path_factory.mktemp("run") / "run")
 
 

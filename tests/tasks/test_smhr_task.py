@@ -8,7 +8,7 @@ import torch
 from handkit.models.checkpoint import load_model, read_checkpoint
 from handkit.tasks.registry import get_task, list_tasks
 from handkit.tasks.smhr import SMHRConfig, smhr
-from handkit.utils.config import config_path, load_config, packaged_configs
+from handkit.utils.config import config_path, load_config, packaged_configs, replace_config
 
 
 @pytest.fixture(scope="module")
@@ -20,14 +20,11 @@ def world(tmp_path_factory):
 
 
 def _tiny(root) -> SMHRConfig:
-    cfg = load_config(SMHRConfig, config_path("smhr/cpu_multi"))
-    cfg.model.image_size = 64
-    cfg.data.root, cfg.data.batch_size, cfg.data.num_workers = str(root), 2, 0
-    cfg.data.val_root, cfg.data.val_split = str(root), "all"
-    cfg.trainer.max_epochs, cfg.trainer.limit_train_batches = 2, 2.0
-    cfg.trainer.progress_bar = False
-    cfg.threads = 0
-    return cfg
+    return load_config(SMHRConfig, config_path("smhr/cpu_multi"), values={
+        "model.image_size": 64, "data.root": str(root), "data.batch_size": 2,
+        "data.num_workers": 0, "data.val_root": str(root), "data.val_split": "all",
+        "trainer.max_epochs": 2, "trainer.limit_train_batches": 2.0,
+        "trainer.progress_bar": False, "threads": 0})
 
 
 def test_registered_with_packaged_configs():
@@ -43,7 +40,7 @@ def test_registered_with_packaged_configs():
     multi = load_config(SMHRConfig, config_path("smhr/multi_384"))
     assert multi.model.options["max_hands"] == 4 and multi.data.compose
     assert multi.loss.handedness == 100 and multi.loss.joints3d == 10
-    assert multi.optim.milestones == [30, 60, 90] and multi.seed == 317
+    assert multi.optim.milestones == (30, 60, 90) and multi.seed == 317
     pho = load_config(SMHRConfig, config_path("smhr/single_224_pho"))
     assert pho.loss.photometric == 100 and pho.hard_fraction == 0.7
     assert pho.model.options["photometric"] and single.loss.photometric == 0
@@ -56,8 +53,8 @@ def test_photometric_stage_wires_masks_into_the_loss(world):
     from handkit.tasks.smhr_data import SMHRDataModule
 
     cfg = _tiny(world)
-    cfg.model.options["photometric"] = True
-    cfg.loss.photometric, cfg.hard_fraction = 100.0, 0.7
+    cfg = replace_config(cfg, {"model.options": {**cfg.model.options, "photometric": True},
+                               "loss.photometric": 100.0, "hard_fraction": 0.7})
     data = SMHRDataModule(cfg.data, image_size=64, max_objs=4, seed=0)
     data.setup()
     batch = collate_items([data.items[(0, i)] for i in range(4)])

@@ -33,7 +33,7 @@ from handkit.tasks.smhr_data import SMHRDataConfig, SMHRDataModule
 __all__ = ["SMHRLossConfig", "SMHROptimConfig", "SMHRConfig", "SMHRTask", "smhr"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class SMHRLossConfig:
     """Term weights (defaults: SMHR's multi-hand path, `losses.smhr.SMHR_WEIGHTS["multi"]`).
     ``joints3d``: root-relative 3D L1 × 1000, used only when the data has 3D. ``photometric``:
@@ -49,7 +49,7 @@ class SMHRLossConfig:
     photometric: float = 0.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class SMHROptimConfig:
     """Attributes:
         lr: Adam learning rate (1e-4).
@@ -59,7 +59,7 @@ class SMHROptimConfig:
 
     lr: float = 1e-4
     schedule: Literal["step", "cosine"] = "step"
-    milestones: list[int] = field(default_factory=lambda: [30, 60, 90])
+    milestones: tuple[int, ...] = (30, 60, 90)
     gamma: float = 0.1
     warmup_steps: int = 0
 
@@ -68,7 +68,7 @@ def _smhr_model() -> ModelConfig:
     return ModelConfig("smhr", "resnet50", 384, {"max_hands": 4, "pick_hand": True})
 
 
-@dataclass
+@dataclass(frozen=True)
 class SMHRConfig:
     """A whole SMHR experiment (packaged YAML: handkit/configs/smhr/)."""
 

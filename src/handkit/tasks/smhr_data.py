@@ -25,7 +25,7 @@ from handkit.data.smhr_inputs import SMHRItems
 __all__ = ["SMHRDataConfig", "SMHRDataModule"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class SMHRDataConfig:
     """Attributes:
         root: dataset folder (`--data`). format: a format name or "auto". split: its split
