@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from handkit.commands._sources import keypoint_source
 from handkit.commands._types import integer, number
 
 HELP = "mine similar-hand positives (other videos) for a Hand100M pool; resumable"
@@ -65,23 +66,6 @@ def _pool_file(out: Path) -> Path:
     return out.with_name(out.name + ".pool.json")
 
 
-def _source(args):
-    from handkit.mining.detect2d import MediaPipeKeypoints, ModelKeypoints
-
-    if args.detector == "mediapipe":
-        return MediaPipeKeypoints(min_confidence=args.min_confidence)
-    if args.detector == "model":
-        import torch
-
-        if args.model is None or not args.model.is_file():
-            raise FileNotFoundError(f"--model: {args.model} not found (needed by --detector "
-                                    "model).")
-        module = torch.export.load(str(args.model)).module() if args.model.suffix == ".pt2" \
-            else torch.jit.load(str(args.model), map_location="cpu")
-        return ModelKeypoints(module, min_confidence=args.min_confidence)
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
     from handkit.mining.pairs import annotations_from_folder, mine_annotations
     from handkit.utils.files import write_text
@@ -94,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         path = annotations_from_folder(args.crops, _pool_file(args.out), left_right=args.hand)
     root = args.crops if args.crops.is_dir() else None
     report = mine_annotations(
-        path, args.out, source=_source(args), root=root, k=args.k, scale_by=args.scale_by,
+        path, args.out, source=keypoint_source(args.detector, args.model, args.min_confidence),
+        root=root, k=args.k, scale_by=args.scale_by,
         rotation=args.rotation, pca_dim=args.pca_dim or None, window=args.window,
         index=args.index, resume=not args.no_resume)
     if report.skipped:
