@@ -12,7 +12,8 @@ HELP = "predict 2D/3D hand keypoints on an image or a folder (JSON + overlay + 3
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="IMAGE_OR_FOLDER")
     parser.add_argument("--ckpt", help="finetune checkpoint (default: the shipped model, "
-                        "trained on synthetic hands only)")
+                        "trained on synthetic hands only); an SMHR checkpoint (handkit train "
+                        "smhr) finds every hand of each image itself")
     parser.add_argument("--out", default="runs/predict", help="output folder (default %(default)s)")
     parser.add_argument("--detector", default="auto",
                         choices=["auto", "mediapipe", "handkit", "centre"],
@@ -33,8 +34,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _run_multihand(args: argparse.Namespace) -> int:
+    from handkit.infer.predict_multihand import predict_multihand
+
+    ignored = [flag for flag, value in (("--detector", args.detector != "auto"),
+                                        ("--threshold", args.threshold is not None),
+                                        ("--passes", args.passes is not None),
+                                        ("--hand", args.hand != "auto"),
+                                        ("--box", args.box is not None)) if value]
+    if ignored:
+        print(f"note: {', '.join(ignored)} ignored: a multi-hand model finds every hand itself "
+              "(its score threshold is the checkpoint's model.options.score_threshold)")
+    result = predict_multihand(args.source, ckpt=args.ckpt, out_dir=args.out,
+                               mesh_format=args.mesh_format, progress=not args.quiet)
+    for reason in result.bad:
+        print(f"skipped: {reason}")
+    print(result.summary())
+    if result.hands:
+        print(f"wrote a JSON listing every hand, an overlay and a mesh per hand to {args.out}")
+    return 0 if result.hands else 1
+
+
 def run(args: argparse.Namespace) -> int:
     from handkit.infer.predict import predict
+    from handkit.infer.predict_multihand import is_multihand_checkpoint
+
+    if args.ckpt and is_multihand_checkpoint(args.ckpt):
+        return _run_multihand(args)
 
     result = predict(args.source, ckpt=args.ckpt, out_dir=args.out, detector=args.detector,
                      threshold=args.threshold, hand=args.hand, box=args.box,

@@ -26,11 +26,13 @@ from handkit.utils.files import write_figure
 
 __all__ = ["plot_pck", "overlay_gallery", "image_mesh", "draw_skeleton_2d", "plot_skeleton_3d",
            "draw_mesh_overlay", "ImageMesh", "PRED_COLOR", "GT_COLOR", "MESH_COLOR",
-           "part_colors", "two_hand_gallery"]
+           "part_colors", "two_hand_gallery", "multi_hand_overlay", "SIDE_COLORS"]
 
 PRED_COLOR, GT_COLOR = "#e8312f", "#2fbf4a"
 MESH_COLOR = (120, 170, 235)
 """RGB of a predicted mesh: a light blue that stands apart from skin and the red skeleton."""
+SIDE_COLORS = {True: "#e8312f", False: "#2f6fe8"}
+"""Skeleton colour of a right (red) and a left (blue) hand in multi-hand overlays."""
 
 
 def plot_pck(curves: dict[str, dict[str, Any]], path: str | Path, *, title: str = "PCK") -> Path:
@@ -252,6 +254,47 @@ def overlay_gallery(images: Sequence[np.ndarray], pred_uv: Sequence[np.ndarray],
             ax.set_title(titles[i], fontsize=7)
     fig.suptitle("red: prediction" + ("   green: ground truth" if gt_uv is not None else ""),
                  fontsize=8)
+    return _save(fig, path)
+
+
+def multi_hand_overlay(image: np.ndarray, uv: Sequence[np.ndarray], is_right: Sequence[bool],
+                       path: str | Path, *, scores: Sequence[float | None] | None = None,
+                       meshes: Sequence[ImageMesh | None] | None = None,
+                       title: str = "") -> Path:
+    """One image with every hand: its shaded mesh (far hands first), its keypoint box and its
+    skeleton coloured by side (`SIDE_COLORS`), labelled with side and score.
+
+    Args:
+        image: (H, W, 3) uint8 RGB. uv: N arrays (21, 2) px of `image`. is_right: N bools.
+        scores: N detection scores (or None). meshes: N `ImageMesh` (or None each).
+    """
+    n = len(uv)
+    if len(is_right) != n or (scores is not None and len(scores) != n) or \
+            (meshes is not None and len(meshes) != n):
+        raise ValueError(f"multi_hand_overlay: uv has {n} hands; is_right, scores and meshes "
+                         "need one entry per hand.")
+    shown = image
+    if meshes is not None:
+        drawn = [m for m in meshes if m is not None]
+        for m in sorted(drawn, key=lambda m: -float(np.mean(m.depth))):
+            shown = draw_mesh_overlay(shown, m.verts_px, m.depth, m.faces, K=m.K)
+    h, w = image.shape[:2]
+    fig, ax = plt.subplots(figsize=(5, 5 * h / max(w, 1)), dpi=100)
+    ax.axis("off")
+    ax.imshow(shown, extent=(0, w, h, 0))
+    for k in range(n):
+        color = SIDE_COLORS[bool(is_right[k])]
+        pts = np.asarray(uv[k], dtype=float)
+        x0, y0 = pts.min(0)
+        x1, y1 = pts.max(0)
+        ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color=color, lw=0.8, ls="--")
+        draw_skeleton_2d(ax, pts, color)
+        score = "" if scores is None or scores[k] is None else f" {scores[k]:.2f}"
+        ax.text(x0, y0, f"{'R' if is_right[k] else 'L'}{score}", color="white", fontsize=7,
+                va="bottom", bbox={"facecolor": color, "lw": 0, "pad": 1})
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+    ax.set_title(title or f"{n} hand{'s' if n != 1 else ''} (red: right, blue: left)", fontsize=8)
     return _save(fig, path)
 
 
