@@ -26,7 +26,7 @@ from handkit.data.smhr_inputs import whole_matrix
 from handkit.eval.plots import image_mesh, multi_hand_overlay
 from handkit.geometry.camera import apply_affine_2d
 from handkit.hand.skeleton import JOINT_NAMES
-from handkit.infer.predict import IMAGE_SUFFIXES, MESH_FORMATS, read_image_rgb
+from handkit.infer.predict import MESH_FORMATS, _inputs, read_image_rgb
 from handkit.models.checkpoint import load_model, read_checkpoint
 from handkit.utils.check import check_choice
 from handkit.utils.files import write_json
@@ -59,17 +59,6 @@ def is_multihand_checkpoint(path: str | Path) -> bool:
     config = hparams.get("config", {}) if isinstance(hparams, dict) else {}
     model = config.get("model", {}) if isinstance(config, dict) else {}
     return isinstance(model, dict) and model.get("name") in MULTI_HAND_MODELS
-
-
-def _inputs(source: Path) -> list[Path]:
-    if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise ValueError(f"{source}: no image files ({', '.join(IMAGE_SUFFIXES)}).")
-        return files
-    if not source.exists():
-        raise FileNotFoundError(f"no such image or folder: {source}")
-    return [source]
 
 
 def _image_hands(net, image: np.ndarray, factor: float) -> tuple[list[dict], np.ndarray]:
