@@ -12,15 +12,15 @@ from PIL import Image
 from handkit.infer.predict_multihand import is_multihand_checkpoint, predict_multihand
 from handkit.models.registry import build_model
 from handkit.tasks.smhr import SMHRConfig
-from handkit.utils.config import config_to_dict
+from handkit.utils.config import config_to_dict, load_config
 from handkit.utils.mesh_io import read_mesh
 
 
 def _checkpoint(path: Path, threshold) -> Path:
-    cfg = SMHRConfig()
-    cfg.model.backbone, cfg.model.image_size = "resnet18", 64
-    cfg.model.options = {"hand_model": "openhand", "channels": 16, "max_hands": 2,
-                         "score_threshold": threshold}
+    cfg = load_config(SMHRConfig, values={
+        "model.backbone": "resnet18", "model.image_size": 64,
+        "model.options": {"hand_model": "openhand", "channels": 16, "max_hands": 2,
+                          "score_threshold": threshold}})
     net = build_model(cfg.model)
     with torch.no_grad():  # constant params: every hand at pose 0, code (3, -2, 0.2)
         last = net.net.heads["params"][-1]
