@@ -1,4 +1,5 @@
-"""pred.json for the Codalab servers (infer/codalab.py)."""
+"""S2HAND's evaluation outputs: pred.json for the Codalab servers (infer/codalab.py) and the 2D
+report (infer/evaluate_s2hand.py)."""
 
 import json
 
@@ -71,3 +72,20 @@ def test_an_s2hand_checkpoint_writes_one_row_per_evaluation_sample(tmp_path):
     rn = create_model("rn25d", backbone="resnet18", image_size=64)
     with pytest.raises(ValueError, match="camera-frame meters"):
         predict_pred_json(_save(rn, tmp_path / "rn.ckpt"), root, tmp_path / "x.json")
+
+
+def test_the_2d_report_of_the_three_sources(tmp_path):
+    from handkit.data.s2hand import S2HandDataConfig
+    from handkit.data.synth.runner import synthesize
+    from handkit.infer.evaluate_s2hand import evaluate_2d
+
+    root = synthesize("freihand", tmp_path / "fh", 8, seed=5, size=64, progress=False)
+    torch.manual_seed(0)
+    ckpt = _save(create_model("s2hand", **SMALL).eval(), tmp_path / "s2hand.ckpt")
+    rep = evaluate_2d(ckpt, root, split="training", out=tmp_path / "report_2d.json")
+    assert set(rep) == {"heatmap", "projected", "detected", "num_samples"}
+    assert rep["num_samples"] == 7 and rep["detected"]["mean_px"] == 0.0  # labels, no noise
+    assert rep["projected"]["mean_px"] > 0 and len(rep["heatmap"]["pck"]) == 50
+    noisy = S2HandDataConfig(root=str(root), noise_px=3.0)
+    assert evaluate_2d(ckpt, root, split="training", detections=noisy)["detected"]["mean_px"] > 1
+    assert json.loads((tmp_path / "report_2d.json").read_text())["num_samples"] == 7

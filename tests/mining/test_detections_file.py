@@ -9,7 +9,7 @@ import torch
 
 from handkit.mining.detect2d import ModelKeypoints
 from handkit.mining.detections_file import detect_split
-from handkit.tasks.s2hand_data import read_detections
+from handkit.data.s2hand import read_detections
 
 
 class _Fixed(torch.nn.Module):

@@ -15,7 +15,7 @@ from handkit.infer.predict import predict
 from handkit.models.checkpoint import read_checkpoint
 from handkit.tasks.registry import get_task
 from handkit.tasks.s2hand import S2HandConfig, build_s2hand_task, train_s2hand
-from handkit.tasks.s2hand_data import S2HandDataConfig, S2HandItems, read_detections
+from handkit.data.s2hand import S2HandDataConfig, S2HandItems, read_detections
 from handkit.utils.config import config_path, load_config, replace_config
 
 

@@ -1,6 +1,6 @@
 """S2HAND's four training stages (specs/mesh.md §2.6) as one task: `handkit train s2hand`.
 
-The task wires parts and does no maths: the data (`tasks.s2hand_data`: images, K, 2D
+The task wires parts and does no maths: the data (`data.s2hand`: images, K, 2D
 detections), S2HAND's in-plane rotation augmentation (U(−max, max) about the image centre,
 the detections warped alike and K' = A K; the 3D is never used), the model's own loss
 (`models.s2hand.S2Hand.loss`: the stage's listed terms, skipped batches), Adam and MultiStepLR.
@@ -38,7 +38,8 @@ from handkit.models.s2hand import LOSS_NAMES, S2Hand
 from handkit.tasks.base import TaskBase, seed_run
 from handkit.tasks.registry import register_task
 from handkit.tasks.runner import TrainerConfig, fit
-from handkit.tasks.s2hand_data import S2HandDataConfig, S2HandDataModule
+from handkit.data.s2hand import S2HandDataConfig
+from handkit.tasks.s2hand_data import S2HandDataModule
 from handkit.utils.check import check_choice
 
 __all__ = ["STAGES", "STAGE_PARTS", "S2HandWeights", "S2HandOptimConfig", "S2HandInitConfig",
