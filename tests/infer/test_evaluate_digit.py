@@ -96,3 +96,34 @@ def test_handkit_evaluate_runs_a_digit_checkpoint(synth, tmp_path, capsys):
     assert (tmp_path / "ev" / "gallery.png").stat().st_size > 0
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert metrics["split"] == "val" and metrics["frames"] == 3 and len(metrics["per_joint"]) == 42
+
+
+def test_handkit_predict_gives_both_hands_on_a_photo(synth, tmp_path):
+    from handkit.cli import main
+    from handkit.geometry.camera import project
+    from handkit.infer.pipeline import photo_K
+
+    model = create_model("digit", backbone="stem4", image_size=64, size="small")
+    config = {"model": {"name": "digit", "backbone": "stem4", "image_size": 64,
+                        "options": {"size": "small"}}}
+    ckpt = tmp_path / "digit.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
+                "hyper_parameters": {"config": config}}, ckpt)
+    image = next((synth / "images" / "train").rglob("*.jpg"))
+    for extra, name in (([], "whole"), (["--box", "10", "20", "70", "100"], "box")):
+        out = tmp_path / name
+        assert main(["predict", str(image), "--ckpt", str(ckpt), "--out", str(out),
+                     "--root-depth", "0.5"] + extra) == 0
+        record = json.loads(next(out.glob("*.json")).read_text())
+        assert [h["side"] for h in record["hands"]] == ["right", "left"]
+        assert record["assumptions"]["right_root_depth_m"] == 0.5
+        assert next(out.glob("*_overlay.png")).stat().st_size > 0
+        h, w = 128, round(0.65 * 128)
+        K = torch.from_numpy(photo_K(h, w))
+        for hand in record["hands"]:  # the 3D lies on the rays of the image-pixel 2D
+            xyz = torch.tensor(hand["keypoints_3d_cam_m"], dtype=torch.float64)
+            uv = torch.tensor(hand["keypoints_2d_px"], dtype=torch.float64)
+            assert torch.allclose(project(xyz, K), uv, atol=2e-2)
+    assert record["crop"]["rule"] == "box, square x 1.25"
+    # box (10, 20)-(70, 100): centre (40, 60), side 80 x 1.25 = 100
+    assert record["crop"]["box_px"] == pytest.approx([-10.0, 10.0, 90.0, 110.0])

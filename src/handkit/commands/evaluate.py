@@ -33,17 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="DIGIT checkpoints: an official subset (smallval, minitest, ...)")
 
 
-def _is_digit(ckpt: str | None) -> bool:
-    if not ckpt:
-        return False
-    from handkit.models.checkpoint import read_checkpoint
-
-    config = read_checkpoint(ckpt)[1].get("config", {})
-    return isinstance(config, dict) and config.get("model", {}).get("name") == "digit"
-
-
 def run(args: argparse.Namespace) -> int:
-    if _is_digit(args.ckpt):
+    from handkit.infer.predict_digit import is_digit_checkpoint
+
+    if is_digit_checkpoint(args.ckpt):
         from handkit.infer.evaluate_digit import evaluate_interhand, report_lines, write_report
 
         report = evaluate_interhand(args.ckpt, args.data, split=args.split,

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="file of the mesh, for models that predict one (default "
                         "%(default)s; written beside the JSON as <name>_mesh.<format>)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--root-depth", type=number(0), metavar="M",
+                        help="DIGIT checkpoints: the right hand's root depth in meters "
+                             "(default: assumed 0.7 m)")
 
 
 def _run_multihand(args: argparse.Namespace) -> int:
@@ -56,6 +59,16 @@ def _run_multihand(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from handkit.infer.predict_digit import is_digit_checkpoint, predict_digit
+
+    if is_digit_checkpoint(args.ckpt):  # two hands per image (docs/digit.md)
+        run_ = predict_digit(args.source, ckpt=args.ckpt, out_dir=args.out, box=args.box,
+                             root_depth=args.root_depth)
+        for path, why in run_.skipped:
+            print(f"skipped {path}: {why}")
+        print(f"DIGIT: {len(run_.records)} images, both hands each; wrote JSON and overlays "
+              f"to {args.out}")
+        return 0 if run_.records else 1
     from handkit.infer.predict import predict
     from handkit.infer.predict_multihand import is_multihand_checkpoint
 
