@@ -80,15 +80,21 @@ def test_rootnet_boxes_and_depths_are_used_as_given(synth, monkeypatch, tmp_path
         read_rootnet(synth, "val")
 
 
-def test_handkit_evaluate_runs_a_digit_checkpoint(synth, tmp_path, capsys):
-    from handkit.cli import main
-
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A randomly initialised small DIGIT saved as a handkit checkpoint."""
     model = create_model("digit", backbone="stem4", image_size=64, size="small")
     config = {"model": {"name": "digit", "backbone": "stem4", "image_size": 64,
                         "options": {"size": "small"}}}
-    ckpt = tmp_path / "digit.ckpt"
+    path = tmp_path_factory.mktemp("ckpt") / "digit.ckpt"
     torch.save({"state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
-                "hyper_parameters": {"config": config}}, ckpt)
+                "hyper_parameters": {"config": config}}, path)
+    return path
+
+
+def test_handkit_evaluate_runs_a_digit_checkpoint(synth, ckpt, tmp_path, capsys):
+    from handkit.cli import main
+
     assert main(["evaluate", "--ckpt", str(ckpt), "--data", str(synth), "--split", "val",
                  "--out", str(tmp_path / "ev")]) == 0
     text = capsys.readouterr().out
@@ -98,17 +104,11 @@ def test_handkit_evaluate_runs_a_digit_checkpoint(synth, tmp_path, capsys):
     assert metrics["split"] == "val" and metrics["frames"] == 3 and len(metrics["per_joint"]) == 42
 
 
-def test_handkit_predict_gives_both_hands_on_a_photo(synth, tmp_path):
+def test_handkit_predict_gives_both_hands_on_a_photo(synth, ckpt, tmp_path):
     from handkit.cli import main
     from handkit.geometry.camera import project
     from handkit.infer.pipeline import photo_K
 
-    model = create_model("digit", backbone="stem4", image_size=64, size="small")
-    config = {"model": {"name": "digit", "backbone": "stem4", "image_size": 64,
-                        "options": {"size": "small"}}}
-    ckpt = tmp_path / "digit.ckpt"
-    torch.save({"state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
-                "hyper_parameters": {"config": config}}, ckpt)
     image = next((synth / "images" / "train").rglob("*.jpg"))
     for extra, name in (([], "whole"), (["--box", "10", "20", "70", "100"], "box")):
         out = tmp_path / name
