@@ -155,3 +155,19 @@ def test_train_digit_is_registered_with_packaged_configs():
     assert official == DigitConfig(data=official.data)  # the file restates the defaults
     cpu = load_config(spec.config, config_path("digit/cpu_synth", "digit"), [], {})
     assert cpu.model.options == {"size": "small"} and cpu.trainer.accelerator == "cpu"
+
+
+def test_training_reads_the_lmdb_files_in_worker_processes(synth, tmp_path):
+    from handkit.data.formats.interhand_lmdb import pack_interhand_lmdb
+    from handkit.tasks.digit_data import DigitDataModule
+
+    images, masks = tmp_path / "interhand.lmdb", tmp_path / "segm_32.lmdb"
+    pack_interhand_lmdb(synth, images, splits=["train"])
+    pack_interhand_lmdb(synth, masks, what="masks", splits=["train"])
+    cfg = DigitDataConfig(root=str(synth), batch_size=4, num_workers=1, val_split="",
+                          images_lmdb=str(images), masks_lmdb=str(masks))
+    dm = DigitDataModule(cfg, 64, seed=1)
+    dm.setup()
+    batch = next(iter(dm.train_dataloader()))  # the LMDB reader is reopened in the worker
+    assert batch["image"].shape == (4, 3, 64, 64) and batch["segm_valid"].eq(1).all()
+    assert batch["bad"] == []

@@ -34,12 +34,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", type=_option, action="append", default=[],
                         metavar="KEY=VALUE",
                         help="format option, e.g. regressor=/path/J.npy (values parsed as JSON)")
+    parser.add_argument("--digit-lmdb", choices=("images", "masks"),
+                        help="with --format interhand: write DIGIT's official LMDB of the images "
+                             "(or of the segm_32/ part masks) instead of handkit shards; all "
+                             "splits unless --split (docs/digit.md)")
 
 
 _DEFAULT_SPLIT = {"freihand": "training"}
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.digit_lmdb:
+        if args.format != "interhand":
+            raise ValueError(f"--digit-lmdb: needs --format interhand, got {args.format!r}.")
+        from handkit.data.formats.interhand_lmdb import pack_interhand_lmdb
+
+        splits = [args.split] if args.split else ["train", "val", "test"]
+        n = pack_interhand_lmdb(args.data, args.out, what=args.digit_lmdb, splits=splits)
+        print(f"packed {n} {args.digit_lmdb} of {', '.join(splits)} into {args.out} (DIGIT's "
+              "LMDB layout)")
+        return 0
     from handkit.data.formats import open_dataset
     from handkit.data.shards import pack
 

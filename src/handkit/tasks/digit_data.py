@@ -40,6 +40,9 @@ class DigitDataConfig:
         batch_size: training images per device per step (official 32 = ``--iter_batch``).
         val_batch_size: official 16.
         num_workers: DataLoader workers (official 8).
+        images_lmdb, masks_lmdb: read images / part masks from DIGIT's LMDB files (as the
+            official training; `data.formats.interhand_lmdb`) instead of the folders; "" =
+            the files.
         augment: §3.7's ranges.
     """
 
@@ -51,6 +54,8 @@ class DigitDataConfig:
     batch_size: int = 32
     val_batch_size: int = 16
     num_workers: int = 8
+    images_lmdb: str = ""
+    masks_lmdb: str = ""
     augment: DigitAugmentConfig = field(default_factory=DigitAugmentConfig)
 
 
@@ -111,7 +116,8 @@ class DigitDataModule(ShuffledDataModule):
         self.val_set: DigitCrops | None = None
 
     def _crops(self, split: str, subset: str, augment: DigitAugmentConfig | None) -> DigitCrops:
-        data = InterHand26M(self.cfg.root, split)
+        data = InterHand26M(self.cfg.root, split, images_lmdb=self.cfg.images_lmdb or None,
+                            masks_lmdb=self.cfg.masks_lmdb or None)
         return DigitCrops(data, official_subset(len(data), subset), self.patch, augment)
 
     def setup(self, stage: str | None = None) -> None:

@@ -35,6 +35,7 @@ import numpy as np
 
 from handkit.data.formats._base import FormatDataset
 from handkit.data.formats._io import get_field, read_image, read_json, to_array
+from handkit.data.formats.interhand_lmdb import InterHandLMDB
 from handkit.data.part_masks import NUM_CLASSES, from_digit_classes
 from handkit.geometry.camera import project_points
 from handkit.data.schema import Sample, SampleError
@@ -112,17 +113,20 @@ def _check_skeleton(path: Path) -> None:
                               f"{names.get(index)!r}; this is not the InterHand2.6M v1.0 skeleton.")
 
 
-def read_part_mask(path: Path, size: tuple[int, int]) -> np.ndarray:
+def read_part_mask(path: Path | str, size: tuple[int, int], *,
+                   data: bytes | None = None) -> np.ndarray:
     """A DIGIT part mask (PNG, 33-class ids; 1 channel or 3 equal ones) → `Sample.part_seg`.
 
     Args:
-        path: the mask file. size: (H, W) of its image.
+        path: the mask file (or, with `data`, where the bytes came from, for messages).
+        size: (H, W) of its image.
+        data: the encoded mask (e.g. an LMDB value) instead of reading `path`.
 
     Raises:
         SampleError: undecodable, wrong size, unequal channels or a class id ≥ 33 (the message
             names the file).
     """
-    data = np.frombuffer(path.read_bytes(), np.uint8)
+    data = np.frombuffer(Path(path).read_bytes() if data is None else data, np.uint8)
     mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if mask is None:
         raise SampleError(f"{path}: part mask: cannot decode (corrupt or not an image).")
@@ -182,13 +186,19 @@ class InterHand26M(FormatDataset):
     ``frame_idx``. ``extras``: ``hand_type``, ``hand_type_valid``, ``bbox`` ([x, y, w, h] px),
     ``capture``, ``camera``, ``annot_id``. ``part_seg`` / ``mask`` from ``segm_32/`` when the
     image has a mask file, else None.
+
+    `images_lmdb` / `masks_lmdb`: read images and masks from DIGIT's LMDB files instead
+    (`data.formats.interhand_lmdb`; a key missing from the masks LMDB means no mask).
     """
 
     name = "interhand"
 
     def __init__(self, root: str | Path, split: str = "train", *,
-                 hand_types: Sequence[str] = HAND_TYPES):
+                 hand_types: Sequence[str] = HAND_TYPES, images_lmdb: str | Path | None = None,
+                 masks_lmdb: str | Path | None = None):
         check_choice(split, ("train", "val", "test"), name="split")
+        self.images_lmdb = None if images_lmdb is None else InterHandLMDB(images_lmdb)
+        self.masks_lmdb = None if masks_lmdb is None else InterHandLMDB(masks_lmdb)
         for t in hand_types:
             check_choice(t, HAND_TYPES, name="hand_types")
         self.root, self.split = Path(root), split
@@ -269,10 +279,17 @@ class InterHand26M(FormatDataset):
                          dtype=np.float64, finite=False)
         xyz, valid2 = split_hands(world_to_camera(world, camrot, campos), valid, src, field)
         path = self.root / "images" / self.split / file_name
-        image = read_image(path)
+        key = f"{self.split}/{file_name}"
+        image = self.images_lmdb.image(key) if self.images_lmdb else read_image(path)
         segm_path = (self.root / "segm_32" / self.split / file_name).with_suffix(".png")
-        part_seg = (read_part_mask(segm_path, image.shape[:2]) if segm_path.is_file()
-                    else None)
+        if self.masks_lmdb is not None:
+            mask_key = str(Path(key).with_suffix(".png").as_posix())
+            value = self.masks_lmdb.get(mask_key)
+            part_seg = None if value is None else read_part_mask(
+                f"{self.masks_lmdb.path}:{mask_key}", image.shape[:2], data=value)
+        else:
+            part_seg = (read_part_mask(segm_path, image.shape[:2]) if segm_path.is_file()
+                        else None)
         sample = Sample(
             image=image, keypoints_2d=project_points(xyz, K).astype(np.float32),
             joint_valid=valid2, part_seg=part_seg,
