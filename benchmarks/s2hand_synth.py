@@ -1,0 +1,58 @@
+"""S2HAND's claim on the synthetic world (issue 15 item 7, `experiments.s2hand_synth`):
+noisy detections vs true 2D labels vs no photometric terms, PA-MPJPE on a held-out world with
+the shifted look, beside the mean-pose reference. Resumable (each stage reuses its output).
+
+Run alone: `flock /tmp/handkit-bench.lock nice -n 10 .venv/bin/python benchmarks/s2hand_synth.py
+--out runs/s2hand_synth` (defaults: 1024 training / 256 test images at 64 px, 10 epochs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from handkit.experiments.s2hand_synth import VARIANTS, SynthExperiment, run_experiment
+from handkit.utils.files import write_json
+
+
+def main() -> None:
+    d = SynthExperiment()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--n-train", type=int, default=d.n_train)
+    p.add_argument("--n-test", type=int, default=d.n_test)
+    p.add_argument("--size", type=int, default=d.size)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--noise-px", type=float, default=d.noise_px)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--set", action="append", default=[], help="config override for every variant")
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    exp = SynthExperiment(n_train=a.n_train, n_test=a.n_test, size=a.size, epochs=a.epochs,
+                          batch_size=a.batch_size, noise_px=a.noise_px, dropout=a.dropout,
+                          overrides=[*a.set, f"threads={a.threads}"])
+    t0 = time.perf_counter()
+    res = run_experiment(exp, a.out, tuple(a.variants))
+    res["wall_s"] = time.perf_counter() - t0
+    write_json(a.out / "results.json", res)
+    print(f"S2HAND on the synthetic world: {a.n_train} training / {a.n_test} test images "
+          f"(shifted look) at {a.size} px, {a.epochs} epochs, batch {a.batch_size}, noise "
+          f"{a.noise_px} px, dropout {a.dropout}; wall clock {res['wall_s'] / 60:.1f} min")
+    print("| variant | PA-MPJPE mm | projected 2D px | training min |")
+    print("|---|---:|---:|---:|")
+    for name in a.variants:
+        r = res[name]
+        print(f"| {name} | {r['pa_mpjpe_mm']:.2f} | {r['proj_px']:.2f} | {r['train_s'] / 60:.1f} |")
+    print(f"| mean pose (reference) | {res['mean_pose']['pa_mpjpe_mm']:.2f} | | |")
+    print(json.dumps({"results": str(a.out / "results.json")}))
+
+
+if __name__ == "__main__":
+    main()
