@@ -5,7 +5,8 @@ texture/light head, OpenHand by default or MANO with --mano) at each --sizes, ba
 the SSL-e2e loss list at the official weights, on random images with detections near the
 initial projection. Per size, in a fresh process (so the peak RSS is that size's):
 
-- step: median of --repeats timed steps after one warm-up;
+- step: median of --repeats timed steps after one warm-up, wall and process CPU time (all
+  threads; steadier than the wall clock on a shared machine);
 - no render: the same step without the two photometric terms (texture, mrgb), which are the
   only ones that render; the difference is the renderer's share of the step;
 - render alone: forward + backward of `render.render` (silhouette, colour, depth) on the
@@ -31,14 +32,17 @@ E2E = ["tsa_poses", "open_2dj", "mscale", "open_bone_direc", "hm_integral", "kp_
        "triangle", "mshape", "texture", "mtex", "mrgb"]
 
 
-def _median_s(fn, repeats: int) -> float:
+def _median_s(fn, repeats: int) -> tuple[float, float]:
+    """(median wall s, median process CPU s) of `repeats` calls after a warm-up; on a shared
+    machine the CPU time (all threads) is the steadier of the two."""
     fn()  # warm-up
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def _one_size(args) -> dict:
@@ -86,7 +90,9 @@ def _one_size(args) -> dict:
 
     rend = _median_s(render_only, args.repeats)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"size": size, "batch": b, "step_s": full, "no_render_s": plain, "render_s": rend,
+    return {"size": size, "batch": b, "step_s": full[0], "no_render_s": plain[0],
+            "render_s": rend[0], "step_cpu_s": full[1], "no_render_cpu_s": plain[1],
+            "render_cpu_s": rend[1],
             "peak_rss_mib": rss, "faces": net.hand.num_faces,
             "params": sum(p.numel() for p in net.parameters())}
 
@@ -115,13 +121,14 @@ def main() -> None:
     print(f"S2HAND SSL-e2e step: {args.backbone}, hourglass 2x2x256, "
           f"{'MANO' if args.mano else 'OpenHand'} ({r0['faces']} faces), {r0['params']:,} "
           f"parameters, batch {args.batch}, {args.threads} threads, median of {args.repeats}")
-    print("| px | step s | without rendering s | renderer share | render fwd+bwd s | "
-          "peak RSS MiB |")
+    print("| px | step s (CPU s) | without rendering s (CPU s) | renderer share (CPU) | "
+          "render fwd+bwd s (CPU s) | peak RSS MiB |")
     print("|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        share = (r["step_s"] - r["no_render_s"]) / r["step_s"]
-        print(f"| {r['size']} | {r['step_s']:.2f} | {r['no_render_s']:.2f} | {share:.0%} | "
-              f"{r['render_s']:.2f} | {r['peak_rss_mib']:.0f} |")
+        share = (r["step_cpu_s"] - r["no_render_cpu_s"]) / r["step_cpu_s"]
+        print(f"| {r['size']} | {r['step_s']:.2f} ({r['step_cpu_s']:.2f}) | "
+              f"{r['no_render_s']:.2f} ({r['no_render_cpu_s']:.2f}) | {share:.0%} | "
+              f"{r['render_s']:.2f} ({r['render_cpu_s']:.2f}) | {r['peak_rss_mib']:.0f} |")
 
 
 if __name__ == "__main__":
