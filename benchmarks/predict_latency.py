@@ -6,6 +6,8 @@ image I/O are the same for both runtimes). MediaPipe (in-process, docs/predict.m
 on synthetic 224-px hands (one group MediaPipe found, one it did not: palm detector only), and
 the one-off start-up costs. Tables give the
 median of --repeats timed runs after a warm-up.
+End to end (`--what end-to-end`): per image, MediaPipe alone beside handkit's predict path with
+each finder (finder + crop + network + 3D), in one run.
 Run alone: `flock /tmp/handkit-bench.lock .venv/bin/python benchmarks/predict_latency.py`.
 """
 
@@ -20,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handkit.infer.export import export_onnx, onnx_session, run_onnx
+from handkit.infer.export import OnnxPoseNet, export_onnx, onnx_session, run_onnx
+from handkit.infer.finders import CentreFinder, HandkitFinder, MediaPipeFinder
+from handkit.infer.predict import predict_hand
 from handkit.models.checkpoint import load_model
 from handkit.external.mediapipe import MEDIAPIPE_SETUP, MediaPipeHands, mediapipe_available
 
@@ -102,15 +106,77 @@ def _mediapipe(repeats: int) -> None:
           f"image {first_ms:.0f} ms")
 
 
+def _end_to_end(args, n_images: int = 12) -> None:
+    """Per 224-px image, side by side: MediaPipe alone, and handkit's predict path (finder +
+    crop + network + 3D, 1 pass, the network on torch eager or onnxruntime
+    (`infer.export.OnnxPoseNet`); image decoding and the PNG writing left out,
+    they are the same for every row), on synthetic hands MediaPipe finds and on ones it does
+    not (its palm detector alone runs then)."""
+    torch.set_num_threads(args.threads)
+    net = load_model(args.ckpt)[0].eval()
+    images = _synthetic_crops(50)
+    mp = MediaPipeFinder() if mediapipe_available() else None
+    found = [bool(mp.find_hands(im)) for im in images] if mp else [True] * len(images)
+    groups = [(f"MediaPipe finds a hand ({min(n_images, sum(found))} images)",
+               [im for im, f in zip(images, found) if f][:n_images])]
+    if mp:
+        groups.append((f"MediaPipe finds none ({min(n_images, len(found) - sum(found))} images)",
+                       [im for im, f in zip(images, found) if not f][:n_images]))
+    tmp = tempfile.TemporaryDirectory()
+    ort = OnnxPoseNet(net, onnx_session(export_onnx(net, Path(tmp.name) / "m.onnx"),
+                                        threads=args.threads))
+    centre = CentreFinder()
+
+    def run(finder, image, runner):
+        for box in finder.find_hands(image)[:1]:
+            predict_hand(runner, image, box.xyxy, passes=finder.passes)
+
+    methods = []
+    if mp:
+        methods += [("MediaPipe Hands alone (2D)", lambda im: mp.find_hands(im))]
+        methods += [(f"handkit predict, --detector mediapipe, network on {name}",
+                     lambda im, r=runner: run(mp, im, r)) for name, runner in
+                    (("torch", net), ("onnxruntime", ort))]
+    for name, runner in (("torch", net), ("onnxruntime", ort)):
+        hk = HandkitFinder(runner)
+        methods += [(f"handkit predict, --detector centre (no scoring), network on {name}",
+                     lambda im, r=runner: run(centre, im, r)),
+                    (f"handkit predict, --detector handkit, network on {name}",
+                     lambda im, r=runner, f=hk: run(f, im, r))]
+    table = {}
+    for label, group in groups:
+        for name, fn in methods:
+            fn(group[0])  # warm-up
+            times = []
+            for _ in range(max(1, args.repeats // 10)):
+                for image in group:
+                    t = time.perf_counter()
+                    fn(image)
+                    times.append((time.perf_counter() - t) * 1e3)
+            table.setdefault(name, []).append(statistics.median(times))
+    tmp.cleanup()
+    print(f"end to end per 224-px image, one run: {net.cfg.name} {net.cfg.backbone} at "
+          f"{net.cfg.image_size} px, {args.threads} threads; MediaPipe "
+          f"{'in-process' if mp else 'not installed'}; median over "
+          f"{max(1, args.repeats // 10)} passes of each group")
+    print("| method | " + " | ".join(label for label, _ in groups) + " |")
+    print("|---|" + "---:|" * len(groups))
+    for name, ms in table.items():
+        print(f"| {name} | " + " | ".join(f"{m:.1f} ms" for m in ms) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ckpt", help="checkpoint (default: the shipped one)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--what", default="all", choices=["all", "network", "mediapipe"])
+    parser.add_argument("--what", default="all",
+                        choices=["all", "network", "mediapipe", "end-to-end"])
     args = parser.parse_args()
     if args.what in ("all", "network"):
         _network(args)
+    if args.what in ("all", "end-to-end"):
+        _end_to_end(args)
     if args.what in ("all", "mediapipe"):
         if not mediapipe_available():
             if args.what == "mediapipe":

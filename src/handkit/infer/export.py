@@ -21,9 +21,10 @@ from torch import Tensor, nn
 
 from handkit.models.checkpoint import load_model
 from handkit.models.posenet import PoseNet
+from handkit.models.prediction import Prediction
 from handkit.utils.files import atomic_path, write_json
 
-__all__ = ["export_onnx", "onnx_session", "run_onnx", "compare_onnx", "OPSET"]
+__all__ = ["export_onnx", "onnx_session", "run_onnx", "compare_onnx", "OnnxPoseNet", "OPSET"]
 
 OPSET = 18
 
@@ -96,6 +97,35 @@ def run_onnx(session, image: np.ndarray, K: np.ndarray | None = None
         feed["K"] = np.ascontiguousarray(K, dtype=np.float32)
     uv, xyz = session.run(["uv", "xyz"], feed)
     return uv, xyz
+
+
+class OnnxPoseNet:
+    """A `PoseNet` whose network runs in onnxruntime: what the crop pipeline
+    (`infer.pipeline.run_crops`, `infer.predict.predict_hand`) uses of a PoseNet (``cfg``,
+    ``unit``, ``frame``, ``preprocess``, ``predict``), with ``predict`` on an exported graph.
+
+    Args:
+        net: the PoseNet that was exported (its preprocessing, sizes and units are used).
+        session: `onnx_session` of `export_onnx(net, ...)`.
+    """
+
+    def __init__(self, net: PoseNet, session):
+        self.net, self.session = net, session
+        self.cfg, self.unit, self.frame = net.cfg, net.unit, net.frame
+
+    def parameters(self):
+        return self.net.parameters()
+
+    def preprocess(self, images: Tensor) -> Tensor:
+        return self.net.preprocess(images)
+
+    def predict(self, image: Tensor, K: Tensor) -> Prediction:
+        """`PoseNet.predict` through onnxruntime: image (B, 3, S, S) normalised, K (B, 3, 3)
+        crop intrinsics → one right hand per crop, 2D in crop pixels."""
+        uv, xyz = run_onnx(self.session, image.detach().cpu().numpy(),
+                           K.detach().cpu().numpy() if self.net.uses_K else None)
+        return Prediction.one_hand_each(torch.from_numpy(uv), torch.from_numpy(xyz),
+                                        frame=self.frame, unit=self.unit)
 
 
 def compare_onnx(ckpt: str | Path | PoseNet | None, onnx_path: str | Path, *,
