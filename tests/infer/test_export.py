@@ -42,7 +42,7 @@ def test_onnxruntime_matches_torch(tmp_path, name):
     for left in (False, True):  # mirrored in and out alike
         ref = predict_hand(net, photo, box, left=left)  # 1 pass: no integer box to tie on
         got = predict_hand(onnx_net, photo, box, left=left)
-        for r, o in zip(ref, got):
+        for r, o in zip(ref[:3], got[:3]):  # uv, xyz, the crop's square
             # the graph's 1e-4 float error, magnified at most by the crop's scale (80 / 32)
             assert np.abs(r - o).max() <= 1e-3
 
