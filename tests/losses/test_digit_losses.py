@@ -149,3 +149,30 @@ def test_digit_loss_weights_the_terms_officially():
     assert terms.total.item() == pytest.approx(expected)
     assert LOSS_WEIGHTS == {"joint": 1, "rel_root_depth": 1, "hand_type": 1, "segm": 10,
                             "bone": 0.1}
+
+
+def test_lift_42_uses_each_hands_root_depth():
+    from handkit.losses.digit import lift_42
+
+    K = torch.tensor([[100.0, 0, 0], [0, 100.0, 0], [0, 0, 1]])
+    joints = torch.zeros(1, 42, 3)
+    joints[..., 2] = 32.0  # z_rel = 0
+    joints[0, 0] = torch.tensor([25.0, 0.0, 48.0])  # x = 100 px at stride 4; z_rel = +0.1 m
+    joints[0, 21] = torch.tensor([25.0, 0.0, 32.0])
+    xyz = lift_42(joints, K, torch.tensor([[0.5, 0.9]]), px_per_hm=4)
+    assert xyz[0, 0].tolist() == pytest.approx([0.6, 0.0, 0.6])  # X = 100/100 · (0.5 + 0.1)
+    assert xyz[0, 21].tolist() == pytest.approx([0.9, 0.0, 0.9])  # the left root's depth
+
+
+def test_batch_mpjpe_root_aligns_and_skips_roots():
+    from handkit.eval.interhand import batch_mpjpe
+
+    gt = torch.zeros(2, 42, 3)
+    pred = gt.clone()
+    pred[0, :21] += 0.5  # a whole hand shifted: 0 after alignment
+    pred[0, 3, 0] += 0.004  # 4 mm
+    pred[1, 30, 1] += 0.002  # 2 mm, but frame 1's left root is invalid: not counted
+    valid = torch.ones(2, 42, dtype=torch.bool)
+    valid[1, 41] = False
+    n = 40 + 20  # frame 0: 40 non-root joints; frame 1: the right hand's 20
+    assert batch_mpjpe(pred, gt, valid).item() == pytest.approx(4.0 / n)

@@ -30,11 +30,12 @@ import numpy as np
 import torch
 
 from handkit.eval.metrics import mpjpe, mrrpe
+from handkit.losses.digit import ROOT_OF_JOINT, ROOTS
 from handkit.utils.check import check_shape
 
-__all__ = ["JOINT_NAMES_42", "root_align", "interhand_scores", "handedness_correct"]
+__all__ = ["JOINT_NAMES_42", "root_align", "interhand_scores", "handedness_correct",
+           "batch_mpjpe"]
 
-_ROOTS = (20, 41)
 _FINGERS = ("thumb", "index", "middle", "ring", "pinky")
 JOINT_NAMES_42: tuple[str, ...] = tuple(
     f"{side}_{name}" for side in ("r", "l")
@@ -42,12 +43,22 @@ JOINT_NAMES_42: tuple[str, ...] = tuple(
 """skeleton.txt names in InterHand order (r_thumb4 … r_wrist, l_thumb4 … l_wrist)."""
 
 
-def root_align(joints: np.ndarray) -> np.ndarray:
-    """(N, 42, 3) → each hand minus its own root (20 for 0-20, 41 for 21-41)."""
-    out = np.array(joints, dtype=np.float64, copy=True)
-    for hand, root in zip((slice(0, 21), slice(21, 42)), _ROOTS):
-        out[:, hand] -= out[:, root, None]
-    return out
+def root_align(joints: Any) -> Any:
+    """(N, 42, 3) numpy or torch → each hand minus its own root (20 for 0-20, 41 for 21-41)."""
+    return joints - joints[:, list(ROOT_OF_JOINT)]
+
+
+def batch_mpjpe(pred: torch.Tensor, gt: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """A batch's MPJPE for monitoring (mm): hands root-aligned, mean over the valid non-root
+    joints of hands whose root is valid (not the official per-joint aggregation).
+
+    Args:
+        pred, gt: (B, 42, 3) meters, camera frame. valid: (B, 42) bool.
+    """
+    v = valid.bool() & valid.bool()[:, list(ROOT_OF_JOINT)]
+    v[:, list(ROOTS)] = False
+    err = (root_align(pred) - root_align(gt)).norm(dim=-1)[v]
+    return (err.mean() if err.numel() else err.new_zeros(())) * 1000.0
 
 
 def handedness_correct(prob: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -100,7 +111,7 @@ def interhand_scores(pred: Any, gt: Any, valid: Any, interacting: Any, *,
         per[key] = means
         have = ~np.isnan(means)
         keep40 = have.copy()
-        keep40[list(_ROOTS)] = False
+        keep40[list(ROOTS)] = False
         out[f"mpjpe_{key}"] = float(means[have].mean()) if have.any() else float("nan")
         out[f"mpjpe_{key}_no_wrist"] = float(means[keep40].mean()) if keep40.any() else \
             float("nan")

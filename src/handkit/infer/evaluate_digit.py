@@ -30,7 +30,7 @@ from handkit.data.hands import collate_items
 from handkit.eval.interhand import interhand_scores
 from handkit.eval.plots import two_hand_gallery
 from handkit.hand.skeleton import convert
-from handkit.losses.digit import decode_depth, lift_25d
+from handkit.losses.digit import decode_depth, lift_42
 from handkit.models.checkpoint import load_model
 from handkit.models.digit import DigitModel
 from handkit.utils.check import check_choice
@@ -84,24 +84,18 @@ def _item(ds: InterHand26M, i: int, patch: int, rootnet: dict | None) -> dict:
 @torch.no_grad()
 def _predict(model: DigitModel, batch: dict) -> dict[str, np.ndarray]:
     out = model(batch["image"])
-    shown = {"uv_patch": (out.joints[..., :2] * model.pose_reg.backbone.stride).numpy(),
-             "segm": out.segm_logits.argmax(1).numpy()}
     stride = model.pose_reg.backbone.stride
-    T_inv = torch.linalg.inv(batch["T"].double())
-    uv_patch = out.joints[..., :2].double() * stride
-    uv_img = uv_patch @ T_inv[:, :2, :2].transpose(1, 2) + T_inv[:, None, :2, 2]
-    z_rel = decode_depth(out.joints[..., 2].double(), depth_range=model.depth_range)
-    K = batch["K"].double()
-    depth = batch["abs_depth"].double()
-    hands = [lift_25d(uv_img[:, h], z_rel[:, h], K, depth[:, k])
-             for k, h in enumerate((slice(0, 21), slice(21, 42)))]
+    lift = {"px_per_hm": stride, "depth_range": model.depth_range}
+    K_patch = batch["T"].double() @ batch["K"].double()  # lifting through T K = through K
+    joints, depth = out.joints.double(), batch["abs_depth"].double()
     rel = decode_depth(out.rel_root.double(), depth_range=model.depth_range)
-    right = lift_25d(uv_img[:, [20]].expand(-1, 21, -1), z_rel[:, [20]].expand(-1, 21), K,
-                     depth[:, 0])[:, 0]
-    left = lift_25d(uv_img[:, [41]].expand(-1, 21, -1), z_rel[:, [41]].expand(-1, 21), K,
-                    depth[:, 0] + rel)[:, 0]
-    return {"pred": torch.cat(hands, 1).numpy(), "roots": torch.stack([right, left], 1).numpy(),
-            "prob": torch.sigmoid(out.hand_logits).double().numpy(), **shown}
+    # MRRPE (§4.3): both roots from the right root's depth, the left one + the relative depth
+    roots = lift_42(joints, K_patch, torch.stack([depth[:, 0], depth[:, 0] + rel], 1),
+                    **lift)[:, [20, 41]]
+    return {"pred": lift_42(joints, K_patch, depth, **lift).numpy(), "roots": roots.numpy(),
+            "prob": torch.sigmoid(out.hand_logits).double().numpy(),
+            "uv_patch": (out.joints[..., :2] * stride).numpy(),
+            "segm": out.segm_logits.argmax(1).numpy()}
 
 
 def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, split: str = "test",

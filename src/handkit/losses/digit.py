@@ -40,13 +40,15 @@ from handkit.utils.check import check_shape
 __all__ = [
     "NUM_JOINTS", "ROOTS", "BONES", "LOSS_WEIGHTS", "HAND_TYPE_TARGETS", "DigitTargets",
     "DigitLossTerms", "to_interhand42", "from_interhand42", "encode_depth", "decode_depth",
-    "encode_25d", "hand_type_target", "lift_25d", "joint_l1_loss",
+    "encode_25d", "hand_type_target", "lift_25d", "lift_42", "ROOT_OF_JOINT", "joint_l1_loss",
     "rel_root_depth_loss", "hand_type_loss", "segmentation_loss", "bone_loss", "digit_loss",
 ]
 
 NUM_JOINTS = 42
 ROOTS = (20, 41)
 """Right and left wrist (InterHand indices), the roots of their hands' relative depths."""
+ROOT_OF_JOINT = (20,) * 21 + (41,) * 21
+"""The root of each of the 42 joints' hand (``x - x[:, ROOT_OF_JOINT]`` root-aligns)."""
 
 
 def _interhand_bones() -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
@@ -184,6 +186,29 @@ def lift_25d(uv_image: Tensor, z_rel: Tensor, K: Tensor, root_depth: Tensor) -> 
         (B, 21, 3) float, meters, camera frame: K⁻¹[u, v, 1]ᵀ · (z_rel + root_depth).
     """
     return from_25d(uv_image, z_rel, K, scale=1.0, root_depth=root_depth)
+
+
+def lift_42(joints: Tensor, K: Tensor, root_depth: Tensor, *, px_per_hm: float,
+            depth_range: float = 0.4) -> Tensor:
+    """Both hands' 2.5D (hm units, bins) → camera-frame 3D, each hand with its root depth.
+
+    Args:
+        joints: (B, 42, 3) float: x, y hm units, z bins (InterHand order).
+        K: (B, 3, 3) or (3, 3) intrinsics of the pixels ``x · px_per_hm`` live in (a crop's
+            K' = T K: the lifting through it equals mapping the 2D back to the image first).
+        root_depth: (B, 2) float, meters, the right and left roots' absolute depths.
+        px_per_hm: pixels per hm unit (the backbone's stride: 256 / 64 = 4).
+        depth_range: D of `decode_depth`.
+
+    Returns:
+        (B, 42, 3) float, meters, camera frame, InterHand order.
+    """
+    b = check_shape(joints, "B 42 3", name="joints")["B"]
+    check_shape(root_depth, f"{b} 2", name="root_depth")
+    uv = joints[..., :2] * px_per_hm
+    z_rel = decode_depth(joints[..., 2], depth_range=depth_range)
+    return torch.cat([lift_25d(uv[:, h], z_rel[:, h], K, root_depth[:, k])
+                      for k, h in enumerate((INTERHAND_RIGHT, INTERHAND_LEFT))], dim=1)
 
 
 def _weighted_mean(err: Tensor, weight: Tensor) -> Tensor:

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from handkit.losses.digit import (DigitLossTerms, DigitTargets, decode_depth, digit_loss,
-                                  from_interhand42, lift_25d, ROOTS)
+                                  from_interhand42, lift_42)
 from handkit.models.backbones import Backbone, check_image, create_backbone, register_backbone
 from handkit.models.prediction import HandPrediction, Prediction
 from handkit.models.registry import ModelConfig, register_model
@@ -351,14 +351,9 @@ class DigitModel(nn.Module):
             uv: (B, 2, 21, 2) crop pixels; xyz: (B, 2, 21, 3) meters, camera frame; hands
             [right, left], handkit order.
         """
-        b, s = out.joints.shape[0], self.cfg.image_size
-        check_shape(root_depth, f"{b} 2", name="root_depth")
-        uv = out.joints[..., :2] * (s / out.hm_2d.shape[-1])
-        z_rel = decode_depth(out.joints[..., 2], depth_range=self.depth_range)
-        hands = from_interhand42(torch.cat([uv, z_rel[..., None]], dim=-1))  # (B, 2, 21, 3)
-        xyz = torch.stack([lift_25d(hands[:, k, :, :2], hands[:, k, :, 2], K, root_depth[:, k])
-                           for k in range(2)], dim=1)
-        return hands[..., :2], xyz
+        stride = self.pose_reg.backbone.stride
+        xyz = lift_42(out.joints, K, root_depth, px_per_hm=stride, depth_range=self.depth_range)
+        return from_interhand42(out.joints[..., :2] * stride), from_interhand42(xyz)
 
     @torch.no_grad()
     def predict(self, image: Tensor, K: Tensor, root_depth: Tensor | None = None) -> Prediction:

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from handkit.losses.digit import (LOSS_WEIGHTS, ROOTS, decode_depth, encode_25d, lift_25d)
+from handkit.eval.interhand import batch_mpjpe
+from handkit.losses.digit import LOSS_WEIGHTS, encode_25d, lift_42
 from handkit.models.digit import DigitModel
 from handkit.models.registry import ModelConfig, build_model
 from handkit.tasks.base import TaskBase, seed_run
@@ -112,28 +113,12 @@ class DigitTask(TaskBase):
         terms = self.losses(batch)
         out = self.net(batch["image"])
         target = self._targets(batch)
-        return {**terms, "mpjpe_mm": self._batch_mpjpe(out.joints, target.joints,
-                                                       target.joint_valid, batch)}
-
-    def _batch_mpjpe(self, pred: Tensor, gt: Tensor, valid: Tensor, batch: dict) -> Tensor:
-        """Root-aligned per hand, GT root depths, mean over valid non-root joints (mm)."""
         K_patch = batch["T"].to(batch["K"].dtype) @ batch["K"]
-        scale = self.net.pose_reg.backbone.stride  # hm units -> patch pixels
-        errors = []
-        for hand, root in zip((slice(0, 21), slice(21, 42)), ROOTS):
-            depth = batch["abs_depth"][:, 0 if root == ROOTS[0] else 1].to(K_patch.dtype)
-            lifted = []
-            for joints in (pred, gt):
-                uv = joints[:, hand, :2].to(K_patch.dtype) * scale
-                z = decode_depth(joints[:, hand, 2].to(K_patch.dtype),
-                                 depth_range=self.cfg.loss.depth_range)
-                xyz = lift_25d(uv, z, K_patch, depth)
-                lifted.append(xyz - xyz[:, -1:])  # the root is the hand's last InterHand joint
-            v = (valid[:, hand] & valid[:, root, None]).clone()
-            v[:, -1] = False
-            errors.append((lifted[0] - lifted[1]).norm(dim=-1)[v])
-        err = torch.cat(errors)
-        return (err.mean() if err.numel() else err.new_zeros(())) * 1000.0
+        lift = {"px_per_hm": self.net.pose_reg.backbone.stride,
+                "depth_range": self.cfg.loss.depth_range}
+        pred, gt = (lift_42(j.to(K_patch.dtype), K_patch, batch["abs_depth"].to(K_patch.dtype),
+                            **lift) for j in (out.joints, target.joints))
+        return {**terms, "mpjpe_mm": batch_mpjpe(pred, gt, target.joint_valid)}
 
     def configure_optimizers(self):
         oc = self.cfg.optim
