@@ -167,7 +167,7 @@ def test_lift_42_uses_each_hands_root_depth():
 def test_batch_mpjpe_root_aligns_and_skips_roots():
     from handkit.eval.interhand import batch_mpjpe
 
-    gt = torch.zeros(2, 42, 3)
+    gt = torch.zeros(2, 42, 3, dtype=torch.float64)
     pred = gt.clone()
     pred[0, :21] += 0.5  # a whole hand shifted: 0 after alignment
     pred[0, 3, 0] += 0.004  # 4 mm
