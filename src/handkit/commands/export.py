@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="after --onnx, compare onnxruntime with torch on a random input")
     parser.add_argument("--pack", metavar="OUT.pt", help="write a packed checkpoint here "
                         "(no optimiser state; what `predict --ckpt` reads)")
+    parser.add_argument("--decoding", default="inside", choices=["inside", "outside"],
+                        help="SMHR checkpoints: decode the top-K hands in the graph (inside) or "
+                        "export the network's maps only (outside); default %(default)s")
     parser.add_argument("--quantize", default="int8", choices=["none", "fp16", "int8"],
                         help="weights of --pack (default int8, per-channel scales)")
 
@@ -29,6 +32,20 @@ def run(args: argparse.Namespace) -> int:
         out = pack_checkpoint(args.ckpt, args.pack, args.quantize)
         print(f"export: packed {args.ckpt} → {out} ({out.stat().st_size / 1e6:.1f} MB, "
               f"{args.quantize})")
+    if args.onnx and args.ckpt:
+        from handkit.infer.predict_multihand import is_multihand_checkpoint
+
+        if is_multihand_checkpoint(args.ckpt):
+            from handkit.infer.export_multihand import compare_smhr_onnx, export_smhr_onnx
+
+            out = export_smhr_onnx(args.ckpt, args.onnx, decoding=args.decoding)
+            print(f"export: wrote {out} (decoding {args.decoding}; + {out.name}.json with the "
+                  "input size, normalisation, outputs and score threshold)")
+            if args.check:
+                diffs = compare_smhr_onnx(args.ckpt, out)
+                print("export: max |onnxruntime − torch| = " +
+                      ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()))
+            return 0
     if args.onnx:
         from handkit.infer.export import export_onnx
 

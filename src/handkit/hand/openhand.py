@@ -325,7 +325,7 @@ class OpenHand(HandModel):
         scale = s[:, 4:9].exp()[:, :, None, None] * prop[:, None, :, None]  # (B, 5, 3, 1)
         chain = base[:, :, None] + torch.cumsum(seg * scale, dim=2)  # (B, 5, 3, 3)
         fingers = torch.cat([base[:, :, None], chain], dim=2).reshape(-1, 20, 3)
-        joints = torch.cat([rest[:1].expand(len(s), 1, 3), fingers], dim=1)
+        joints = torch.cat([rest[:1].expand(s.shape[0], 1, 3), fingers], dim=1)  # export-safe
         return joints * s[:, :1, None].exp()
 
     def rest_vertices(self, shape: Tensor, joints: Tensor) -> Tensor:

@@ -444,6 +444,44 @@ class SMHR(nn.Module):
         out["is_right"] = is_right
         return out
 
+    def decode_dense(self, image: Tensor, K: Tensor | None = None) -> dict[str, Tensor]:
+        """Top-K decoding as fixed-size tensors, without the threshold and without
+        data-dependent shapes (what an exported graph computes): both sets are posed for every
+        peak and the predicted side selects one (SMHR's ``torch.where``).
+
+        Args:
+            image: (B, 3, H, W) normalised. K: (B, 3, 3) with ``camera="intrinsics"``.
+
+        Returns:
+            score (B, K), ind (B, K) int64, is_right (B, K) bool, uv (B, K, 21, 2) px,
+            xyz (B, K, 21, 3) and vertices (B, K, V, 3) meters, camera frame. A hand is kept
+            when score ≥ ``score_threshold`` (`predict` applies it).
+        """
+        maps = self(image)
+        Ks = self.camera_K(image, K)
+        score, ind, _ = decode_peaks(maps["hm"], self.max_hands, threshold=None)
+        b, k = ind.shape
+        vec = gather_cells(maps["params"], ind).reshape(b * k, -1)
+        if "handmap" in maps:
+            is_right = gather_cells(maps["handmap"], ind).argmax(-1) == 1
+        else:
+            is_right = torch.ones_like(ind, dtype=torch.bool)
+        flat_K = Ks[:, None].expand(b, k, 3, 3).reshape(-1, 3, 3)
+        s, w = self.set_size, maps["hm"].shape[-1]
+        posed = {}
+        for side, half in (("left", vec[:, :s]), ("right", vec[:, s:])):
+            p = self.split_set(half)
+            transl = decode_translation(p["code"], ind.reshape(-1), flat_K, w, stride=self.stride,
+                                        depth_offset=_DEPTH_OFFSET[self.param_set])
+            posed[side] = self._pose_side(side, p, transl)
+        pick = is_right.reshape(-1)[:, None, None]
+        joints = torch.where(pick, posed["right"][0], posed["left"][0])
+        vertices = torch.where(pick, posed["right"][1], posed["left"][1])
+        return {"score": score, "ind": ind, "is_right": is_right,
+                "uv": _project(joints, flat_K).reshape(b, k, 21, 2),
+                "xyz": joints.reshape(b, k, 21, 3),
+                "vertices": vertices.reshape(b, k, -1, 3)}
+
     @torch.no_grad()
     def predict(self, image: Tensor, K: Tensor | None = None) -> Prediction:
         """Every detected hand of every image.

@@ -75,7 +75,12 @@ def check_shape(
 
 
 def check_finite(x: Any, *, name: str) -> None:
-    """Raise `ValueError` if `x` holds NaN or ±inf, naming the first bad index."""
+    """Raise `ValueError` if `x` holds NaN or ±inf, naming the first bad index.
+
+    A no-op while `torch.export` / `torch.compile` trace (a data-dependent branch cannot be in
+    a graph; exported models check nothing at run time)."""
+    if isinstance(x, torch.Tensor) and torch.compiler.is_compiling():
+        return
     bad = ~torch.isfinite(x) if isinstance(x, torch.Tensor) else ~np.isfinite(np.asarray(x))
     if bool(bad.any()):
         index = tuple(int(i) for i in (bad.nonzero()[0] if isinstance(bad, torch.Tensor)
