@@ -135,3 +135,33 @@ def test_render_bad_options_name_the_argument():
         render(verts, faces, cam, 16, attrs=torch.ones(2, 1, 3))
     with pytest.raises(ValueError, match="unknown option"):
         MeshRenderer(16, sigmaa=1.0)
+
+
+def test_mismatched_batches_and_bad_K_name_the_argument():
+    """Bad input (issue 14): every per-image argument whose batch differs from the vertices',
+    and every K that is not (3, 3) or (B, 3, 3), fails naming that argument."""
+    faces = torch.tensor([[0, 1, 2]])
+    verts = torch.tensor([[[0.0, 0, 0.5], [0.1, 0, 0.5], [0, 0.1, 0.5]]]).expand(3, 3, 3)
+    K = torch.tensor([[100.0, 0, 8], [0, 100, 8], [0, 0, 1]])
+    for bad_K in (torch.eye(4), K[:2], K[None, None].expand(2, 3, 3, 3), K.flatten()):
+        with pytest.raises(ValueError, match="K: expected"):
+            PinholeCamera(bad_K)
+    with pytest.raises(ValueError, match="K: expected"):
+        PinholeCamera(K.numpy())  # not a tensor: named too
+    cases = [
+        (dict(camera=PinholeCamera(K.expand(2, 3, 3))), "K: batch 2 does not match verts' batch 3"),
+        (dict(camera=PinholeCamera(K, R=torch.eye(3).expand(2, 3, 3))), "R: batch 2"),
+        (dict(camera=PinholeCamera(K, t=torch.zeros(4, 3))), "t: batch 4"),
+        (dict(camera=WeakPerspectiveCamera(torch.ones(2), torch.zeros(3, 2))), "scale"),
+        (dict(camera=WeakPerspectiveCamera(torch.ones(3), torch.zeros(2, 2))), "trans"),
+        (dict(camera=PinholeCamera(K), attrs=torch.ones(2, 1, 3)), "attrs: batch 2"),
+        (dict(camera=PinholeCamera(K), attrs=torch.ones(3, 1, 3), background=torch.zeros(2, 3)),
+         "background"),
+        (dict(camera=PinholeCamera(K), attrs=torch.ones(3, 1, 3), background=torch.zeros(2, 3),
+              mode="hard"), "background"),
+    ]
+    for kwargs, message in cases:
+        camera = kwargs.pop("camera")
+        with pytest.raises(ValueError, match=message):
+            render(verts, faces, camera, 16, outputs=("silhouette", "rgb") if "attrs" in kwargs
+                   else ("silhouette",), **kwargs)
