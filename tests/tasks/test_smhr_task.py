@@ -85,3 +85,11 @@ def test_trains_checkpoints_and_resumes_bit_identically(world, tmp_path, stop_af
     assert torch.equal(net.state_dict()[key], straight[f"net.{key}"])
     pred = net.predict(torch.zeros(1, 3, 64, 64))
     assert len(pred.hands) == 1
+
+
+def test_intrinsics_camera_with_rotated_crops_is_refused(tmp_path):
+    cfg = load_config(SMHRConfig, config_path("smhr/cpu_single"), values={
+        "data.root": str(tmp_path), "model.options": {"hand_model": "openhand",
+                                                      "camera": "intrinsics"}})
+    with pytest.raises(ValueError, match="rotated K"):
+        smhr(cfg, tmp_path / "run")

@@ -151,6 +151,12 @@ def smhr(cfg: SMHRConfig, out_dir: str | Path, *, resume: bool = False,
         raise ValueError(f"optim.schedule: 'step' or 'cosine', got {cfg.optim.schedule!r}.")
     if cfg.model.name != "smhr":
         raise ValueError(f"model.name: the smhr task trains 'smhr', got {cfg.model.name!r}.")
+    if cfg.model.options.get("camera") == "intrinsics" and cfg.data.input == "crop" \
+            and cfg.data.augment:
+        raise ValueError("model.options.camera: 'intrinsics' with rotated training crops "
+                         "(data.input: crop, data.augment: true) would need a rotated K, which "
+                         "the translation decoding (f_x, f_y, c_x, c_y) cannot express; use "
+                         "camera: fixed (SMHR's) or data.input: whole.")
     seed_run(cfg.seed, cfg.threads)
     net = build_model(cfg.model)
     task = SMHRTask(net, cfg)
