@@ -84,7 +84,8 @@ def test_pose_losses_reach_the_segmentation_branch(small):
                           torch.full((b,), 30.0), torch.ones(b, dtype=torch.bool))
     small.zero_grad()
     losses = small.loss(torch.rand(b, 3, 64, 64), target=target, hand_type=torch.ones(b, 2),
-                        hand_type_valid=torch.ones(b), segm=torch.zeros(b, 32, 32, dtype=torch.long),
+                        hand_type_valid=torch.ones(b),
+                        segm=torch.zeros(b, 32, 32, dtype=torch.long),
                         segm_valid=torch.zeros(b))  # no masks: only the pose terms train
     assert losses["segm"].item() == 0.0
     losses["loss"].backward()
@@ -116,3 +117,31 @@ def test_official_sizes_and_key_count():
                 for k, v in model.state_dict().items()}
     assert "model.pose_reg.backbone.stage4.2.fuse_layers.0.3.0.weight" in released
     model.load_state_dict(convert_released_state_dict(released, model), strict=True)
+
+
+@pytest.mark.parametrize("segmentation", ["auxiliary", "none"])
+def test_ablation_variants(segmentation):
+    torch.manual_seed(0)
+    model = create_model("digit", backbone="stem4", image_size=64, size="small",
+                         segmentation=segmentation)
+    assert model.cfg.options == {"size": "small", "segmentation": segmentation}
+    net = model.pose_reg
+    assert not hasattr(net, "conv_segm_feat")  # nothing fused
+    assert hasattr(net, "hand_segm") == (segmentation == "auxiliary")
+    assert net.merge_layer.inc.double_conv[0].in_channels == net.backbone.out_channels
+    b = 2
+    target = DigitTargets(torch.rand(b, 42, 3) * 16, torch.ones(b, 42, dtype=torch.bool),
+                          torch.full((b,), 30.0), torch.ones(b, dtype=torch.bool))
+    kw = dict(target=target, hand_type=torch.ones(b, 2), hand_type_valid=torch.ones(b),
+              segm=torch.ones(b, 32, 32, dtype=torch.long))
+    model.zero_grad()
+    pose_only = model.loss(torch.rand(b, 3, 64, 64), segm_valid=torch.zeros(b), **kw)
+    pose_only["loss"].backward()
+    if segmentation == "none":
+        assert model(torch.rand(1, 3, 64, 64)).segm_logits is None
+        assert pose_only["segm"].item() == 0.0
+    else:  # the branch is trained by its own loss only: pose losses do not reach it
+        grads = [p.grad for p in net.hand_segm.parameters()]
+        assert all(g is None or g.abs().sum() == 0 for g in grads)
+        with_masks = model.loss(torch.rand(b, 3, 64, 64), segm_valid=torch.ones(b), **kw)
+        assert with_masks["segm"].item() > 0

@@ -95,7 +95,7 @@ def _predict(model: DigitModel, batch: dict) -> dict[str, np.ndarray]:
     return {"pred": lift_42(joints, K_patch, depth, **lift).numpy(), "roots": roots.numpy(),
             "prob": torch.sigmoid(out.hand_logits).double().numpy(),
             "uv_patch": (out.joints[..., :2] * stride).numpy(),
-            "segm": out.segm_logits.argmax(1).numpy()}
+            "segm": None if out.segm_logits is None else out.segm_logits.argmax(1).numpy()}
 
 
 def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, split: str = "test",
@@ -156,7 +156,8 @@ def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, spli
                           .clip(0, 255).astype(np.uint8), "uv": batch["uv"][j].numpy(),
                           "valid": batch["valid"][j].numpy().astype(bool),
                           "seg": batch["segm"][j].numpy() if batch["segm_valid"][j] > 0 else None,
-                          "pred_uv": pred["uv_patch"][j], "pred_seg": pred["segm"][j],
+                          "pred_uv": pred["uv_patch"][j],
+                          "pred_seg": None if pred["segm"] is None else pred["segm"][j],
                           "title": f"frame {int(batch['index'][j])}"})
     if not rows["pred"]:
         raise ValueError(f"{root}: no frame of split {split!r} could be evaluated "

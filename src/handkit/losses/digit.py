@@ -305,7 +305,8 @@ class DigitLossTerms(NamedTuple):
     bone: Tensor
 
 
-def digit_loss(joints: Tensor, rel_root: Tensor, hand_logits: Tensor, segm_logits: Tensor, *,
+def digit_loss(joints: Tensor, rel_root: Tensor, hand_logits: Tensor,
+               segm_logits: Tensor | None, *,
                target: DigitTargets, hand_type: Tensor, hand_type_valid: Tensor,
                segm: Tensor, segm_valid: Tensor,
                weights: dict[str, float] | None = None) -> DigitLossTerms:
@@ -313,7 +314,8 @@ def digit_loss(joints: Tensor, rel_root: Tensor, hand_logits: Tensor, segm_logit
 
     Args:
         joints: (B, 42, 3) float, predicted 2.5D, hm units. rel_root: (B,) float, bins.
-        hand_logits: (B, 2) float. segm_logits: (B, 33, H, W) float.
+        hand_logits: (B, 2) float. segm_logits: (B, 33, H, W) float, or None for a model
+            without a segmentation branch (the term is then 0).
         target: from `encode_25d`. hand_type: (B, 2) float targets; hand_type_valid: (B,).
         segm: (B, H, W) int64 DIGIT class ids; segm_valid: (B,) bool.
         weights: term weights (default `LOSS_WEIGHTS`, the official ones).
@@ -325,7 +327,8 @@ def digit_loss(joints: Tensor, rel_root: Tensor, hand_logits: Tensor, segm_logit
         "joint": joint_l1_loss(joints, target.joints, target.joint_valid),
         "rel_root_depth": rel_root_depth_loss(rel_root, target.rel_root, target.root_valid),
         "hand_type": hand_type_loss(hand_logits, hand_type, hand_type_valid),
-        "segm": segmentation_loss(segm_logits, segm, segm_valid),
+        "segm": (joints.new_zeros(()) if segm_logits is None
+                 else segmentation_loss(segm_logits, segm, segm_valid)),
         "bone": bone_loss(joints, target.joints, target.joint_valid),
     }
     total = sum(w[k] * v for k, v in terms.items())

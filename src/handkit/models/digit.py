@@ -45,8 +45,8 @@ from handkit.models.registry import ModelConfig, register_model
 from handkit.models.weights import LoadReport, load_weights
 from handkit.utils.check import check_choice, check_shape
 
-__all__ = ["SIZES", "DigitSizes", "DigitOutput", "DIGITNet", "DigitModel", "soft_argmax_2d",
-           "soft_argmax_1d", "convert_released_state_dict", "StemBackbone"]
+__all__ = ["SIZES", "SEGMENTATION", "DigitSizes", "DigitOutput", "DIGITNet", "DigitModel",
+           "soft_argmax_2d", "soft_argmax_1d", "convert_released_state_dict", "StemBackbone"]
 
 NUM_JOINTS, NUM_CLASSES = 42, 33
 
@@ -63,6 +63,10 @@ class DigitSizes:
     fc_hidden: int = 512       # root_fc / hand_fc hidden width
     root_bins: int = 64        # relative root depth bins (output_root_hm_shape)
 
+
+SEGMENTATION = {"fused": "DIGIT: part logits fused with the image features (official)",
+                "auxiliary": "the segmentation branch is trained, the pose path does not see it",
+                "none": "no segmentation branch and no segmentation loss"}
 
 SIZES = {"official": DigitSizes(),
          "small": DigitSizes(segm_mid=16, segm_feat_mid=16, segm_feat=32, unet=16, head=8,
@@ -125,7 +129,8 @@ class MiniUNet(nn.Module):
         super().__init__()
         w = width
         self.inc = DoubleConv(channels, w)
-        self.down1, self.down2, self.down3 = _Down(w, 2 * w), _Down(2 * w, 4 * w), _Down(4 * w, 4 * w)
+        self.down1, self.down2 = _Down(w, 2 * w), _Down(2 * w, 4 * w)
+        self.down3 = _Down(4 * w, 4 * w)
         self.up1, self.up2, self.up3 = _Up(8 * w, 2 * w), _Up(4 * w, w), _Up(2 * w, w)
         self.outc = _OutConv(w, channels)
 
@@ -218,7 +223,7 @@ class DigitOutput:
     rel_root: Tensor     # (B,) float, bins: left root minus right root
     root_logits: Tensor  # (B, root_bins)
     hand_logits: Tensor  # (B, 2) [right, left]
-    segm_logits: Tensor  # (B, 33, 2h, 2w) raw part logits
+    segm_logits: Tensor | None  # (B, 33, 2h, 2w) raw part logits; None without the branch
 
 
 class DIGITNet(nn.Module):
@@ -228,21 +233,30 @@ class DIGITNet(nn.Module):
         backbone: a registered backbone name with stride 4 (official ``hrnet_w32``).
         sizes: the widths after the backbone.
         beta: heat-map softmax factor (official 1.0).
+        segmentation: ``"fused"`` (DIGIT: the branch's logits feed the pose path),
+            ``"auxiliary"`` (the branch is trained but the pose path sees the image features
+            only) or ``"none"`` (no branch; `DigitOutput.segm_logits` is None): the paper's
+            ablation (`SEGMENTATION`).
     """
 
     def __init__(self, backbone: str = "hrnet_w32", sizes: DigitSizes = SIZES["official"],
-                 beta: float = 1.0):
+                 beta: float = 1.0, segmentation: str = "fused"):
         super().__init__()
+        check_choice(segmentation, SEGMENTATION, name="segmentation")
+        self.segmentation = segmentation
         self.backbone: Backbone = create_backbone(backbone)
         if self.backbone.stride != 4:
             raise ValueError(f"backbone: DIGIT needs stride-4 features (hrnet_w32, stem4), "
                              f"{backbone!r} has stride {self.backbone.stride}.")
         c_img, s = self.backbone.out_channels, sizes
-        c = c_img + s.segm_feat
-        self.hand_segm = _SegmNet(c_img, s.segm_mid)
-        self.conv_segm_feat = nn.Sequential(*_conv_relu(NUM_CLASSES, s.segm_feat_mid),
-                                            *_conv_relu(s.segm_feat_mid, s.segm_feat),
-                                            nn.MaxPool2d(2, 2))
+        fused = segmentation == "fused"
+        c = c_img + s.segm_feat if fused else c_img
+        if segmentation != "none":
+            self.hand_segm = _SegmNet(c_img, s.segm_mid)
+        if fused:
+            self.conv_segm_feat = nn.Sequential(*_conv_relu(NUM_CLASSES, s.segm_feat_mid),
+                                                *_conv_relu(s.segm_feat_mid, s.segm_feat),
+                                                nn.MaxPool2d(2, 2))
         self.merge_layer = MiniUNet(c, s.unet)
         self.conv_hm = nn.Conv2d(c, NUM_JOINTS, 1)
         self.conv_depth = nn.Conv2d(c, NUM_JOINTS, 1)
@@ -259,8 +273,10 @@ class DIGITNet(nn.Module):
         """image: (B, 3, S, S) float RGB in [0, 1], S a multiple of 32 (official 256)."""
         check_image(image, "image")
         feat = self.backbone(image)
-        segm_logits = self.hand_segm(feat)
-        x = self.merge_layer(torch.cat([feat, self.conv_segm_feat(segm_logits)], dim=1))
+        segm_logits = None if self.segmentation == "none" else self.hand_segm(feat)
+        x = feat if self.segmentation != "fused" else torch.cat(
+            [feat, self.conv_segm_feat(segm_logits)], dim=1)
+        x = self.merge_layer(x)
         hm_2d, hm_depth = self.conv_hm(x), self.conv_depth(x)
         xy, prob, z = soft_argmax_2d(hm_2d, hm_depth, beta=self.beta)
         pooled = self.conv_head(x).mean(dim=(2, 3))
@@ -432,10 +448,14 @@ def stem4(width: int = 32) -> Backbone:
 
 @register_model("digit")
 def digit(backbone: str = "hrnet_w32", image_size: int = 256,
-          size: Literal["official", "small"] = "official") -> DigitModel:
-    """DIGIT; official: hrnet_w32, 256 px, ``size="official"`` (§1.7)."""
+          size: Literal["official", "small"] = "official",
+          segmentation: Literal["fused", "auxiliary", "none"] = "fused") -> DigitModel:
+    """DIGIT; official: hrnet_w32, 256 px, ``size="official"``, ``segmentation="fused"``
+    (§1.7); the other `segmentation` values are the ablation's baselines."""
     check_choice(size, SIZES, name="size")
-    net = DIGITNet(backbone, SIZES[size])
+    net = DIGITNet(backbone, SIZES[size], segmentation=segmentation)
     if backbone.startswith("hrnet"):
         _init_backbone_official(net.backbone)
-    return DigitModel(net, ModelConfig("digit", backbone, image_size, {"size": size}))
+    options = {"size": size} if segmentation == "fused" else {"size": size,
+                                                              "segmentation": segmentation}
+    return DigitModel(net, ModelConfig("digit", backbone, image_size, options))
