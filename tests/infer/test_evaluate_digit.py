@@ -127,3 +127,25 @@ def test_handkit_predict_gives_both_hands_on_a_photo(synth, ckpt, tmp_path):
     assert record["crop"]["rule"] == "box, square x 1.25"
     # box (10, 20)-(70, 100): centre (40, 60), side 80 x 1.25 = 100
     assert record["crop"]["box_px"] == pytest.approx([-10.0, 10.0, 90.0, 110.0])
+
+
+def test_the_mean_pose_reference_is_fitted_and_scored(synth, tmp_path, capsys):
+    from handkit.cli import main
+
+    ref = ev.MeanPose.fit(synth, "train", image_size=64)
+    ds = ev.InterHand26M(synth, "train")
+    items = [ev._item(ds, i, 64, None) for i in range(len(ds))]
+    batch = collate_items(items)
+    t = encode_25d(batch["uv"].double(), batch["z"].double(), batch["valid"],
+                   batch["interacting"], patch_size=64, hm_size=16)
+    k = 0  # r_thumb4: mean over the frames where it is valid
+    assert ref.joints[k].tolist() == pytest.approx(t.joints[t.joint_valid[:, k], k].mean(0)
+                                                   .tolist())
+    assert ref.rel_root == pytest.approx(float(t.rel_root[t.root_valid].mean()))
+    out = ref(torch.zeros(3, 3, 64, 64))
+    assert out.joints.shape == (3, 42, 3) and out.segm_logits is None
+    assert main(["evaluate", "--reference", "mean-pose", "--data", str(synth), "--split", "val",
+                 "--image-size", "64", "--out", str(tmp_path / "ref")]) == 0
+    report = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+    assert report["model"] == "mean pose (reference)" and report["mpjpe_all"] > 1.0
+    assert "mean pose (reference) on synthetic" in capsys.readouterr().out

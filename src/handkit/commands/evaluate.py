@@ -31,15 +31,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "boxes from the GT or from rootnet_output/ (the official default)")
     parser.add_argument("--subset", default="",
                         help="DIGIT checkpoints: an official subset (smallval, minitest, ...)")
+    parser.add_argument("--reference", choices=["mean-pose"],
+                        help="InterHand2.6M layout without --ckpt: score the mean-pose reference "
+                             "(the train split's mean 2.5D, relative root and handedness)")
+    parser.add_argument("--image-size", type=integer(32), default=256,
+                        help="with --reference: the crop size it is fitted at (default 256)")
 
 
 def run(args: argparse.Namespace) -> int:
     from handkit.infer.predict_digit import is_digit_checkpoint
 
-    if is_digit_checkpoint(args.ckpt):
-        from handkit.infer.evaluate_digit import evaluate_interhand, report_lines, write_report
+    if args.reference or is_digit_checkpoint(args.ckpt):
+        from handkit.infer.evaluate_digit import (MeanPose, evaluate_interhand, report_lines,
+                                                  write_report)
 
-        report = evaluate_interhand(args.ckpt, args.data, split=args.split,
+        if args.reference and args.ckpt:
+            raise ValueError("--reference: scores a reference instead of a checkpoint; drop "
+                             "--ckpt.")
+        model = MeanPose.fit(args.data, "train", image_size=args.image_size) if \
+            args.reference else args.ckpt
+        report = evaluate_interhand(model, args.data, split=args.split,
                                     subset=args.subset, root_depth=args.root_depth,
                                     batch_size=args.batch_size, limit=args.limit,
                                     gallery=args.gallery, gallery_path=f"{args.out}/gallery.png")

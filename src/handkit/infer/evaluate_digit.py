@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from handkit.data.digit_crops import DigitAugmentParams, digit_crop, official_subset
 from handkit.data.formats._base import LOAD_ERRORS
@@ -30,13 +31,13 @@ from handkit.data.hands import collate_items
 from handkit.eval.interhand import interhand_scores
 from handkit.eval.plots import two_hand_gallery
 from handkit.hand.skeleton import convert
-from handkit.losses.digit import decode_depth, lift_42
+from handkit.losses.digit import decode_depth, encode_25d, encode_depth, lift_42
 from handkit.models.checkpoint import load_model
-from handkit.models.digit import DigitModel
+from handkit.models.digit import DigitModel, DigitOutput
 from handkit.utils.check import check_choice
 from handkit.utils.files import write_json, write_text
 
-__all__ = ["evaluate_interhand", "dataset_label", "report_lines", "write_report"]
+__all__ = ["evaluate_interhand", "dataset_label", "report_lines", "write_report", "MeanPose"]
 
 
 def dataset_label(root: str | Path) -> str:
@@ -81,11 +82,68 @@ def _item(ds: InterHand26M, i: int, patch: int, rootnet: dict | None) -> dict:
     return out
 
 
+class MeanPose:
+    """The mean-pose reference: every frame gets the training split's mean 2.5D joints (hm
+    units, per joint over its valid entries), mean relative root depth and mean handedness,
+    whatever the image. A trained model should beat it; `fit` computes it.
+
+    Attributes:
+        image_size, stride, depth_range: as `DigitModel`'s (the crops it is fitted on).
+    """
+
+    def __init__(self, joints: Tensor, rel_root: float, hand_prob: Tensor, *,
+                 image_size: int, stride: int = 4, depth_range: float = 0.4):
+        self.joints, self.rel_root, self.hand_prob = joints, rel_root, hand_prob
+        self.image_size, self.stride, self.depth_range = image_size, stride, depth_range
+
+    @classmethod
+    def fit(cls, root: str | Path, split: str = "train", *, image_size: int = 256,
+            stride: int = 4, depth_range: float = 0.4, limit: int | None = None) -> "MeanPose":
+        """The means over `split`'s GT-box crops (no augmentation)."""
+        ds = InterHand26M(root, split)
+        n = len(ds) if limit is None else min(limit, len(ds))
+        joint_sum, joint_count = torch.zeros(42, 3, dtype=torch.float64), torch.zeros(42, 1)
+        rel_sum, rel_count, hand_sum, frames = 0.0, 0, torch.zeros(2, dtype=torch.float64), 0
+        for start in range(0, n, 64):  # streamed: only the sums are kept
+            items = [x for x in (_item(ds, i, image_size, None)
+                                 for i in range(start, min(n, start + 64))) if "bad" not in x]
+            if not items:
+                continue
+            batch = collate_items(items)
+            t = encode_25d(batch["uv"].double(), batch["z"].double(), batch["valid"],
+                           batch["interacting"], patch_size=image_size,
+                           hm_size=image_size // stride, depth_range=depth_range,
+                           root_depth_range=depth_range)
+            w = t.joint_valid.double()[..., None]
+            joint_sum += (t.joints * w).sum(0)
+            joint_count += w.sum(0)
+            rel_sum += float(t.rel_root[t.root_valid].sum())
+            rel_count += int(t.root_valid.sum())
+            hand_sum += batch["hand_type"].double().sum(0)
+            frames += len(items)
+        if not frames:
+            raise ValueError(f"{root}: no usable frame in split {split!r} for the mean pose.")
+        rel = rel_sum / rel_count if rel_count else float(encode_depth(torch.tensor(0.0)))
+        return cls(joint_sum / joint_count.clamp_min(1), rel, hand_sum / frames,
+                   image_size=image_size, stride=stride, depth_range=depth_range)
+
+    def eval(self) -> "MeanPose":
+        return self
+
+    def __call__(self, image: Tensor) -> DigitOutput:
+        b = image.shape[0]
+        p = self.hand_prob.clamp(1e-6, 1 - 1e-6)
+        return DigitOutput(joints=self.joints.expand(b, -1, -1), hm_2d=None, hm_norm=None,
+                           hm_depth=None, rel_root=torch.full((b,), self.rel_root,
+                                                              dtype=torch.float64),
+                           root_logits=None, hand_logits=torch.log(p / (1 - p)).expand(b, -1),
+                           segm_logits=None)
+
+
 @torch.no_grad()
-def _predict(model: DigitModel, batch: dict) -> dict[str, np.ndarray]:
+def _predict(model: DigitModel | MeanPose, batch: dict) -> dict[str, np.ndarray]:
     out = model(batch["image"])
-    stride = model.pose_reg.backbone.stride
-    lift = {"px_per_hm": stride, "depth_range": model.depth_range}
+    lift = {"px_per_hm": model.stride, "depth_range": model.depth_range}
     K_patch = batch["T"].double() @ batch["K"].double()  # lifting through T K = through K
     joints, depth = out.joints.double(), batch["abs_depth"].double()
     rel = decode_depth(out.rel_root.double(), depth_range=model.depth_range)
@@ -94,11 +152,12 @@ def _predict(model: DigitModel, batch: dict) -> dict[str, np.ndarray]:
                     **lift)[:, [20, 41]]
     return {"pred": lift_42(joints, K_patch, depth, **lift).numpy(), "roots": roots.numpy(),
             "prob": torch.sigmoid(out.hand_logits).double().numpy(),
-            "uv_patch": (out.joints[..., :2] * stride).numpy(),
+            "uv_patch": (out.joints[..., :2] * model.stride).numpy(),
             "segm": None if out.segm_logits is None else out.segm_logits.argmax(1).numpy()}
 
 
-def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, split: str = "test",
+def evaluate_interhand(model: DigitModel | MeanPose | str | Path, root: str | Path, *,
+                       split: str = "test",
                        subset: str = "", root_depth: Literal["gt", "rootnet"] = "gt",
                        batch_size: int = 16, limit: int | None = None,
                        gallery: int = 0, gallery_path: str | Path | None = None
@@ -106,7 +165,8 @@ def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, spli
     """Run DIGIT over `split` of the InterHand2.6M-layout folder `root` and score it.
 
     Args:
-        model: a `DigitModel` or a checkpoint path (`models.checkpoint.load_model`).
+        model: a `DigitModel`, a checkpoint path (`models.checkpoint.load_model`) or the
+            `MeanPose` reference.
         root: dataset folder (real InterHand2.6M or `handkit synth interhand` output).
         split: "train", "val" or "test".
         subset: "" (all) or an official subset name (`data.digit_crops.official_subset`:
@@ -123,7 +183,7 @@ def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, spli
         ``root_depth``, ``frames``, ``skipped`` and ``skip_reasons``.
     """
     check_choice(root_depth, ("gt", "rootnet"), name="root_depth")
-    if not isinstance(model, DigitModel):
+    if not isinstance(model, (DigitModel, MeanPose)):
         model = load_model(model)[0]
         if not isinstance(model, DigitModel):
             raise ValueError(f"model: expected a DIGIT checkpoint, got {type(model).__name__}.")
@@ -170,7 +230,9 @@ def evaluate_interhand(model: DigitModel | str | Path, root: str | Path, *, spli
     scores = interhand_scores(a["pred"], a["gt"], a["valid"], a["inter"], hand_prob=a["prob"],
                               hand_target=a["ht"], hand_valid=a["htv"], pred_roots=a["roots"],
                               gt_roots=gt_roots, root_valid=root_valid)
-    return {"dataset": dataset_label(root), "split": split, "subset": subset or "all",
+    name = "mean pose (reference)" if isinstance(model, MeanPose) else "digit"
+    return {"model": name, "dataset": dataset_label(root), "split": split,
+            "subset": subset or "all",
             "annot_subset": Path(root).name, "root_depth": root_depth,
             "frames": int(len(a["pred"])), "skipped": len(bad),
             "skip_reasons": sorted(set(bad))[:10], **scores}
@@ -189,7 +251,7 @@ def _gallery(shown: list[dict], path: str | Path) -> Path:
 
 def report_lines(report: dict[str, Any]) -> list[str]:
     """The summary table (mm) with what it was computed on, then the per-joint table."""
-    head = (f"DIGIT on {report['dataset']}, split {report['split']} ({report['subset']}, "
+    head = (f"{report.get('model', 'digit')} on {report['dataset']}, split {report['split']} ({report['subset']}, "
             f"folder {report['annot_subset']}), root depth {report['root_depth']}: "
             f"{report['frames']} frames ({report['frames_sh']} single, {report['frames_ih']} "
             f"interacting), {report['skipped']} skipped")

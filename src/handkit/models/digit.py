@@ -328,6 +328,11 @@ class DigitModel(nn.Module):
     def image_size(self) -> int:
         return self.cfg.image_size
 
+    @property
+    def stride(self) -> int:
+        """Input pixels per heat-map cell (the backbone's stride, 4)."""
+        return self.pose_reg.backbone.stride
+
     def preprocess(self, images: Tensor) -> Tensor:
         """(B, 3, S, S) uint8 RGB → float in [0, 1] (§1.1: no mean/std)."""
         return images.float() / 255.0
@@ -367,7 +372,7 @@ class DigitModel(nn.Module):
             uv: (B, 2, 21, 2) crop pixels; xyz: (B, 2, 21, 3) meters, camera frame; hands
             [right, left], handkit order.
         """
-        stride = self.pose_reg.backbone.stride
+        stride = self.stride
         xyz = lift_42(out.joints, K, root_depth, px_per_hm=stride, depth_range=self.depth_range)
         return from_interhand42(out.joints[..., :2] * stride), from_interhand42(xyz)
 

@@ -98,7 +98,7 @@ class DigitTask(TaskBase):
     def _targets(self, batch: dict):
         size = self.cfg.model.image_size
         return encode_25d(batch["uv"], batch["z"], batch["valid"], batch["interacting"],
-                          patch_size=size, hm_size=size // self.net.pose_reg.backbone.stride,
+                          patch_size=size, hm_size=size // self.net.stride,
                           depth_range=self.cfg.loss.depth_range,
                           root_depth_range=self.cfg.loss.depth_range)
 
@@ -114,7 +114,7 @@ class DigitTask(TaskBase):
         out = self.net(batch["image"])
         target = self._targets(batch)
         K_patch = batch["T"].to(batch["K"].dtype) @ batch["K"]
-        lift = {"px_per_hm": self.net.pose_reg.backbone.stride,
+        lift = {"px_per_hm": self.net.stride,
                 "depth_range": self.cfg.loss.depth_range}
         pred, gt = (lift_42(j.to(K_patch.dtype), K_patch, batch["abs_depth"].to(K_patch.dtype),
                             **lift) for j in (out.joints, target.joints))
