@@ -47,3 +47,26 @@ def test_missing_keypoints_do_not_count(right):
     uv[4] = np.nan
     fit = mesh_from_keypoints(uv, K, 224, iterations=20)
     assert np.isfinite(fit.vertices).all() and np.isfinite(fit.reprojection_px)
+
+
+def test_predict_fits_a_mesh_for_a_model_without_one(tmp_path):
+    """`handkit predict --fit-mesh`: a keypoint model's 2D becomes a camera-frame mesh file."""
+    import json
+
+    import cv2
+
+    from handkit.infer.predict import predict
+    from handkit.models.checkpoint import shipped_checkpoint
+
+    image = np.full((96, 96, 3), 90, np.uint8)
+    cv2.circle(image, (48, 48), 20, (200, 160, 140), -1)
+    cv2.imwrite(str(tmp_path / "hand.png"), image)
+    run = predict(tmp_path / "hand.png", ckpt=shipped_checkpoint(), out_dir=tmp_path / "p",
+                  box=(20, 20, 76, 76), fit_mesh=True, progress=False)
+    assert len(run.results) == 1 and run.results[0].mesh_source == "fit"
+    record = json.loads((tmp_path / "p" / "hand_png.json").read_text())
+    assert record["mesh"]["source"].startswith("fitted") and record["mesh"]["frame"] == "camera"
+    from handkit.utils.mesh_io import read_mesh
+
+    verts, faces = read_mesh(tmp_path / "p" / record["mesh"]["file"])
+    assert verts.shape == (1214, 3) and (verts[:, 2] > 0).all()  # in front of the camera

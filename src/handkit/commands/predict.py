@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mesh-format", default="obj", choices=["obj", "ply"],
                         help="file of the mesh, for models that predict one (default "
                         "%(default)s; written beside the JSON as <name>_mesh.<format>)")
+    parser.add_argument("--fit-mesh", action="store_true",
+                        help="a model without a mesh: fit one to its 2D keypoints (S2HAND's "
+                        "refinement, docs/s2hand.md), camera frame under the assumed K")
+    parser.add_argument("--mano", metavar="DIR", help="--fit-mesh with MANO from DIR (default: "
+                        "the license-free OpenHand)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--root-depth", type=number(0), metavar="M",
                         help="DIGIT checkpoints: the right hand's root depth in meters "
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     result = predict(args.source, ckpt=args.ckpt, out_dir=args.out, detector=args.detector,
                      threshold=args.threshold, hand=args.hand, box=args.box,
                      passes=args.passes, mesh_format=args.mesh_format,
-                     progress=not args.quiet)
+                     fit_mesh=args.fit_mesh, mano_dir=args.mano, progress=not args.quiet)
     notes = sorted({n for r in result.results for n in r.notes})
     for note in notes:
         print(f"note: {note}")

@@ -15,7 +15,9 @@ mesh is written beside the keypoints as ``<name>_mesh.obj`` (or ``.ply``), meter
 frame for camera-frame models and wrist-relative otherwise (as ``keypoints_3d_cam_m`` /
 ``keypoints_3d_rel_m``); the JSON's ``mesh`` entry names the file and its frame. A root-relative
 mesh is drawn where the translation fitted to the 2D keypoints puts it
-(`geometry.camera.fit_translation`, under the assumed K and hand size).
+(`geometry.camera.fit_translation`, under the assumed K and hand size). With ``fit_mesh``, a
+model without a mesh gets one fitted to its 2D keypoints (`infer.fit_mesh`, S2HAND's
+refinement: OpenHand or MANO, camera frame under the assumed K; the JSON says so).
 
 **Assumptions for photos** (written into every JSON): the camera is unknown, so
 K = [[f, 0, W/2], [0, f, H/2], [0, 0, 1]] with f = max(W, H) (about 53° across the long side),
@@ -38,6 +40,7 @@ from handkit.geometry.camera import fit_translation
 from handkit.hand.skeleton import JOINT_NAMES, mirror_xyz
 from handkit.eval.plots import image_mesh, overlay_gallery, plot_skeleton_3d
 from handkit.infer.finders import Box, HandFinder, is_blank, make_finder
+from handkit.infer.fit_mesh import mesh_from_keypoints
 from handkit.infer.pipeline import DEFAULT_FILL, photo_K, predict_on_boxes
 from handkit.models.checkpoint import load_model
 from handkit.models.posenet import PoseNet
@@ -76,6 +79,7 @@ class PredictResult:
     mesh_origin_m: np.ndarray | None = None  # (3,) m, camera-frame wrist the mesh is drawn at
     faces: np.ndarray | None = None  # (F, 3) int64, for `vertices_rel_m`
     K: np.ndarray | None = None  # (3, 3) px, the assumed intrinsics of the original image
+    mesh_source: str = "model"  # "model", or "fit" (fitted to the 2D keypoints, camera frame)
 
 
 class NoHand(ValueError):
@@ -201,7 +205,8 @@ def predict_hand(net: PoseNet, image: np.ndarray, box: np.ndarray, *, left: bool
 
 def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None = None,
                   hand: str = "auto", box: tuple[float, float, float, float] | None = None,
-                  passes: int | None = None) -> PredictResult:
+                  passes: int | None = None, fit_mesh: bool = False,
+                  mano_dir: str | None = None) -> PredictResult:
     """One image → `PredictResult` (ValueError for a bad image; `NoHand` when the finder
     returns no hand above its threshold).
 
@@ -211,6 +216,8 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
         box: (x0, y0, x1, y1) pixels of the original image: skip the finder.
         passes: crop passes on the box, 1 or 2 (default: the finder's ``passes``; 1 for `box`:
             on real photos a second pass made the labelled box's result worse, docs/predict.md).
+        fit_mesh: a model without a mesh gets one fitted to its 2D keypoints (module doc);
+            `mano_dir` picks MANO instead of OpenHand.
     """
     image, factor = read_image_rgb(path)
     finder = make_finder("auto", net) if finder is None and box is None else finder
@@ -250,6 +257,14 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
         result.faces = photo.faces
         result.mesh_origin_m = cam[0] if cam is not None else fit_translation(
             result.xyz_bone * bone, result.uv, K_orig).numpy()
+    elif fit_mesh:
+        fitted = mesh_from_keypoints(result.uv, K_orig, w * factor, hand=result.handedness,
+                                     mano_dir=mano_dir)
+        result.vertices_rel_m = fitted.vertices - fitted.joints[:1]
+        result.mesh_origin_m, result.faces = fitted.joints[0], fitted.faces
+        result.mesh_source = "fit"
+        result.notes.append(f"mesh fitted to the 2D keypoints (S2HAND's refinement), "
+                            f"{fitted.reprojection_px:.1f} px mean reprojection error")
     return result
 
 
@@ -273,7 +288,8 @@ def _mesh_record(result: PredictResult, net: PoseNet, out_dir: Path, stem: str,
     """Write the mesh file (module doc) and describe it for the JSON; None without a mesh."""
     if result.vertices_rel_m is None:
         return None
-    camera = net.frame == "camera"
+    fitted = result.mesh_source == "fit"
+    camera = net.frame == "camera" or fitted
     verts = result.vertices_rel_m + (result.mesh_origin_m if camera else 0.0)
     path = write_mesh(out_dir / f"{stem}_mesh.{mesh_format}", verts.astype(np.float32),
                       result.faces)
@@ -281,7 +297,9 @@ def _mesh_record(result: PredictResult, net: PoseNet, out_dir: Path, stem: str,
     return {"file": path.name, "num_vertices": int(len(verts)),
             "num_faces": int(len(result.faces)), "unit": "m",
             "frame": "camera" if camera else "wrist-relative (as keypoints_3d_rel_m)",
-            "overlay_placement": "the model's camera-frame 3D" if camera else
+            "source": "fitted to the 2D keypoints (infer.fit_mesh)" if fitted else "model",
+            "overlay_placement": "the fit's camera-frame 3D" if fitted else
+            "the model's camera-frame 3D" if camera else
             "translation fitted to the 2D keypoints (geometry.camera.fit_translation)"}
 
 
@@ -335,7 +353,8 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
             out_dir: str | Path = "runs/predict", detector: str = "auto",
             threshold: float | None = None, hand: str = "auto",
             box: tuple[float, float, float, float] | None = None, passes: int | None = None,
-            mesh_format: str = "obj", progress: bool = True) -> PredictRun:
+            mesh_format: str = "obj", fit_mesh: bool = False, mano_dir: str | None = None,
+            progress: bool = True) -> PredictRun:
     """Predict every image of a file or folder; images without a hand and bad images are
     reported, never raised.
 
@@ -346,6 +365,7 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
         threshold: the finder's score threshold (None: its default).
         hand, box, passes: see `predict_image`.
         mesh_format: "obj" or "ply", the file of a mesh model's mesh (module doc).
+        fit_mesh, mano_dir: see `predict_image`.
     """
     check_choice(mesh_format, MESH_FORMATS, name="mesh_format")
     from tqdm import tqdm
@@ -357,7 +377,8 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
     for path in tqdm(files, desc="predict", unit="img", disable=not progress or len(files) < 2):
         stem = f"{path.stem}_{path.suffix.lstrip('.').lower()}"
         try:
-            result = predict_image(net, path, finder=finder, hand=hand, box=box, passes=passes)
+            result = predict_image(net, path, finder=finder, hand=hand, box=box, passes=passes,
+                                   fit_mesh=fit_mesh, mano_dir=mano_dir)
             _write(result, Path(out_dir), net, stem, mesh_format)
         except NoHand as err:
             why = str(err).replace(f"{path}: ", "")
