@@ -80,3 +80,17 @@ def test_the_predict_command_dispatches_on_the_checkpoint(tmp_path, capsys):
                  str(tmp_path / "out"), "--quiet", "--detector", "centre"])
     out = capsys.readouterr().out
     assert code == 0 and "1 images, 2 hands" in out and "--detector ignored" in out
+
+
+def test_the_evaluate_command_scores_an_smhr_checkpoint(tmp_path, capsys):
+    from handkit.cli import main
+    from handkit.data.synth.runner import synthesize
+
+    root = synthesize("multihand", tmp_path / "mh", 3, seed=1, size=128, progress=False)
+    ckpt = _checkpoint(tmp_path / "smhr.ckpt", None)
+    code = main(["evaluate", "--ckpt", str(ckpt), "--data", str(root), "--out",
+                 str(tmp_path / "ev"), "--limit", "2"])
+    out = capsys.readouterr().out
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())["metrics"]
+    assert code == 0 and metrics["images"] == 2 and metrics["num_pred"] == 4
+    assert "ap" in out and metrics["num_gt"] >= 4  # 2-4 hands per synthetic image

@@ -38,6 +38,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --reference: the crop size it is fitted at (default 256)")
 
 
+def _run_multihand(args: argparse.Namespace) -> int:
+    """SMHR checkpoints: detection AP, handedness, 2D and PA-MPJPE of matched hands."""
+    from pathlib import Path
+
+    from torch.utils.data import Subset
+
+    from handkit.data.formats import detect_format, open_dataset
+    from handkit.infer.evaluate_multihand import evaluate_multihand
+    from handkit.models.checkpoint import load_model
+    from handkit.utils.files import write_json
+
+    fmt = detect_format(args.data) if args.format == "auto" else args.format
+    split = "all" if fmt == "multihand" and args.split == "test" else args.split
+    dataset = open_dataset(fmt, args.data, split)
+    if args.limit:
+        dataset = Subset(dataset, range(min(args.limit, len(dataset))))
+    net, _ = load_model(args.ckpt)
+    metrics = evaluate_multihand(net, dataset, batch_size=args.batch_size)
+    for name, value in metrics.items():
+        print(f"{name:>12}: {value:.4f}" if isinstance(value, float) else f"{name:>12}: {value}")
+    print("definitions: docs/smhr.md (AP at keypoint similarity >= 0.5, kappa 0.1; handedness, "
+          "uv_px and pa_mpjpe_mm on Hungarian-matched hands)")
+    path = write_json(Path(args.out) / "metrics.json",
+                      {"checkpoint": str(args.ckpt), "data": str(args.data), "split": split,
+                       "metrics": metrics})
+    print(f"wrote {path}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from handkit.infer.predict_digit import is_digit_checkpoint
 
@@ -59,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
                                                     if args.gallery else [])
         print("wrote " + ", ".join(str(p) for p in written))
         return 0
+    from handkit.infer.predict_multihand import is_multihand_checkpoint
+
+    if args.ckpt and is_multihand_checkpoint(args.ckpt):
+        return _run_multihand(args)
     from handkit.eval.scoring import summary_lines
     from handkit.infer.evaluate import evaluate
 
