@@ -35,7 +35,7 @@ from torch import Tensor
 from handkit.tasks.optim import warmup_cosine_factor
 from handkit.utils.config import config_to_dict
 
-__all__ = ["TaskBase", "seed_run", "stream_seed", "RNG_KEY", "BAD_KEY"]
+__all__ = ["TaskBase", "seed_run", "resumable_loader", "stream_seed", "RNG_KEY", "BAD_KEY"]
 
 RNG_KEY = "handkit_rng"   # checkpoint entry: the global random states
 BAD_KEY = "handkit_bad"   # checkpoint entry: the bad-sample count and tally
@@ -52,6 +52,50 @@ def stream_seed(seed: int, step: int, rank: int, purpose: str) -> int:
     """
     key = f"{seed}/{step}/{rank}" if purpose == "augment" else f"{seed}/{step}/{rank}/{purpose}"
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") >> 1
+
+
+class _EpochAtIteration(torch.utils.data.Sampler):
+    """`sampler` with its epoch set from the trainer's progress each time an iteration starts."""
+
+    def __init__(self, sampler: Any, trainer: Any):
+        self.sampler, self.trainer = sampler, trainer
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        # Lightning starts a resumed run's first iterator before it restores its loop counters.
+        resumed = getattr(self.trainer.lightning_module, "resume_epoch", 0)
+        self.sampler.set_epoch(max(self.trainer.fit_loop.epoch_progress.current.processed,
+                                   resumed))
+        return iter(self.sampler)
+
+
+def resumable_loader(dataset: Any, *, batch_size: int, num_workers: int, collate_fn: Any,
+                     trainer: Any = None, **options: Any) -> torch.utils.data.DataLoader:
+    """A `DataLoader` that draws the same random numbers in every epoch of a run and of its
+    resumption, with any number of workers; `options` go to `DataLoader` (sampler, shuffle,
+    generator, drop_last).
+
+    - Workers are not persistent: a persistent pool draws its base seed once, in the first
+      epoch, so a run resumed at epoch e would draw one seed more than the uninterrupted run
+      (from the loader's generator or torch's global one) and diverge. Starting workers each
+      epoch costs well under a second with fork.
+    - An epoch-keyed sampler (`set_epoch`) reads the epoch when an epoch's iterator starts,
+      from `trainer` (the number Lightning itself passes to `set_epoch`, or for a resumed run's
+      first epoch `TaskBase.resume_epoch`): Lightning starts that iterator before it restores
+      its loop counters and calls `set_epoch`, and with workers the iterator fetches indices at
+      once, so a run resumed at epoch e would replay epoch 0's draw.
+    """
+    sampler = options.get("sampler")
+    if trainer is not None and hasattr(sampler, "set_epoch"):
+        options["sampler"] = _EpochAtIteration(sampler, trainer)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_fn,
+        persistent_workers=False, pin_memory=torch.cuda.is_available(), **options)
 
 
 def seed_run(seed: int, threads: int = 0) -> None:
@@ -104,6 +148,7 @@ class TaskBase(L.LightningModule):
         self.save_hyperparameters({"config": config_to_dict(cfg)})
         self.bad_count = 0
         self.bad_reasons: Counter[str] = Counter()
+        self.resume_epoch = 0  # set from the checkpoint by on_load_checkpoint
 
     # -- random streams ----------------------------------------------------------------------
     def generator(self, purpose: str = "augment") -> torch.Generator:
@@ -200,6 +245,10 @@ class TaskBase(L.LightningModule):
         bad = checkpoint.get(BAD_KEY, {})
         self.bad_count = int(bad.get("count", 0))
         self.bad_reasons = Counter(bad.get("reasons", {}))
+        # The epoch Lightning resumes at (what it will pass to set_epoch), known before its
+        # loops are restored: `resumable_loader`'s samplers need it for their first iterator.
+        progress = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_progress", {})
+        self.resume_epoch = int(progress.get("current", {}).get("processed", 0))
 
 
 def _batch_size(batch: dict) -> int:

@@ -28,6 +28,7 @@ from handkit.data.formats._base import LOAD_ERRORS
 from handkit.data.formats.interhand import InterHand26M
 from handkit.data.hands import collate_items
 from handkit.tasks.finetune_data import ShuffledDataModule
+from handkit.tasks.base import resumable_loader
 
 __all__ = ["DigitDataConfig", "DigitCrops", "DigitDataModule"]
 
@@ -127,10 +128,9 @@ class DigitDataModule(ShuffledDataModule):
 
     def _loader(self, data: Dataset, batch: int, sampler: Sampler | None, drop: bool
                 ) -> DataLoader:
-        return DataLoader(data, batch_size=batch, sampler=sampler, shuffle=False,
-                          num_workers=self.cfg.num_workers, collate_fn=collate_items,
-                          drop_last=drop, persistent_workers=self.cfg.num_workers > 0,
-                          pin_memory=torch.cuda.is_available())
+        return resumable_loader(data, batch_size=batch, num_workers=self.cfg.num_workers,
+                                collate_fn=collate_items, sampler=sampler, shuffle=False,
+                                drop_last=drop, trainer=self.trainer)
 
     def train_dataloader(self) -> DataLoader:
         n = len(self.train_set)

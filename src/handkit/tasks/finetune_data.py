@@ -31,6 +31,7 @@ from handkit.data.hands import collate_items, prepare_hand
 from handkit.data.schema import SampleError
 from handkit.geometry.camera import apply_affine_2d
 from handkit.utils.check import check_choice
+from handkit.tasks.base import resumable_loader
 
 __all__ = ["FinetuneDataConfig", "HandCrops", "ShuffledDataModule", "FinetuneDataModule",
            "label_subset"]
@@ -157,8 +158,7 @@ class FinetuneDataModule(ShuffledDataModule):
         self.dataset = HandCrops(Subset(full, keep.tolist()), self.cfg)
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.dataset, batch_size=self.cfg.batch_size, shuffle=True,
-                          generator=self.shuffle, num_workers=self.cfg.num_workers,
-                          collate_fn=collate_items, drop_last=len(self.dataset) >
-                          self.cfg.batch_size, persistent_workers=self.cfg.num_workers > 0,
-                          pin_memory=torch.cuda.is_available())
+        return resumable_loader(self.dataset, batch_size=self.cfg.batch_size,
+                                num_workers=self.cfg.num_workers, collate_fn=collate_items,
+                                shuffle=True, generator=self.shuffle,
+                                drop_last=len(self.dataset) > self.cfg.batch_size)

@@ -23,6 +23,7 @@ from handkit.data.formats.hand100m import Hand100MDataset, Hand100MPairDataset
 from handkit.data.sampling import BalancedResampler
 from handkit.data.schema import Sample, SampleError
 from handkit.data.hands import collate_items, mirror_to_right
+from handkit.tasks.base import resumable_loader
 
 __all__ = ["DataSource", "PretrainDataConfig", "ViewPairs", "PretrainDataModule"]
 
@@ -136,7 +137,6 @@ class PretrainDataModule(L.LightningDataModule):
             [len(d) for d in self.dataset.datasets], self.cfg.samples_per_epoch or None,
             seed=self.seed, rank=self.trainer.global_rank if self.trainer else 0,
             world_size=self.trainer.world_size if self.trainer else 1)
-        return DataLoader(self.dataset, batch_size=self.cfg.batch_size, sampler=sampler,
-                          num_workers=self.cfg.num_workers, collate_fn=collate_items,
-                          drop_last=True, persistent_workers=self.cfg.num_workers > 0,
-                          pin_memory=torch.cuda.is_available())
+        return resumable_loader(self.dataset, batch_size=self.cfg.batch_size,
+                                num_workers=self.cfg.num_workers, collate_fn=collate_items,
+                                sampler=sampler, drop_last=True, trainer=self.trainer)

@@ -8,6 +8,7 @@ from torch.utils.data import DataLoader, Dataset
 from handkit.data.formats import detect_format, open_dataset
 from handkit.data.hands import collate_items
 from handkit.data.s2hand import S2HandDataConfig, S2HandItems
+from handkit.tasks.base import resumable_loader
 from handkit.tasks.finetune_data import ShuffledDataModule
 
 __all__ = ["S2HandDataModule"]
@@ -34,11 +35,10 @@ class S2HandDataModule(ShuffledDataModule):
                                    val_cfg, self.size)
 
     def _loader(self, data: Dataset, shuffle: bool) -> DataLoader:
-        return DataLoader(data, batch_size=self.cfg.batch_size, shuffle=shuffle,
-                          generator=self.shuffle if shuffle else None,
-                          num_workers=self.cfg.num_workers, collate_fn=collate_items,
-                          drop_last=shuffle and len(data) > self.cfg.batch_size,
-                          persistent_workers=self.cfg.num_workers > 0)
+        return resumable_loader(data, batch_size=self.cfg.batch_size,
+                                num_workers=self.cfg.num_workers, collate_fn=collate_items,
+                                shuffle=shuffle, generator=self.shuffle if shuffle else None,
+                                drop_last=shuffle and len(data) > self.cfg.batch_size)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train, True)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import lightning as L
-import torch
 from torch.utils.data import DataLoader
 
 from handkit.data.compose import ComposedMultiHand
@@ -21,6 +20,7 @@ from handkit.data.formats import detect_format, open_dataset
 from handkit.data.hands import collate_items
 from handkit.data.sampling import EpochShuffle
 from handkit.data.smhr_inputs import SMHRItems
+from handkit.tasks.base import resumable_loader
 
 __all__ = ["SMHRDataConfig", "SMHRDataModule"]
 
@@ -105,11 +105,10 @@ class SMHRDataModule(L.LightningDataModule):
         if self.trainer is not None:
             rank, world = self.trainer.global_rank, self.trainer.world_size
         sampler = EpochShuffle(len(self.items), seed=self.seed, rank=rank, world_size=world)
-        return DataLoader(self.items, batch_size=self.cfg.batch_size, sampler=sampler,
-                          num_workers=self.cfg.num_workers, collate_fn=collate_items,
-                          drop_last=len(sampler) > self.cfg.batch_size,
-                          persistent_workers=self.cfg.num_workers > 0,
-                          pin_memory=torch.cuda.is_available())
+        return resumable_loader(self.items, batch_size=self.cfg.batch_size,
+                                num_workers=self.cfg.num_workers, collate_fn=collate_items,
+                                sampler=sampler, drop_last=len(sampler) > self.cfg.batch_size,
+                                trainer=self.trainer)
 
     def val_dataloader(self) -> DataLoader | list:
         if self.val_items is None:
