@@ -11,7 +11,7 @@ from PIL import Image
 from handkit.cli import main
 from handkit.models.checkpoint import load_model
 from handkit.infer.finders import CentreFinder
-from handkit.infer.predict import predict, predict_image, read_image_rgb
+from handkit.infer.predict import output_stems, predict, predict_image, read_image_rgb
 
 from _infer_ckpt import tiny_checkpoint  # pytest (prepend mode) puts tests/infer on sys.path
 
@@ -116,3 +116,19 @@ def test_left_hands_are_mirrored_in_and_out(tmp_path, ckpt):
     assert np.allclose(left.uv[:, 1], right.uv[:, 1], atol=1e-3)
     assert np.allclose(left.xyz_bone[:, 0], -right.xyz_bone[:, 0], atol=1e-4)
     assert np.allclose(left.xyz_bone[:, 1:], right.xyz_bone[:, 1:], atol=1e-4)
+
+
+def test_names_differing_only_in_case_keep_every_images_outputs(tmp_path, ckpt):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, name in enumerate(["x.jpg", "x.JPG", "x.png"]):
+        Image.fromarray(_hand_image() // (i + 1)).save(src / name, format="JPEG"
+                                                       if name.lower().endswith("jpg") else "PNG")
+    files = sorted(src.iterdir())
+    stems = output_stems(files)
+    assert len({s.casefold() for s in stems.values()}) == 3  # unique on any file system
+    assert stems[src / "x.png"] == "x_png"
+    run = predict(src, ckpt=ckpt, out_dir=tmp_path / "out", detector="centre", progress=False)
+    records = {json.loads((tmp_path / "out" / f"{stems[p]}.json").read_text())["image"]
+               for p in files}
+    assert records == {str(p) for p in files} and len(run.results) == 3

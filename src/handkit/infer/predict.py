@@ -49,7 +49,7 @@ from handkit.utils.files import write_json
 from handkit.utils.mesh_io import write_mesh
 
 __all__ = ["predict", "predict_image", "predict_hand", "read_image_rgb", "PredictResult", "PredictRun", "NoHand",
-           "PhotoHand", "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS", "MESH_FORMATS"]
+           "PhotoHand", "output_stems", "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS", "MESH_FORMATS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 ASSUMED_BONE_M = {"bone:middle_mcp-middle_pip": 0.03, "bone:wrist-middle_mcp": 0.095, "m": 1.0}
@@ -338,6 +338,23 @@ def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str,
     result.outputs = [str(json_path), str(overlay), str(plot3d)] + result.outputs
 
 
+def output_stems(files: list[Path]) -> dict[Path, str]:
+    """The output name of each image: ``<stem>_<ext>`` (``hand.jpg`` → ``hand_jpg``), unique
+    even where names differ only in case (``x.jpg`` and ``x.JPG``: ``x_jpg``, ``x_jpg-2``), so
+    no image's outputs replace another's, on case-insensitive file systems too."""
+    used: set[str] = set()
+    stems = {}
+    for path in files:
+        stem = base = f"{path.stem}_{path.suffix.lstrip('.').lower()}"
+        count = 1
+        while stem.casefold() in used:
+            count += 1
+            stem = f"{base}-{count}"
+        used.add(stem.casefold())
+        stems[path] = stem
+    return stems
+
+
 def _inputs(source: Path) -> list[Path]:
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -374,8 +391,9 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
     finder = None if box is not None else make_finder(detector, net, threshold=threshold)
     run = PredictRun()
     files = _inputs(Path(source))
+    stems = output_stems(files)
     for path in tqdm(files, desc="predict", unit="img", disable=not progress or len(files) < 2):
-        stem = f"{path.stem}_{path.suffix.lstrip('.').lower()}"
+        stem = stems[path]
         try:
             result = predict_image(net, path, finder=finder, hand=hand, box=box, passes=passes,
                                    fit_mesh=fit_mesh, mano_dir=mano_dir)
