@@ -116,7 +116,10 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path, monkeypatch):
         search_other_videos(x, groups, checkpoint=tmp_path / "ck", **kw)
     assert len(list((tmp_path / "ck").glob("knn_*.npz"))) == 3
     monkeypatch.setattr(knn, "_search_chunk", real)
-    resumed = search_other_videos(x, groups, checkpoint=tmp_path / "ck", **kw)
+    garbage = sorted((tmp_path / "ck").glob("knn_*.npz"))[1]
+    garbage.write_bytes(b"not an npz")  # a damaged piece is named and redone, not fatal
+    with pytest.warns(UserWarning, match=rf"{garbage.name}: not a readable \.npz file"):
+        resumed = search_other_videos(x, groups, checkpoint=tmp_path / "ck", **kw)
     np.testing.assert_array_equal(resumed.indices, full.indices)
     np.testing.assert_array_equal(resumed.distances, full.distances)
     with pytest.raises(ValueError, match="different mining run.*'k'"):

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from handkit.utils.check import check_choice, check_finite, check_shape
-from handkit.utils.files import atomic_path, write_json, write_npz
+from handkit.utils.files import atomic_path, read_resumable, write_json, write_npz
 
 __all__ = ["KnnResult", "build_index", "search_other_videos", "INDEX_KINDS"]
 
@@ -217,9 +217,9 @@ def search_other_videos(
     for start in tqdm(starts, desc="kNN", unit="chunk", disable=not progress):
         rows = np.arange(start, min(n, start + chunk_size))
         file = ckpt / f"knn_{start:010d}.npz" if ckpt is not None else None
-        if file is not None and file.exists():
-            with np.load(file) as z:
-                idx, dst, nf = z["indices"], z["distances"], int(z["fallback"])
+        saved = read_resumable(file, ("indices", "distances", "fallback"))
+        if saved is not None:
+            idx, dst, nf = saved["indices"], saved["distances"], int(saved["fallback"])
         else:
             idx, dst, nf = _search_chunk(index, x, rows, groups, frames, window, k, overfetch)
             if file is not None:

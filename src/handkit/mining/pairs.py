@@ -30,7 +30,7 @@ from handkit.mining.detect2d import Detections, KeypointSource, LabelKeypoints
 from handkit.mining.embed import embed_poses, fit_pca
 from handkit.mining.knn import search_other_videos
 from handkit.utils.check import check_shape
-from handkit.utils.files import write_json, write_npz
+from handkit.utils.files import read_resumable, write_json, write_npz
 
 __all__ = ["MiningReport", "detect_pool", "video_groups", "mine_annotations", "pair_quality",
            "annotations_from_folder"]
@@ -86,11 +86,11 @@ def detect_pool(source: KeypointSource, dataset: Hand100MDataset | None, num: in
                       disable=not progress or not source.needs_images):
         rows = np.arange(start, min(num, start + batch_size))
         file = checkpoint / f"det_{start:010d}.npz" if checkpoint is not None else None
-        if file is not None and file.exists():
-            with np.load(file) as z:
-                kp[rows], conf[rows] = z["keypoints"], z["confidence"]
-                for r, why in zip(rows, z["reasons"].tolist()):
-                    reasons[r] = why
+        saved = read_resumable(file, ("keypoints", "confidence", "reasons"))
+        if saved is not None:
+            kp[rows], conf[rows] = saved["keypoints"], saved["confidence"]
+            for r, why in zip(rows, saved["reasons"].tolist()):
+                reasons[r] = why
             continue
         images, ok = None, rows
         if source.needs_images:

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import secrets
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,7 @@ import cv2
 import numpy as np
 
 __all__ = ["atomic_path", "atomic_open", "write_bytes", "write_text", "write_json",
-           "write_npz", "write_image", "write_figure", "remove_stale_temps", "is_temp"]
+           "write_npz", "read_npz", "read_resumable", "write_image", "write_figure", "remove_stale_temps", "is_temp"]
 
 _TEMP = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")
 
@@ -106,6 +107,38 @@ def write_npz(path: str | os.PathLike, **arrays: Any) -> Path:
     with atomic_open(path, "wb") as f:
         np.savez(f, **arrays)
     return Path(path)
+
+
+def read_npz(path: str | os.PathLike, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays `keys` of an ``.npz`` file (never unpickled: ``allow_pickle=False``).
+
+    Raises:
+        ValueError: "<path>: ..." for a truncated, corrupt or foreign file, or a missing key.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in keys if k not in npz.files]
+            if missing:
+                raise ValueError(f"{path}: missing array(s) {missing}.")
+            return {k: npz[k] for k in keys}
+    except (OSError, EOFError, ValueError) as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: not a readable .npz file ({type(err).__name__}).") from None
+
+
+def read_resumable(path: str | os.PathLike | None, keys: tuple[str, ...]
+                   ) -> dict[str, np.ndarray] | None:
+    """A finished piece of a resumable job (an ``.npz`` with `keys`), or None to (re)do it: a
+    piece that cannot be read (damaged, foreign) is reported with a warning naming the file and
+    redone, losing nothing."""
+    if path is None or not Path(path).exists():
+        return None
+    try:
+        return read_npz(path, keys)
+    except ValueError as err:
+        warnings.warn(f"{err} Redoing it.", stacklevel=2)
+        return None
 
 
 def write_image(path: str | os.PathLike, image_bgr: Any, params: list[int] | None = None) -> Path:
