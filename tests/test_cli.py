@@ -90,3 +90,16 @@ def test_lightning_banners_are_quiet_unless_verbose():
                              text=True, check=True).stdout.split()[-1]
               for call in ("c._quiet_lightning(); ", "")]
     assert levels == [str(logging.WARNING), str(logging.INFO)]
+
+
+def test_train_mano_flag_sets_the_model_option(tmp_path, capsys):
+    from handkit.commands.train import mano_flags
+    from handkit.tasks.registry import get_task
+    from handkit.utils.config import load_config
+
+    assert mano_flags(None) == {}
+    cfg = load_config(get_task("s2hand").config, None, [], mano_flags(str(tmp_path)))
+    assert cfg.model.options["mano_dir"] == str(tmp_path)
+    assert main(["train", "s2hand", "--mano", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "--mano=" in err and "not a folder" in err and err.count("\n") == 1

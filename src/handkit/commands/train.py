@@ -14,6 +14,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a registered training method (handkit.tasks.registry.list_tasks())")
     add_training_arguments(parser, default_out=None, example_config="finetune/cpu_rn25d",
                            example_set="trainer.max_epochs=2")
+    parser.add_argument("--mano", metavar="DIR",
+                        help="your MANO folder (MANO_RIGHT.pkl / MANO_LEFT.pkl, or DIR/models/) "
+                        "for methods that use MANO (s2hand, smhr): sets model.options.mano_dir "
+                        "(default: the config's, else $HANDKIT_MANO_DIR; docs/mesh.md)")
+
+
+def mano_flags(mano: str | None) -> dict[str, str]:
+    """``--mano DIR`` → the config key it sets (the folder checked now, one clear error)."""
+    if not mano:
+        return {}
+    from handkit.hand.mano_file import find_mano_dir
+
+    return {"model.options.mano_dir": str(find_mano_dir(mano))}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from handkit.tasks.registry import get_task
 
     spec = get_task(args.method)
-    cfg = training_config(spec.config, spec.name, args)
+    cfg = training_config(spec.config, spec.name, args, mano_flags(args.mano))
     out = args.out or f"runs/{spec.name}"
     product = spec(cfg, out, resume=args.resume)
     print(f"train {spec.name}: checkpoints in {out}/checkpoints, logs in {out}/logs; "
