@@ -132,4 +132,6 @@ def summary_lines(report: EvalReport) -> list[str]:
                      f"preset {pck['preset']}")
     lines.append(f"  crop: {report.meta.get('crop')}; skipped samples: "
                  f"{report.meta.get('skipped', 0)}")
+    # The skips' reasons (file and field), as every long run lists them at its end.
+    lines.extend(f"    skipped {reason}" for reason in report.meta.get("skipped_first", []))
     return lines
