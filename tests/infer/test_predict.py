@@ -82,7 +82,7 @@ def test_folder_run_skips_and_reports(images, ckpt, tmp_path):
     reasons = dict((p.split("/")[-1], why) for p, why in run.skipped)
     assert set(reasons) == {"truncated.jpg", "notes.png"} and "truncated" in reasons["truncated.jpg"]
     assert [p.split("/")[-1] for p, _ in run.no_hand] == ["blank.png"]
-    assert "no hand: the image is blank" in run.no_hand[0][1]
+    assert run.no_hand[0][1] == "the image is blank (a single colour)."
     assert json.loads((tmp_path / "blank_png.json").read_text())["hand_found"] is False
     record = json.loads((tmp_path / "rgb_jpg.json").read_text())
     assert np.array(record["keypoints_2d_px"]).shape == (21, 2)

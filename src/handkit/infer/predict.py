@@ -399,7 +399,7 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
                                    fit_mesh=fit_mesh, mano_dir=mano_dir)
             _write(result, Path(out_dir), net, stem, mesh_format)
         except NoHand as err:
-            why = str(err).replace(f"{path}: ", "")
+            why = str(err).replace(f"{path}: ", "").removeprefix("no hand: ")
             write_json(Path(out_dir) / f"{stem}.json",
                         {"image": str(path), "hand_found": False,
                          "finder": {"name": err.finder, "threshold": err.threshold},
