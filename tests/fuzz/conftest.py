@@ -3,6 +3,7 @@ mutates its own copy), and the canary that no malicious pickle may ever create."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,15 @@ def freihand_base(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def hand100m_base(tmp_path_factory) -> Path:
-    """A Hand100M-layout folder of 6 frames of 128 px (the layout's smallest size)."""
-    return _synth(tmp_path_factory.mktemp("fuzz_base"), "hand100m", 6, 128)
+    """A Hand100M-layout folder of 6 frames of 128 px (the layout's smallest size), spread over
+    3 videos so that mining finds positives in other videos (synth puts 6 frames in one)."""
+    root = _synth(tmp_path_factory.mktemp("fuzz_base"), "hand100m", 6, 128)
+    (path,) = root.glob("annotations/*/*.json")
+    doc = json.loads(path.read_text())
+    for image in doc["images"]:
+        image["video_id"] = f"synth{image['id'] % 3:06d}"
+    path.write_text(json.dumps(doc))
+    return root
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ A method's task subclasses `TaskBase` and writes only its own data flow (`traini
 from __future__ import annotations
 
 import hashlib
+import numbers
 import random
 from collections import Counter
 from typing import Any
@@ -90,6 +91,12 @@ def resumable_loader(dataset: Any, *, batch_size: int, num_workers: int, collate
       its loop counters and calls `set_epoch`, and with workers the iterator fetches indices at
       once, so a run resumed at epoch e would replay epoch 0's draw.
     """
+    # Every task's loaders come from here: the one check of the config's loader values
+    # (torch's own message names neither the config key nor the task).
+    if not (isinstance(batch_size, numbers.Integral) and batch_size >= 1):
+        raise ValueError(f"data.batch_size: expected an integer >= 1, got {batch_size!r}.")
+    if not (isinstance(num_workers, numbers.Integral) and num_workers >= 0):
+        raise ValueError(f"data.num_workers: expected an integer >= 0, got {num_workers!r}.")
     sampler = options.get("sampler")
     if trainer is not None and hasattr(sampler, "set_epoch"):
         options["sampler"] = _EpochAtIteration(sampler, trainer)

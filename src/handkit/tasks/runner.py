@@ -71,6 +71,9 @@ class TrainerConfig:
                      "check_val_every_n_epoch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"trainer.{name}: expected >= 1, got {getattr(self, name)}.")
+        if not _valid_devices(str(self.devices)):
+            raise ValueError(f"trainer.devices: expected 'auto', a count >= 1, -1 (all) or "
+                             f"device indices like '0,1', got {self.devices!r}.")
         if not self.limit_train_batches > 0:
             raise ValueError(f"trainer.limit_train_batches: expected > 0, got "
                              f"{self.limit_train_batches}.")
@@ -98,6 +101,13 @@ class _AppendingCSVLogger(CSVLogger):
 
 def _existing_run(out_dir: Path) -> list[str]:
     return sorted(p.name for p in (out_dir / "checkpoints").glob("*.ckpt"))
+
+
+def _valid_devices(text: str) -> bool:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) > 1:
+        return all(p.isdigit() for p in parts)
+    return text in ("auto", "-1") or (text.isdigit() and int(text) >= 1)
 
 
 def _devices(value: str) -> int | str:
