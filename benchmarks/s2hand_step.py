@@ -5,7 +5,8 @@ texture/light head, OpenHand by default or MANO with --mano) at each --sizes, ba
 the SSL-e2e loss list at the official weights, on random images with detections near the
 initial projection. Per size, in a fresh process (so the peak RSS is that size's):
 
-- step: median of --repeats timed steps after one warm-up, wall and process CPU time (all
+- step: median of --repeats timed steps after one warm-up (Adam at lr 0, so the mesh, and
+  the rasteriser's work, is the same in every step), wall and process CPU time (all
   threads; steadier than the wall clock on a shared machine);
 - no render: the same step without the two photometric terms (texture, mrgb), which are the
   only ones that render; the difference is the renderer's share of the step;
@@ -55,7 +56,9 @@ def _one_size(args) -> dict:
     size, b = args.size, args.batch
     net = create_model("s2hand", backbone=args.backbone, image_size=size,
                        mano_dir=args.mano).train()
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    # lr 0: Adam does all its work but the weights stay, so every timed step renders the same
+    # initial mesh (a real step moves the random-init mesh anywhere, the rasteriser's cost with it)
+    opt = torch.optim.Adam(net.parameters(), lr=0.0)
     g = torch.Generator().manual_seed(0)
     images = torch.rand(b, 3, size, size, generator=g)
     f = 450.0 * size / 224
