@@ -20,7 +20,12 @@ def keypoint_source(detector: str, model: Path | None, min_confidence: float):
         if model is None or not Path(model).is_file():
             raise FileNotFoundError(f"--model: {model} not found (needed by --detector model).")
         model = Path(model)
-        module = torch.export.load(str(model)).module() if model.suffix == ".pt2" \
-            else torch.jit.load(str(model), map_location="cpu")
+        try:
+            module = torch.export.load(str(model)).module() if model.suffix == ".pt2" \
+                else torch.jit.load(str(model), map_location="cpu")
+        except Exception as err:  # torch raises RuntimeError, ValueError, EOFError, ... here
+            why = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise ValueError(f"--model: {model}: not a readable TorchScript (.pt) or "
+                             f"torch.export (.pt2) file ({why[:200]}).") from err
         return ModelKeypoints(module, min_confidence=min_confidence)
     return None

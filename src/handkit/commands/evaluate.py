@@ -69,6 +69,9 @@ def _run_multihand(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from handkit.infer.predict_digit import is_digit_checkpoint
+    from handkit.utils.files import output_folder
+
+    output_folder(args.out)  # refused before the evaluation, not after it
 
     if args.reference or is_digit_checkpoint(args.ckpt):
         from handkit.infer.evaluate_digit import (MeanPose, evaluate_interhand, report_lines,

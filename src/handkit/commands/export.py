@@ -24,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.onnx and not args.pack:
         raise ValueError("nothing to do: pass --onnx OUT.onnx and/or --pack OUT.pt.")
+    from handkit.utils.files import output_file
+
+    for out in (args.pack, args.onnx):  # refused before loading or tracing anything
+        if out:
+            output_file(out)
     if args.pack:
         from handkit.models.checkpoint import pack_checkpoint
 

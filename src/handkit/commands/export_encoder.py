@@ -17,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from handkit.tasks.pretrain import export_encoder
+    from handkit.utils.files import output_file
+
+    output_file(args.out)
 
     out = export_encoder(args.ckpt, args.out, args.container)
     print(f"export-encoder: wrote {out}; fine-tune from it with `handkit finetune --init {out}`, "

@@ -68,8 +68,9 @@ def _pool_file(out: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from handkit.mining.pairs import annotations_from_folder, mine_annotations
-    from handkit.utils.files import write_text
+    from handkit.utils.files import output_file, write_text
 
+    output_file(args.out)  # a folder or an unwritable place: refused before mining
     path = _find_annotations(args.crops, args.annotations, args.out)
     if path is None:
         if args.detector == "labels":

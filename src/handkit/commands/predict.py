@@ -67,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if args.box is not None and not (args.box[2] > args.box[0] and args.box[3] > args.box[1]):
         raise ValueError(f"--box: expected X0 Y0 X1 Y1 with X1 > X0 and Y1 > Y0, got "
                          f"{' '.join(f'{v:g}' for v in args.box)}.")
+    from handkit.utils.files import output_folder
+
+    output_folder(args.out)  # a file or an unwritable place: refused before any image
     from handkit.infer.predict_digit import is_digit_checkpoint, predict_digit
 
     if is_digit_checkpoint(args.ckpt):  # two hands per image (docs/digit.md)

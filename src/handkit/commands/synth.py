@@ -26,7 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from handkit.data.synth.runner import synthesize
+    from handkit.utils.files import output_file
 
+    if args.preview:
+        output_file(args.preview)  # refused before the dataset is written, not after
     out = synthesize(args.format, args.out, args.n, seed=args.seed, size=args.size,
                      workers=args.workers, preview=args.preview, progress=not args.quiet,
                      appearance=args.appearance)

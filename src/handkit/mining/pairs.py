@@ -154,6 +154,8 @@ def mine_annotations(
     """
     t0 = time.perf_counter()
     ann = read_annotations(annotations)
+    if len(ann) == 0:
+        raise ValueError(f"{annotations}: annotations: no hands to mine (an empty list).")
     out = Path(out)
     source = source or _labels_of(ann)
     ckpt = _checkpoint_dir(out, ann, source, resume)

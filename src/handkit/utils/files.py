@@ -25,7 +25,7 @@ from typing import IO, Any
 import cv2
 import numpy as np
 
-__all__ = ["atomic_path", "atomic_open", "write_bytes", "write_text", "write_json",
+__all__ = ["output_file", "output_folder", "atomic_path", "atomic_open", "write_bytes", "write_text", "write_json",
            "write_npz", "read_npz", "read_resumable", "write_image", "write_figure", "remove_stale_temps", "is_temp"]
 
 _TEMP = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")
@@ -42,6 +42,38 @@ def _target(path: str | os.PathLike) -> Path:
                         f"({err.strerror or err}).") from None
     if not os.access(path.parent, os.W_OK):
         raise PermissionError(f"{path.parent}: the output folder is not writable.")
+    return path
+
+
+def output_file(path: str | os.PathLike) -> Path:
+    """Check, before any work, that `path` can be written as a file (its folder is made).
+
+    A verb calls this on its output paths first, so that a folder or an unwritable place given
+    as the output is refused in one line before a long run, not after it.
+
+    Raises:
+        IsADirectoryError: `path` is a folder. PermissionError, NotADirectoryError,
+        FileExistsError: its folder cannot be made or written.
+    """
+    return _target(path)
+
+
+def output_folder(path: str | os.PathLike) -> Path:
+    """Check, before any work, that `path` is (or can be made as) a writable folder; makes it.
+
+    Raises:
+        NotADirectoryError: `path` (or a parent) is a file. PermissionError: not writable.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path}: is a file; give a folder to write into.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (PermissionError, FileExistsError, NotADirectoryError) as err:
+        raise type(err)(f"{path}: cannot create the output folder "
+                        f"({err.strerror or err}).") from None
+    if not os.access(path, os.W_OK):
+        raise PermissionError(f"{path}: the output folder is not writable.")
     return path
 
 
