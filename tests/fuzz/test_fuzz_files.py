@@ -227,7 +227,7 @@ def test_malformed_pool(mutation, hand100m_base, tmp_path, capsys):
     (path,) = pool.glob("annotations/*/*.json")
     path.write_text(json.dumps(edit(json.loads(path.read_text()))))
     out = tmp_path / "mined.json"
-    out.write_text('{"earlier": "run"}\n')
+    out.write_text('{"images": [], "annotations": []}\n')  # an earlier mining's output
     before = tree_hash(pool, out)
     outcome = run(["mine", "--crops", pool, "--out", out, "--k", "1", "--pca-dim", "0",
                    "--no-resume"], capsys)
@@ -314,3 +314,35 @@ def test_synth_other_layout_into_own_folder_is_refused(freihand_base, tmp_path, 
                   capsys)
     assert_error(outcome, ours)
     assert tree_hash(ours) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# writers replace only their own kind of output
+
+
+def test_mine_refuses_to_replace_a_user_file(hand100m_base, tmp_path, capsys):
+    out = tmp_path / "notes.json"
+    out.write_text('{"my": "notes"}\n')
+    before = tree_hash(out)
+    assert_error(run(["mine", "--crops", hand100m_base, "--out", out, "--k", "1", "--pca-dim",
+                      "0"], capsys), out)
+    assert tree_hash(out) == before
+
+
+def test_mine_replaces_its_own_earlier_output(hand100m_base, tmp_path, capsys):
+    out = tmp_path / "mined.json"
+    argv = ["mine", "--crops", hand100m_base, "--out", out, "--k", "1", "--pca-dim", "0"]
+    assert_ok(run(argv, capsys))
+    first = tree_hash(out)
+    assert_ok(run(argv, capsys))
+    assert tree_hash(out) == first  # the same mining, rewritten
+
+
+def test_pack_refuses_a_folder_with_a_foreign_index(freihand_base, tmp_path, capsys):
+    out = tmp_path / "shards"
+    out.mkdir()
+    (out / "index.json").write_text('{"my": "index"}\n')
+    before = tree_hash(out)
+    assert_error(run(["pack", "--data", freihand_base, "--format", "freihand", "--out", out],
+                     capsys), out / "index.json")
+    assert tree_hash(out) == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from handkit.commands._sources import keypoint_source
@@ -66,9 +67,23 @@ def _pool_file(out: Path) -> Path:
     return out.with_name(out.name + ".pool.json")
 
 
+def _refuse_foreign_output(out: Path) -> None:
+    """mine may replace a Hand100M JSON (its own kind of output, e.g. an earlier mining of the
+    pool), never another file the user keeps at that path."""
+    if not out.is_file():
+        return
+    with open(out, "rb") as f:
+        head = f.read(256).decode("utf-8", "replace")
+    if not re.match(r'\s*\{\s*"(images|annotations)"\s*:', head):
+        raise FileExistsError(f"--out: {out} exists and is not a Hand100M annotation JSON; "
+                              "mine writes only over its own kind of file: choose another path.")
+
+
 def run(args: argparse.Namespace) -> int:
     from handkit.mining.pairs import annotations_from_folder, mine_annotations
     from handkit.utils.files import output_file, write_text
+
+    _refuse_foreign_output(args.out)
 
     output_file(args.out)  # a folder or an unwritable place: refused before mining
     path = _find_annotations(args.crops, args.annotations, args.out)
