@@ -27,16 +27,7 @@ from handkit.infer.finders import CentreFinder, HandkitFinder, MediaPipeFinder
 from handkit.infer.predict import predict_hand
 from handkit.models.checkpoint import load_model
 from handkit.external.mediapipe import MEDIAPIPE_SETUP, MediaPipeHands, mediapipe_available
-
-
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+from handkit.utils.timing import median_time
 
 
 def _network(args) -> None:
@@ -52,8 +43,8 @@ def _network(args) -> None:
                                  np.float32), (batch, 1, 1))
             ti, tk = torch.from_numpy(image), torch.from_numpy(K)
             with torch.inference_mode():
-                torch_ms = _median_ms(lambda: net(ti, tk), args.repeats)
-            ort_ms = _median_ms(lambda: run_onnx(session, image, K), args.repeats)
+                torch_ms = 1000 * median_time(lambda: net(ti, tk), args.repeats)[0]
+            ort_ms = 1000 * median_time(lambda: run_onnx(session, image, K), args.repeats)[0]
             rows.append((batch, torch_ms, ort_ms))
     print(f"model: {net.cfg.name} {net.cfg.backbone} at {s} px, {args.threads} threads, "
           f"median of {args.repeats}")

@@ -22,28 +22,15 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
 
+from handkit.utils.timing import median_time
+
 E2E = ["tsa_poses", "open_2dj", "mscale", "open_bone_direc", "hm_integral", "kp_cons",
        "triangle", "mshape", "texture", "mtex", "mrgb"]
-
-
-def _median_s(fn, repeats: int) -> tuple[float, float]:
-    """(median wall s, median process CPU s) of `repeats` calls after a warm-up; on a shared
-    machine the CPU time (all threads) is the steadier of the two."""
-    fn()  # warm-up
-    wall, cpu = [], []
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(wall), statistics.median(cpu)
 
 
 def _one_size(args) -> dict:
@@ -76,8 +63,8 @@ def _one_size(args) -> dict:
         out["loss"].backward()
         opt.step()
 
-    full = _median_s(lambda: step(E2E), args.repeats)
-    plain = _median_s(lambda: step([n for n in E2E if n not in ("texture", "mrgb")]),
+    full = median_time(lambda: step(E2E), args.repeats)
+    plain = median_time(lambda: step([n for n in E2E if n not in ("texture", "mrgb")]),
                       args.repeats)
     with torch.no_grad():
         out = net.run(images, K, heatmaps=False, rendering=False)
@@ -91,7 +78,7 @@ def _one_size(args) -> dict:
                    background=1.0)
         (r.rgb.sum() + r.silhouette.sum() + r.depth.sum()).backward()
 
-    rend = _median_s(render_only, args.repeats)
+    rend = median_time(render_only, args.repeats)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"size": size, "batch": b, "step_s": full[0], "no_render_s": plain[0],
             "render_s": rend[0], "step_cpu_s": full[1], "no_render_cpu_s": plain[1],

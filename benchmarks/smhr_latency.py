@@ -15,24 +15,13 @@ warm-up, `time.perf_counter`, `torch.set_num_threads(--threads)`.
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import torch
 
 from handkit.data.crop import box_crop_matrix, warp_crop
 from handkit.models.registry import create_model
-
-
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times)
+from handkit.utils.timing import median_time
 
 
 def main() -> None:
@@ -75,8 +64,8 @@ def main() -> None:
                 crop_net(batch, K.expand(n, 3, 3))
 
         # measured again for every n: the claim that it does not change is what is tested
-        print(f"| {n} | {_median_ms(single, args.repeats):.0f} | "
-              f"{_median_ms(two, args.repeats):.0f} |")
+        print(f"| {n} | {1000 * median_time(single, args.repeats)[0]:.0f} | "
+              f"{1000 * median_time(two, args.repeats)[0]:.0f} |")
 
 
 if __name__ == "__main__":
