@@ -9,6 +9,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -90,25 +91,53 @@ def test_yaml_python_tag_is_refused(tmp_path, canary, capsys):
                       capsys), config)
 
 
-def test_garbage_in_minings_partial_folder_names_the_file(hand100m_base, tmp_path, canary,
-                                                          capsys):
+def _partial_meta(pool: Path) -> dict:
+    """The resume state mining keeps beside its output for this pool (labels as keypoints)."""
+    import hashlib
+
+    from handkit.data.formats.hand100m import read_annotations
+
+    (path,) = pool.glob("annotations/*/*.json")
+    ann = read_annotations(path)
+    return {"source": "labels", "input": str(ann.path.resolve()),
+            "hands": hashlib.sha1("\n".join(ann.hand_ids).encode()).hexdigest()}
+
+
+PARTIAL = {
+    # name: (write the <out>.partial/ folder, expected): a damaged piece is redone, a damaged
+    # state file is refused naming it; nothing in it is ever unpickled
+    "meta_garbage": (lambda d, pool, canary: (d / "det_meta.json").write_bytes(b"\x80\x04garbage"),
+                     "error"),
+    "meta_foreign": (lambda d, pool, canary: (d / "det_meta.json").write_text('{"source": "x"}'),
+                     "error"),
+    "piece_evil_pickle": (lambda d, pool, canary: (
+        (d / "det_meta.json").write_text(json.dumps(_partial_meta(pool))),
+        (d / "det_0000000000.npz").write_bytes(pickle_bytes(canary))), "ok"),
+    "piece_garbage": (lambda d, pool, canary: (
+        (d / "det_meta.json").write_text(json.dumps(_partial_meta(pool))),
+        (d / "det_0000000000.npz").write_bytes(b"PK\x03\x04garbage")), "ok"),
+    "piece_wrong_keys": (lambda d, pool, canary: (
+        (d / "det_meta.json").write_text(json.dumps(_partial_meta(pool))),
+        np.savez(d / "det_0000000000.npz", other=np.zeros(3))), "ok"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PARTIAL))
+def test_minings_resume_folder_damaged(case, hand100m_base, tmp_path, canary, capsys):
+    write, expected = PARTIAL[case]
     out = tmp_path / "m.json"
-    assert_ok(run(["mine", "--crops", hand100m_base, "--out", out, "--k", "1", "--pca-dim", "0"],
-                  capsys))
     partial = tmp_path / "m.json.partial"
-    partial.mkdir(exist_ok=True)
-    for name in ("embeddings.npy", "chunk_0.npz", "state.json"):
-        (partial / name).write_bytes(pickle_bytes(canary))
-    earlier = tree_hash(out)
+    partial.mkdir()
+    write(partial, hand100m_base, canary)
+    before = tree_hash(hand100m_base)
     outcome = run(["mine", "--crops", hand100m_base, "--out", out, "--k", "1", "--pca-dim", "0"],
                   capsys)
-    # Either the resume files are not read (a finished run does not resume) or a bad one is
-    # refused naming it; never unpickled.
-    if outcome.code == 0:
-        assert_ok(outcome)
-    else:
+    if expected == "error":
         assert_error(outcome, partial)
-        assert tree_hash(out) == earlier
+        assert not out.exists()
+    else:
+        assert "for 6/6 hands" in assert_ok(outcome)
+    assert tree_hash(hand100m_base) == before
 
 
 def pickle_bytes(canary: Path) -> bytes:

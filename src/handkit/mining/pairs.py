@@ -120,7 +120,12 @@ def _checkpoint_dir(out: Path, ann: Hand100MAnnotations, source: KeypointSource,
         shutil.rmtree(ckpt)
     ckpt.mkdir(parents=True, exist_ok=True)
     file = ckpt / "det_meta.json"
-    if file.exists() and json.loads(file.read_text()) != meta:
+    try:
+        old = json.loads(file.read_text()) if file.exists() else meta
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"{file}: unreadable resume state ({err}); delete {ckpt} or pass "
+                         "--no-resume.") from None
+    if old != meta:
         raise ValueError(f"{ckpt}: holds a checkpoint of another input or detector; delete it "
                          "or pass --no-resume.")
     write_json(file, meta)

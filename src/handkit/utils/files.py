@@ -17,6 +17,7 @@ import os
 import re
 import secrets
 import warnings
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -153,7 +154,8 @@ def read_npz(path: str | os.PathLike, keys: tuple[str, ...]) -> dict[str, np.nda
             if missing:
                 raise ValueError(f"{path}: missing array(s) {missing}.")
             return {k: npz[k] for k in keys}
-    except (OSError, EOFError, ValueError) as err:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        # BadZipFile: a file that starts like a zip (b"PK\x03\x04") but is not one.
         if str(err).startswith(str(path)):
             raise
         raise ValueError(f"{path}: not a readable .npz file ({type(err).__name__}).") from None
