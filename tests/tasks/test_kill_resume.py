@@ -25,7 +25,7 @@ _TRAINER = {"trainer.max_epochs": 3, "trainer.accelerator": "cpu", "trainer.devi
             "trainer.progress_bar": "false", "trainer.log_every_n_steps": 1}
 _VERBS = {
     "finetune": {"model.backbone": "resnet18", "model.image_size": 32,
-                 "augment.output_size": "[32, 32]", "augment.color_jitter": "false",
+                 "augment.color_jitter": "false",
                  "data.batch_size": 4, "data.precrop_size": 48,
                  "trainer.limit_train_batches": 3},
     "pretrain": {"method": "peclr", "loss.weighting": "linear", "encoder": "resnet18",
