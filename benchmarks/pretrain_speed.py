@@ -28,7 +28,6 @@ separately (same parameters, different resamplers: pixels differ by a level or t
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import random
 import statistics

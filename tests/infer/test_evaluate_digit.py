@@ -3,7 +3,6 @@ encoding must score ~0 (crop inverse, depth decoding, back-projection, root plac
 
 import json
 
-import numpy as np
 import pytest
 import torch
 

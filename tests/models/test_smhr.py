@@ -11,7 +11,7 @@ import torch
 from handkit.data.centers import center_targets
 from handkit.models.prediction import Prediction
 from handkit.models.registry import ModelConfig, build_model, create_model, list_models
-from handkit.models.smhr import (HM_BIAS, SMHR, _stage_channels, decode_peaks,
+from handkit.models.smhr import (HM_BIAS, _stage_channels, decode_peaks,
                                  decode_translation, fixed_K, gather_cells)
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "hand"))  # the fabricated MANO pickles

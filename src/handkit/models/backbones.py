@@ -39,7 +39,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
 import torchvision
 from torch import Tensor, nn
 

@@ -27,10 +27,10 @@ from handkit.eval.interhand import batch_mpjpe
 from handkit.losses.digit import LOSS_WEIGHTS, encode_25d, lift_42
 from handkit.models.digit import DigitModel
 from handkit.models.registry import ModelConfig, build_model
-from handkit.tasks.base import TaskBase, seed_run
+from handkit.tasks.base import TaskBase
 from handkit.tasks.digit_data import DigitDataConfig, DigitDataModule
 from handkit.tasks.registry import register_task
-from handkit.tasks.runner import TrainerConfig, fit
+from handkit.tasks.runner import TrainerConfig, train
 
 __all__ = ["DigitLossConfig", "DigitOptimConfig", "DigitConfig", "DigitTask", "train_digit"]
 
@@ -141,14 +141,9 @@ def build_digit_task(cfg: DigitConfig) -> DigitTask:
 def train_digit(cfg: DigitConfig, out_dir: str | Path, *, resume: bool = False,
                 callbacks: list | None = None) -> Path:
     """Run a DIGIT experiment; returns `out_dir/checkpoints/last.ckpt` (resumable)."""
-    if not cfg.optim.lr > 0:
-        raise ValueError(f"optim.lr: must be > 0, got {cfg.optim.lr}.")
-    seed_run(cfg.seed, cfg.threads)
-    task = build_digit_task(cfg)
-    datamodule = DigitDataModule(cfg.data, cfg.model.image_size, cfg.seed)
-    fit(task, datamodule, cfg.trainer, out_dir, resume=resume, seed=cfg.seed,
-        callbacks=callbacks)
-    return Path(out_dir) / "checkpoints" / "last.ckpt"
+    return train(cfg, lambda c: (build_digit_task(c), DigitDataModule(c.data, c.model.image_size,
+                                                                       c.seed)),
+                 out_dir, resume=resume, callbacks=callbacks).last_checkpoint
 
 
 register_task("digit", config=DigitConfig, run=train_digit,

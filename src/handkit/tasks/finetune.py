@@ -16,7 +16,6 @@ cosine decay over the run, no weight decay.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +25,10 @@ from torch import Tensor
 from handkit.data.augment import AugmentConfig, augment
 from handkit.models.posenet import PoseNet
 from handkit.models.registry import ModelConfig, build_model
-from handkit.tasks.base import TaskBase, seed_run
+from handkit.tasks.base import TaskBase
 from handkit.tasks.finetune_data import FinetuneDataConfig, FinetuneDataModule
 from handkit.tasks.registry import register_task
-from handkit.tasks.runner import TrainerConfig, fit
+from handkit.tasks.runner import TrainerConfig, train
 
 __all__ = ["FinetuneLossConfig", "FinetuneOptimConfig", "FinetuneConfig", "FinetuneTask",
            "build_finetune_task", "finetune"]
@@ -169,14 +168,8 @@ def finetune(cfg: FinetuneConfig, out_dir: str | Path, *, resume: bool = False,
     Seeds everything from `cfg.seed`, checkpoints every epoch (resumable with `resume`), logs
     CSV + TensorBoard under `out_dir`. Evaluate the result with `handkit evaluate --ckpt`.
     """
-    if not math.isfinite(cfg.optim.lr) or cfg.optim.lr <= 0:
-        raise ValueError(f"optim.lr: must be > 0, got {cfg.optim.lr}.")
-    seed_run(cfg.seed, cfg.threads)
-    task = build_finetune_task(cfg)
-    datamodule = FinetuneDataModule(cfg.data, cfg.seed)
-    fit(task, datamodule, cfg.trainer, out_dir, resume=resume, seed=cfg.seed,
-        callbacks=callbacks)
-    return Path(out_dir) / "checkpoints" / "last.ckpt"
+    return train(cfg, lambda c: (build_finetune_task(c), FinetuneDataModule(c.data, c.seed)),
+                 out_dir, resume=resume, callbacks=callbacks).last_checkpoint
 
 
 register_task("finetune", config=FinetuneConfig, run=finetune,

@@ -38,11 +38,11 @@ from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbon
 from handkit.models.heads import SimCLRHead
 from handkit.models.encoders import save_torchvision
 from handkit.models.checkpoint import read_checkpoint
-from handkit.tasks.base import TaskBase, seed_run
+from handkit.tasks.base import TaskBase
 from handkit.tasks.optim import LARS, scaled_base_lr, weight_decay_groups
 from handkit.tasks.pretrain_data import PretrainDataConfig, PretrainDataModule
 from handkit.tasks.registry import register_task
-from handkit.tasks.runner import TrainerConfig, fit
+from handkit.tasks.runner import TrainerConfig, train
 from handkit.utils.check import check_choice
 
 __all__ = ["LossConfig", "OptimConfig", "PretrainConfig", "PretrainTask", "build_task",
@@ -265,14 +265,11 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, *, resume: bool = False,
     """
     check_choice(cfg.method, METHODS, name="method")
     positives = "mined" if cfg.method == "simhand" else "same"
-    seed_run(cfg.seed)
-    task = build_task(cfg)
-    datamodule = PretrainDataModule(cfg.data, positives, cfg.seed)
-    trainer = fit(task, datamodule, cfg.trainer, out_dir, resume=resume, seed=cfg.seed,
-                  callbacks=callbacks)
+    run = train(cfg, lambda c: (build_task(c), PretrainDataModule(c.data, positives, c.seed)),
+                out_dir, resume=resume, callbacks=callbacks)
     out = Path(out_dir) / "encoder_torchvision.pth"
-    if trainer.is_global_zero:
-        save_torchvision(task.encoder, out)
+    if run.trainer.is_global_zero:
+        save_torchvision(run.task.encoder, out)
     return out
 
 

@@ -9,7 +9,7 @@ specs/pretrain.md §1.6.1). Left hands are mirrored to right hands, as every see
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 

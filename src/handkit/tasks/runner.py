@@ -9,10 +9,11 @@ the newest `epoch=E.ckpt` only: keeping every epoch of a 100-epoch ResNet-50 run
 from __future__ import annotations
 
 import csv
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Callable, Literal
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
@@ -21,8 +22,9 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from handkit.models.checkpoint import read_checkpoint
+from handkit.tasks.base import seed_run
 
-__all__ = ["TrainerConfig", "fit"]
+__all__ = ["TrainerConfig", "fit", "train", "TrainingRun"]
 
 
 @dataclass(frozen=True)
@@ -172,3 +174,37 @@ def fit(task: L.LightningModule, datamodule: L.LightningDataModule, cfg: Trainer
                                 "`val_dataloader`")
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(last) if resume else None)
     return trainer
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What `train` made: the task (its trained modules), the trainer, and the checkpoint."""
+
+    task: L.LightningModule
+    trainer: L.Trainer
+    last_checkpoint: Path
+
+
+def train(cfg: Any, build: Callable[[Any], tuple[L.LightningModule, L.LightningDataModule]],
+          out_dir: str | Path, *, resume: bool = False,
+          callbacks: list | None = None) -> TrainingRun:
+    """The run every training method shares: check the learning rate, seed every generator
+    from ``cfg.seed`` (and ``cfg.threads`` where the config has it) *before* `build(cfg)` makes
+    the task and its data module, so the initial weights depend on the seed only; then `fit`.
+
+    Args:
+        cfg: a method's config with ``seed``, ``optim.lr`` and ``trainer`` (`TrainerConfig`).
+        build: cfg -> (task, data module).
+        out_dir, resume, callbacks: as in `fit`.
+
+    Raises:
+        ValueError: a learning rate that is not a positive finite number; what `fit` raises.
+    """
+    lr = cfg.optim.lr
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"optim.lr: must be > 0, got {lr}.")
+    seed_run(cfg.seed, getattr(cfg, "threads", 0))
+    task, datamodule = build(cfg)
+    trainer = fit(task, datamodule, cfg.trainer, out_dir, resume=resume, seed=cfg.seed,
+                  callbacks=callbacks)
+    return TrainingRun(task, trainer, Path(out_dir) / "checkpoints" / "last.ckpt")

@@ -22,7 +22,6 @@ stage or another model fails with a message naming both.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -35,9 +34,9 @@ from handkit.eval.metrics import pa_mpjpe
 from handkit.models.checkpoint import read_checkpoint
 from handkit.models.registry import ModelConfig, build_model
 from handkit.models.s2hand import LOSS_NAMES, S2Hand
-from handkit.tasks.base import TaskBase, seed_run
+from handkit.tasks.base import TaskBase
 from handkit.tasks.registry import register_task
-from handkit.tasks.runner import TrainerConfig, fit
+from handkit.tasks.runner import TrainerConfig, train
 from handkit.data.s2hand import S2HandDataConfig
 from handkit.tasks.s2hand_data import S2HandDataModule
 from handkit.utils.check import check_choice
@@ -261,14 +260,9 @@ def build_s2hand_task(cfg: S2HandConfig) -> S2HandTask:
 def train_s2hand(cfg: S2HandConfig, out_dir: str | Path, *, resume: bool = False,
                  callbacks: list | None = None) -> Path:
     """Run one stage; returns `out_dir/checkpoints/last.ckpt` (resumable with `resume`)."""
-    if not math.isfinite(cfg.optim.lr) or cfg.optim.lr <= 0:
-        raise ValueError(f"optim.lr: must be > 0, got {cfg.optim.lr}.")
-    seed_run(cfg.seed, cfg.threads)
-    task = build_s2hand_task(cfg)
-    datamodule = S2HandDataModule(cfg.data, cfg.model.image_size, cfg.seed)
-    fit(task, datamodule, cfg.trainer, out_dir, resume=resume, seed=cfg.seed,
-        callbacks=callbacks)
-    return Path(out_dir) / "checkpoints" / "last.ckpt"
+    return train(cfg, lambda c: (build_s2hand_task(c),
+                                 S2HandDataModule(c.data, c.model.image_size, c.seed)),
+                 out_dir, resume=resume, callbacks=callbacks).last_checkpoint
 
 
 register_task("s2hand", config=S2HandConfig, run=train_s2hand,

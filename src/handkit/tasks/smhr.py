@@ -14,7 +14,6 @@ uses with the photometric loss).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -25,9 +24,9 @@ from torch import Tensor
 from handkit.eval.multihand import gt_centre_scores
 from handkit.models.registry import ModelConfig, build_model
 from handkit.models.smhr import SMHR
-from handkit.tasks.base import TaskBase, seed_run
+from handkit.tasks.base import TaskBase
 from handkit.tasks.registry import register_task
-from handkit.tasks.runner import TrainerConfig, fit
+from handkit.tasks.runner import TrainerConfig, train
 from handkit.tasks.smhr_data import SMHRDataConfig, SMHRDataModule
 
 __all__ = ["SMHRLossConfig", "SMHROptimConfig", "SMHRConfig", "SMHRTask", "smhr"]
@@ -145,8 +144,6 @@ class SMHRTask(TaskBase):
 def smhr(cfg: SMHRConfig, out_dir: str | Path, *, resume: bool = False,
          callbacks: list | None = None) -> Path:
     """Train SMHR; returns `out_dir/checkpoints/last.ckpt` (resumable with `resume`)."""
-    if not math.isfinite(cfg.optim.lr) or cfg.optim.lr <= 0:
-        raise ValueError(f"optim.lr: must be > 0, got {cfg.optim.lr}.")
     if cfg.optim.schedule not in ("step", "cosine"):
         raise ValueError(f"optim.schedule: 'step' or 'cosine', got {cfg.optim.schedule!r}.")
     if cfg.model.name != "smhr":
@@ -157,13 +154,13 @@ def smhr(cfg: SMHRConfig, out_dir: str | Path, *, resume: bool = False,
                          "(data.input: crop, data.augment: true) would need a rotated K, which "
                          "the translation decoding (f_x, f_y, c_x, c_y) cannot express; use "
                          "camera: fixed (SMHR's) or data.input: whole.")
-    seed_run(cfg.seed, cfg.threads)
-    net = build_model(cfg.model)
-    task = SMHRTask(net, cfg)
-    data = SMHRDataModule(cfg.data, image_size=cfg.model.image_size, max_objs=net.max_hands,
-                          seed=cfg.seed)
-    fit(task, data, cfg.trainer, out_dir, resume=resume, seed=cfg.seed, callbacks=callbacks)
-    return Path(out_dir) / "checkpoints" / "last.ckpt"
+
+    def build(c: SMHRConfig) -> tuple[SMHRTask, SMHRDataModule]:
+        net = build_model(c.model)
+        return SMHRTask(net, c), SMHRDataModule(c.data, image_size=c.model.image_size,
+                                                max_objs=net.max_hands, seed=c.seed)
+
+    return train(cfg, build, out_dir, resume=resume, callbacks=callbacks).last_checkpoint
 
 
 register_task("smhr", config=SMHRConfig, run=smhr,
