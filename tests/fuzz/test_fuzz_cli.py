@@ -182,10 +182,7 @@ CASES = {
 }
 
 
-XFAIL = {
-    "predict-box-off-image": "a box wholly outside the image needs the image's size, checked "
-                             "per image in infer/predict.py (the photos helper's file today)",
-}
+XFAIL: dict[str, str] = {}  # cases handkit still mishandles, with the reason
 
 
 @pytest.mark.parametrize("case", [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from handkit.commands._types import number
 
@@ -63,6 +64,20 @@ def _run_multihand(args: argparse.Namespace) -> int:
     return 0 if result.hands else 1
 
 
+def _check_box(box, image: Path) -> None:
+    """One image and a box off it: a user error about the flag (a folder skips such images)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from handkit.infer.predict import check_box_on_image
+
+    try:
+        with Image.open(image) as img:  # the header only
+            size = img.size
+    except (OSError, UnidentifiedImageError):
+        return  # not readable: predict reports the image itself
+    check_box_on_image(box, *size)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.box is not None and not (args.box[2] > args.box[0] and args.box[3] > args.box[1]):
         raise ValueError(f"--box: expected X0 Y0 X1 Y1 with X1 > X0 and Y1 > Y0, got "
@@ -70,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     from handkit.utils.files import output_folder
 
     output_folder(args.out)  # a file or an unwritable place: refused before any image
+    if args.box is not None and Path(args.source).is_file():
+        _check_box(args.box, Path(args.source))
     from handkit.infer.predict_digit import is_digit_checkpoint, predict_digit
 
     if is_digit_checkpoint(args.ckpt):  # two hands per image (docs/digit.md)

@@ -49,7 +49,7 @@ from handkit.utils.files import write_json
 from handkit.utils.mesh_io import write_mesh
 
 __all__ = ["predict", "predict_image", "predict_hand", "read_image_rgb", "PredictResult", "PredictRun", "NoHand",
-           "PhotoHand", "output_stems", "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS", "MESH_FORMATS"]
+           "PhotoHand", "output_stems", "check_box_on_image", "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS", "MESH_FORMATS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 ASSUMED_BONE_M = {"bone:middle_mcp-middle_pip": 0.03, "bone:wrist-middle_mcp": 0.095, "m": 1.0}
@@ -222,6 +222,7 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
     image, factor = read_image_rgb(path)
     finder = make_finder("auto", net) if finder is None and box is None else finder
     if box is not None:
+        check_box_on_image(box, round(image.shape[1] * factor), round(image.shape[0] * factor))
         found = Box(*(float(v) / factor for v in box), score=None, is_right=None, source="box")
         passes = 1 if passes is None else passes
         threshold = None
@@ -336,6 +337,18 @@ def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str,
     plot3d = plot_skeleton_3d(result.xyz_bone * bone, out_dir / f"{stem}_3d.png",
                               title="wrist-relative 3D (m, assumed hand size)")
     result.outputs = [str(json_path), str(overlay), str(plot3d)] + result.outputs
+
+
+def check_box_on_image(box: tuple[float, float, float, float], width: int, height: int) -> None:
+    """Refuse a `--box` (x0, y0, x1, y1 px) that does not overlap the width × height image.
+
+    Raises:
+        ValueError: "--box ...: lies outside the image (W×H px)."
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+        raise ValueError(f"--box {x0:g} {y0:g} {x1:g} {y1:g}: lies outside the image "
+                         f"({width}×{height} px).")
 
 
 def output_stems(files: list[Path]) -> dict[Path, str]:
