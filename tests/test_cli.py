@@ -12,7 +12,7 @@ from handkit.cli import build_parser, main
 def test_every_verb_is_registered():
     verbs = set(build_parser()._subparsers._group_actions[0].choices)
     assert {"synth", "mine", "pretrain", "export-encoder", "finetune", "evaluate", "predict",
-            "export", "pack", "demo"} <= verbs
+            "export", "pack", "demo", "train", "masks", "pred-json", "detect2d"} <= verbs
 
 
 @pytest.mark.parametrize("argv,message", [
