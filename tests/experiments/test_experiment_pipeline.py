@@ -1,13 +1,13 @@
-from handkit.experiments.pipeline import _finished_epochs
+from handkit.experiments.pipeline import finished_epochs
 
 
-def test_finished_epochs_read_from_the_newest_epoch_checkpoint(tmp_path):
+def testfinished_epochs_read_from_the_newest_epoch_checkpoint(tmp_path):
     checkpoints = tmp_path / "checkpoints"
     checkpoints.mkdir()
-    assert _finished_epochs(tmp_path) == 0
+    assert finished_epochs(tmp_path) == 0
     (checkpoints / "last.ckpt").touch()
-    assert _finished_epochs(tmp_path) == 0  # last.ckpt alone says nothing about the count
+    assert finished_epochs(tmp_path) == 0  # last.ckpt alone says nothing about the count
     (checkpoints / "epoch=4.ckpt").touch()  # epochs count from 0: five are done
-    assert _finished_epochs(tmp_path) == 5
+    assert finished_epochs(tmp_path) == 5
     (checkpoints / "epoch=11.ckpt").touch()  # numeric, not lexical, order
-    assert _finished_epochs(tmp_path) == 12
+    assert finished_epochs(tmp_path) == 12

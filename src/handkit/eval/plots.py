@@ -9,6 +9,7 @@ Matplotlib with the Agg backend (no display needed). Skeletons are drawn in hand
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -54,7 +55,7 @@ def plot_pck(curves: dict[str, dict[str, Any]], path: str | Path, *, title: str 
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.wrap(title, 52)), fontsize=10)  # long set names stay inside
     return _save(fig, path)
 
 

@@ -18,7 +18,7 @@ from handkit.tasks.pretrain import PretrainConfig, pretrain
 from handkit.utils.config import config_path, load_config
 
 __all__ = ["WorldSpec", "World", "make_world", "mine_pool", "PretrainSpec", "pretrain_variant",
-           "FinetuneSpec", "finetune_variant", "VARIANTS"]
+           "FinetuneSpec", "finetune_variant", "finished_epochs", "VARIANTS"]
 
 VARIANTS: dict[str, tuple[str | None, str]] = {
     # name: (pre-training method or None, weighting)
@@ -149,14 +149,14 @@ def finetune_variant(world: World, init: Path | None, out: str | Path, spec: Fin
         "trainer.progress_bar": progress, "data.root": str(world.labeled),
         "init": str(init) if init else None})
     if last.is_file():
-        done = _finished_epochs(out)
+        done = finished_epochs(out)
         if done >= spec.epochs:
             return last
     return finetune(cfg, out, resume=last.is_file())
 
 
-def _finished_epochs(out: Path) -> int:
+def finished_epochs(out: str | Path) -> int:
     """Epochs a run in `out` has finished, from its newest `epoch=E.ckpt` (E counts from 0)."""
-    epochs = [int(p.stem.split("=")[1]) for p in (out / "checkpoints").glob("epoch=*.ckpt")]
+    epochs = [int(p.stem.split("=")[1]) for p in (Path(out) / "checkpoints").glob("epoch=*.ckpt")]
     return max(epochs) + 1 if epochs else 0
 

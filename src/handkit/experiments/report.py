@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,15 @@ class Report:
         self.blocks.append(("table", (header, rows)))
 
     def figure(self, path: str | Path, caption: str) -> None:
-        self.blocks.append(("figure", (Path(path), caption)))
+        self.figures([(path, caption)])
+
+    def figures(self, items: list[tuple[str | Path, str]]) -> None:
+        """Figures side by side (one row), each with its caption: for comparisons."""
+        self.blocks.append(("figures", [(Path(path), caption) for path, caption in items]))
+
+    def definitions(self, terms: dict[str, str]) -> None:
+        """A list of `term: meaning`, wrapped at 96 columns in the Markdown source too."""
+        self.blocks.append(("definitions", dict(terms)))
 
     def code(self, text: str) -> None:
         self.blocks.append(("code", text))
@@ -58,12 +67,23 @@ class Report:
                             + "</tr>" + "".join(
                                 "<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row)
                                 + "</tr>" for row in rows) + "</table>")
-            elif kind == "figure":
-                path, caption = value
-                rel = _relative(path, out_dir)
-                md += [f"![{caption}]({rel})", "", f"*{caption}*", ""]
-                page.append(f"<figure><img src='{html.escape(rel)}' style='max-width:100%'>"
-                            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+            elif kind == "definitions":
+                md += [textwrap.fill(f"- **{term}**: {meaning}", 96, subsequent_indent="  ")
+                       for term, meaning in value.items()] + [""]
+                page.append("<ul>" + "".join(f"<li><b>{html.escape(t)}</b>: {html.escape(m)}"
+                                             "</li>" for t, m in value.items()) + "</ul>")
+            elif kind == "figures":
+                rels = [(_relative(path, out_dir), caption) for path, caption in value]
+                if len(rels) == 1:
+                    (rel, caption), = rels
+                    md += [f"![{caption}]({rel})", "", f"*{caption}*", ""]
+                else:  # a one-row table keeps them side by side where Markdown renders
+                    md += ["| " + " | ".join(c for _, c in rels) + " |", "|" + "---|" * len(rels),
+                           "| " + " | ".join(f"![{c}]({r})" for r, c in rels) + " |", ""]
+                page.append("<div style='display:flex;gap:1em'>" + "".join(
+                    f"<figure style='flex:1;margin:0'><img src='{html.escape(r)}' "
+                    f"style='max-width:100%'><figcaption>{html.escape(c)}</figcaption>"
+                    f"</figure>" for r, c in rels) + "</div>")
         md_path, html_path = out_dir / "report.md", out_dir / "report.html"
         write_text(md_path, "\n".join(md))
         write_text(html_path, "<!doctype html><meta charset='utf-8'><title>"

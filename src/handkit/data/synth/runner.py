@@ -27,7 +27,7 @@ from handkit.data.synth.writers import WRITERS, Writer
 from handkit.utils.check import check_choice
 from handkit.utils.files import is_temp, remove_stale_temps, write_json
 
-__all__ = ["CHUNK", "synthesize", "check_request", "warm_up"]
+__all__ = ["CHUNK", "synthesize", "is_complete", "check_request", "warm_up"]
 
 CHUNK = 32
 _WORK = ".synth_work"
@@ -105,6 +105,14 @@ def _run_chunk(job: tuple[str, str, int, int, int, int, str]) -> int:
     path = _chunk_path(Path(out), c)
     write_json(path, records, indent=None)
     return c
+
+
+def is_complete(out: str | os.PathLike) -> bool:
+    """True when `out` holds a finished `synthesize` output (a re-run would only reuse it)."""
+    try:
+        return bool(json.loads((Path(out) / "meta.json").read_text()).get("complete"))
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return False
 
 
 def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: int | None = None,
