@@ -45,6 +45,10 @@ def test_user_errors_exit_2_with_one_line(argv, message, capsys):
     (["predict", "x.jpg", "--box", "nan", "0", "1", "1"],
      "argument --box: expected a finite number, got 'nan'"),
     (["synth", "freihand", "--out", "o", "--n", "ten"], "argument --n: expected an integer"),
+    (["synth", "multihand", "--out", "o", "--n", "2", "--hands", "two"],
+     "argument --hands: expected a count (3) or a range (1-4), got 'two'"),
+    (["synth", "multihand", "--out", "o", "--n", "2", "--hands", "1-2-3"],
+     "argument --hands: expected a count (3) or a range (1-4)"),
 ])
 def test_bad_values_are_refused_at_the_command_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_:

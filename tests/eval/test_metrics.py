@@ -225,3 +225,22 @@ NAN = torch.full((2, 21, 3), float("nan"))
 def test_bad_input_names_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_procrustes_mean_of_similar_poses_is_that_pose():
+    from handkit.eval.metrics import procrustes_mean
+
+    g = torch.Generator().manual_seed(3)
+    pose = torch.randn(21, 3, generator=g, dtype=torch.float64) * 0.05
+    moved = torch.stack([s * pose @ _rotation(k).T + t for k, (s, t) in
+                         enumerate([(1.0, 0.0), (2.0, 0.3), (0.5, -1.0)])])
+    mean = procrustes_mean(moved)
+    assert mean.shape == (21, 3) and mean.mean(0).abs().max() < 1e-12  # centred
+    assert float(pa_mpjpe(mean.expand(3, 21, 3), moved)) < 1e-9
+    # two different poses: the mean fits them better (in sum of squares) than either one
+    other = pose + 0.02 * torch.randn(21, 3, generator=g, dtype=torch.float64)
+    both = torch.stack([pose, other])
+    sq = lambda p: float((pa_mpjpe(p.expand(2, 21, 3), both, reduction="none") ** 2).sum())  # noqa
+    assert sq(procrustes_mean(both)) < min(sq(pose), sq(other))
+    with pytest.raises(ValueError, match="poses"):
+        procrustes_mean(torch.zeros(0, 21, 3))

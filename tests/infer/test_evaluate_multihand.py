@@ -1,6 +1,8 @@
 """Scoring a multi-hand model over a dataset, with a stub model whose detections are known."""
 
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -59,3 +61,98 @@ def test_scores_by_hand():
     assert out["uv_px"] == pytest.approx(0.0, abs=1e-5)
     assert out["pa_mpjpe_mm"] == pytest.approx(0.0, abs=1e-3)  # a similarity of the truth
     assert out["bad"] == 0
+
+
+class _CellStub(_Stub):
+    """`_Stub` plus SMHR's GT-centre reading: at each cell it returns the label of the hand
+    whose centre the cell is, shifted by `shift` px, side flipped for slot 1, its 3D scaled by
+    3 (a similarity of the truth)."""
+
+    def __init__(self, data, shift):
+        super().__init__(data)
+        self.shift = shift
+
+    def __call__(self, images):
+        return {"hm": torch.zeros(images.shape[0], 1, 16, 16)}
+
+    def camera_K(self, images, K):
+        return torch.eye(3).expand(images.shape[0], 3, 3)
+
+    def read_cells(self, maps, ind, K):
+        b, s = ind.shape
+        uv = torch.zeros(b * s, 21, 2, dtype=torch.float64)
+        joints = torch.zeros(b * s, 21, 3, dtype=torch.float64)
+        is_right = torch.zeros(b, s, dtype=torch.bool)
+        for i in range(b):
+            item = self.items[i]
+            sample = self.items.source.get(i, 0)
+            for k in np.flatnonzero(item["slot"].numpy()):
+                uv[i * s + k] = item["uv"][k].double() + self.shift
+                joints[i * s + k] = 3 * torch.from_numpy(sample.keypoints_3d[k]).double()
+                is_right[i, k] = bool(item["is_right"][k]) != bool(k == 1)
+        return {"uv": uv, "joints": joints, "is_right": is_right}
+
+
+def test_gt_centre_reading_scores_every_labelled_hand():
+    data = [_sample(2, 0), _sample(1, 1)]
+    out = evaluate_multihand(_CellStub(data, torch.tensor([3.0, 4.0], dtype=torch.float64)), data,
+                             gt_centres=True, ap_thresholds=(0.25, 0.9))
+    assert out["gtc_hands"] == 3
+    assert out["gtc_uv_px"] == pytest.approx(5.0)  # a (3, 4) px shift of every joint
+    assert out["gtc_pa_mpjpe_mm"] == pytest.approx(0.0, abs=1e-3)
+    assert out["gtc_handedness"] == pytest.approx(2 / 3)  # slot 1 of image 0 flipped
+    # KS of a 5 px error: exp(-25 / (2 (0.1 s)^2)), s = sqrt(w h) of each GT keypoint box
+    ks = []
+    for sample in data:
+        for uv in sample.keypoints_2d:
+            uv = uv.astype(np.float64) * 64 / 128  # the 128 px image in the 64 px input
+            w, h = uv.max(0) - uv.min(0)
+            ks.append(np.exp(-25 / (2 * 0.01 * w * h)))
+    assert out["gtc_ks"] == pytest.approx(np.mean(ks), rel=1e-4)
+    assert out["ap@0.25"] == pytest.approx(out["ap"])  # the stub's hits are exact, misses far
+    assert "ap@0.9" in out
+    plain = evaluate_multihand(_Stub(data), data)
+    assert not any(k.startswith("gtc_") for k in plain)
+
+
+def test_gallery_draws_every_hand(tmp_path):
+    import cv2
+
+    data = [_sample(2, 0), _sample(1, 1), _sample(2, 2)]
+    out = evaluate_multihand(_Stub(data), data, gallery=tmp_path / "g.png", gallery_images=2)
+    png = cv2.imread(out["gallery"])[..., ::-1]
+    assert out["gallery"] == str(tmp_path / "g.png") and png.shape[1] > png.shape[0]
+    red = (png[..., 0] > 200) & (png[..., 1] < 80) & (png[..., 2] < 80)  # right hands' boxes
+    green = (png[..., 1] > 150) & (png[..., 0] < 100) & (png[..., 2] < 120)  # the labels
+    assert red.sum() > 50 and green.sum() > 50
+    with pytest.raises(IsADirectoryError):
+        evaluate_multihand(_Stub(data), data, gallery=tmp_path)
+
+
+class _MeshStub(_Stub):
+    """`_Stub` whose good hand also has a mesh: a 2-triangle square 0.2 m in front of the
+    camera, filling the middle of the image."""
+
+    def camera_K(self, images, K):
+        return torch.tensor([[64.0, 0, 32], [0, 64.0, 32], [0, 0, 1]]).expand(len(images), 3, 3)
+
+    def predict(self, images):
+        pred = super().predict(images)
+        square = torch.tensor([[-0.05, -0.05, 0.2], [0.05, -0.05, 0.2], [0.05, 0.05, 0.2],
+                               [-0.05, 0.05, 0.2]], dtype=torch.float64)
+        hands = tuple((dataclasses.replace(good, vertices=square), junk)
+                      for good, junk in pred.hands)
+        return Prediction(hands, faces=torch.tensor([[0, 1, 2], [0, 2, 3]]))
+
+
+def test_gallery_draws_the_meshes(tmp_path):
+    import cv2
+
+    data = [_sample(1, 0)]
+    plain = cv2.imread(evaluate_multihand(_Stub(data), data, gallery=tmp_path / "a.png")
+                       ["gallery"])[..., ::-1].astype(int)
+    mesh = cv2.imread(evaluate_multihand(_MeshStub(data), data, gallery=tmp_path / "b.png")
+                      ["gallery"])[..., ::-1].astype(int)
+    assert plain.shape == mesh.shape
+    bluish = lambda png: ((png[..., 2] > png[..., 0] + 40) & (png[..., 2] > 120)).sum()  # noqa
+    assert bluish(mesh) > bluish(plain) + 500  # the shaded light-blue square

@@ -94,3 +94,7 @@ def test_the_evaluate_command_scores_an_smhr_checkpoint(tmp_path, capsys):
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())["metrics"]
     assert code == 0 and metrics["images"] == 2 and metrics["num_pred"] == 4
     assert "ap" in out and metrics["num_gt"] >= 4  # 2-4 hands per synthetic image
+    # SMHR's GT-centre reading of every labelled hand, and the gallery of every hand
+    assert metrics["gtc_hands"] == metrics["num_gt"] and metrics["gtc_uv_px"] > 0
+    assert (tmp_path / "ev" / "gallery.png").is_file() and metrics["gallery"].endswith(
+        "gallery.png")

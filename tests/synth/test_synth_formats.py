@@ -145,3 +145,38 @@ def test_multihand_folder_reads_as_samples(made):
         assert s.joint_valid.all() and s.mask.any()
     with pytest.raises(ValueError, match="one split"):
         open_dataset("multihand", root, "train")
+
+
+def test_multihand_hands_option_is_written_and_kept(tmp_path):
+    root = synthesize("multihand", tmp_path / "one", n=3, seed=4, size=128, progress=False,
+                      hands=1)
+    meta = json.loads((root / "meta.json").read_text())
+    assert meta["args"]["hands"] == [1, 1]
+    data = json.loads((root / "annotations.json").read_text())
+    assert [len(img["hands"]) for img in data["images"]] == [1, 1, 1]
+    # resuming the folder with another count is refused, not mixed
+    with pytest.raises(ValueError, match="holds a multihand dataset made with"):
+        synthesize("multihand", root, n=3, seed=4, size=128, progress=False, hands=(1, 4))
+    assert synthesize("multihand", root, n=3, seed=4, size=128, progress=False, hands=1) == root
+    # without the option the args are as before the option existed (old folders resume)
+    assert "hands" not in runner._meta("multihand", 3, 4, 128, runner.WRITERS["multihand"],
+                                       "default")["args"]
+
+
+def test_hands_option_refused_where_it_has_no_meaning(tmp_path):
+    with pytest.raises(ValueError, match="hands: only the multihand layout"):
+        synthesize("freihand", tmp_path / "f", n=2, seed=0, size=64, progress=False, hands=1)
+    with pytest.raises(ValueError, match="hands: expected a count"):
+        synthesize("multihand", tmp_path / "m", n=2, seed=0, size=128, progress=False, hands=7)
+    assert not (tmp_path / "f").exists() and not (tmp_path / "m").exists()
+
+
+def test_synth_command_takes_a_hand_range(tmp_path):
+    from handkit.cli import main
+
+    assert main(["synth", "multihand", "--out", str(tmp_path / "d"), "--n", "2", "--size", "128",
+                 "--hands", "3-4", "--quiet"]) == 0
+    meta = json.loads((tmp_path / "d/meta.json").read_text())
+    assert meta["args"]["hands"] == [3, 4]
+    data = json.loads((tmp_path / "d/annotations.json").read_text())
+    assert all(3 <= len(img["hands"]) <= 4 for img in data["images"])

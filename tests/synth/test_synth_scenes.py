@@ -83,3 +83,36 @@ def test_video_frames_share_identity_and_background():
     assert np.array_equal(sa.colors, sb.colors)
     # consecutive frames move a little, not a lot
     assert 0 < np.abs(sa.joints - sb.joints).max() < 0.1
+
+
+@pytest.mark.parametrize("hands", [1, 2, 3, 4])
+def test_multi_hand_scene_draws_the_asked_count(hands):
+    from handkit.data.synth.multi import multi_hand_scene
+
+    for index in range(2):
+        scene = multi_hand_scene(11, index, 128, hands=hands)
+        assert len(scene.hands) == hands
+        # every hand is drawn (its own visible pixels) and no other instance is
+        assert set(np.unique(scene.instance)) <= set(range(-1, hands))
+        assert all(h.pixels > 0 and (scene.instance == k).sum() == h.pixels
+                   for k, h in enumerate(scene.hands))
+
+
+def test_multi_hand_scene_range_and_default():
+    from handkit.data.synth.multi import MULTI_HANDS, multi_hand_scene
+
+    counts = {len(multi_hand_scene(2, i, 128, hands=(1, 2)).hands) for i in range(8)}
+    assert counts == {1, 2}
+    # the default world is unchanged by the option: None and the default range are one world
+    for index in range(2):
+        a = multi_hand_scene(2, index, 128)
+        b = multi_hand_scene(2, index, 128, hands=MULTI_HANDS)
+        assert np.array_equal(a.image, b.image) and 2 <= len(a.hands) <= 4
+
+
+@pytest.mark.parametrize("bad", [0, 5, (3, 2), (0, 2), (1, 5), "2", True, (1, 2, 3), 2.0])
+def test_multi_hand_scene_refuses_bad_counts(bad):
+    from handkit.data.synth.multi import multi_hand_scene
+
+    with pytest.raises(ValueError, match="hands: expected a count or a"):
+        multi_hand_scene(0, 0, 128, hands=bad)

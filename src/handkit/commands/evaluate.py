@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=integer(1), help="evaluate the first N samples only")
     parser.add_argument("--out", default="runs/evaluate",
                         help="folder for metrics.json, pck.png, gallery.png (default %(default)s)")
-    parser.add_argument("--gallery", type=integer(0), default=16, help="hands in gallery.png")
+    parser.add_argument("--gallery", type=integer(0), default=16,
+                        help="hands (SMHR: images, every hand drawn) in gallery.png")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--root-depth", default="gt", choices=["gt", "rootnet"],
                         help="DIGIT checkpoints (InterHand2.6M layout): absolute root depths and "
@@ -55,11 +56,14 @@ def _run_multihand(args: argparse.Namespace) -> int:
     if args.limit:
         dataset = Subset(dataset, range(min(args.limit, len(dataset))))
     net, _ = load_model(args.ckpt)
-    metrics = evaluate_multihand(net, dataset, batch_size=args.batch_size)
+    metrics = evaluate_multihand(net, dataset, batch_size=args.batch_size, gt_centres=True,
+                                 gallery=Path(args.out) / "gallery.png" if args.gallery else None,
+                                 gallery_images=args.gallery)
     for name, value in metrics.items():
         print(f"{name:>12}: {value:.4f}" if isinstance(value, float) else f"{name:>12}: {value}")
     print("definitions: docs/smhr.md (AP at keypoint similarity >= 0.5, kappa 0.1; handedness, "
-          "uv_px and pa_mpjpe_mm on Hungarian-matched hands)")
+          "uv_px, ks and pa_mpjpe_mm on Hungarian-matched hands; gtc_*: read at every labelled "
+          "hand's centre, no detection)")
     path = write_json(Path(args.out) / "metrics.json",
                       {"checkpoint": str(args.ckpt), "data": str(args.data), "split": split,
                        "metrics": metrics})

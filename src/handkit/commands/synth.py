@@ -10,6 +10,18 @@ HELP = "generate synthetic labeled hands in the FreiHAND/InterHand2.6M/Hand100M/
 FORMATS = ("freihand", "interhand", "hand100m", "multihand")
 
 
+def hand_range(text: str) -> tuple[int, int]:
+    """``--hands``: ``N`` or ``LO-HI`` → (LO, HI) (checked against 1-4 by the synthesizer)."""
+    parts = text.split("-")
+    try:
+        lo, hi = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (None, None)
+    except ValueError:
+        lo = hi = None
+    if lo is None:
+        raise argparse.ArgumentTypeError(f"expected a count (3) or a range (1-4), got {text!r}")
+    return lo, hi
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("format", help=f"dataset layout, one of {', '.join(FORMATS)}")
     parser.add_argument("--out", required=True, help="output folder (resumed if it exists)")
@@ -21,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--appearance", default="default",
                         help="look distribution: default, or shifted (darker skin, dim coloured "
                              "light, photo backgrounds, more occluders/blur; a held-out look)")
+    parser.add_argument("--hands", type=hand_range, default=None,
+                        help="multihand only: hands per image, a count (3) or a range (1-4) "
+                             "within 1-4; default 2-4")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -32,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
         output_file(args.preview)  # refused before the dataset is written, not after
     out = synthesize(args.format, args.out, args.n, seed=args.seed, size=args.size,
                      workers=args.workers, preview=args.preview, progress=not args.quiet,
-                     appearance=args.appearance)
+                     appearance=args.appearance, hands=args.hands)
     print(f"wrote {args.n} {args.format} samples to {out}")
     return 0

@@ -37,7 +37,7 @@ from handkit.utils.check import check_choice, check_finite, check_shape
 
 __all__ = [
     "PCKSpec", "PCKCurve", "PCK_PRESETS", "joint_errors", "mpjpe", "pa_mpjpe", "pa_mpvpe",
-    "pa_align", "pck_curve", "auc", "mrrpe", "precision_recall", "f_score",
+    "pa_align", "procrustes_mean", "pck_curve", "auc", "mrrpe", "precision_recall", "f_score",
 ]
 
 Reduction = Literal["mean", "joint_mean", "per_joint", "none"]
@@ -182,6 +182,29 @@ def pa_align(pred: Any, gt: Any, valid: Any = None, *, reflection: bool = False,
     err_mirror = (w * ((fit_mirror.apply(pred * mirror) - gt) ** 2).sum(-1)).sum(1)
     return torch.where((err_mirror < err)[:, None, None], fit_mirror.apply(points * mirror),
                        fit.apply(points))
+
+
+def procrustes_mean(poses: Any, iterations: int = 5) -> Tensor:
+    """The generalised Procrustes mean of a set of poses: start from the first, then
+    `iterations` times align every pose onto the current mean by a proper similarity
+    (`pa_align`) and average, centred. The mean-pose reference of PA-MPJPE (a plain mean of
+    camera-frame poses blurs over the hands' rotations and is a weak reference).
+
+    Args:
+        poses: (B, N, 3) float, meters, B >= 1.
+
+    Returns:
+        (N, 3) float64, centred at the origin, about the poses' scale.
+    """
+    poses = float_tensor(poses, "poses").double()
+    check_shape(poses, "B N 3", name="poses")
+    if poses.shape[0] == 0:
+        raise ValueError("poses: expected at least one pose, got none.")
+    mean = poses[0] - poses[0].mean(0)
+    for _ in range(iterations):
+        mean = pa_align(poses, mean.expand_as(poses)).mean(0)
+        mean = mean - mean.mean(0)
+    return mean
 
 
 def _aligned_error(pred: Any, gt: Any, valid: Any, reduction: str,

@@ -27,7 +27,8 @@ from handkit.utils.files import write_figure
 
 __all__ = ["plot_pck", "overlay_gallery", "image_mesh", "draw_skeleton_2d", "plot_skeleton_3d",
            "draw_mesh_overlay", "ImageMesh", "PRED_COLOR", "GT_COLOR", "MESH_COLOR",
-           "part_colors", "two_hand_gallery", "multi_hand_overlay", "SIDE_COLORS"]
+           "part_colors", "two_hand_gallery", "multi_hand_overlay", "SIDE_COLORS",
+           "GalleryImage", "multi_hand_gallery"]
 
 PRED_COLOR, GT_COLOR = "#e8312f", "#2fbf4a"
 MESH_COLOR = (120, 170, 235)
@@ -258,6 +259,47 @@ def overlay_gallery(images: Sequence[np.ndarray], pred_uv: Sequence[np.ndarray],
     return _save(fig, path)
 
 
+def _check_hands(uv: Sequence[np.ndarray], is_right: Sequence[bool],
+                 scores: Sequence[float | None] | None,
+                 meshes: Sequence[ImageMesh | None] | None, where: str) -> int:
+    n = len(uv)
+    if len(is_right) != n or (scores is not None and len(scores) != n) or \
+            (meshes is not None and len(meshes) != n):
+        raise ValueError(f"{where}: uv has {n} hands; is_right, scores and meshes need one "
+                         "entry per hand.")
+    return n
+
+
+def _draw_hands(ax: Any, image: np.ndarray, uv: Sequence[np.ndarray], is_right: Sequence[bool],
+                scores: Sequence[float | None] | None,
+                meshes: Sequence[ImageMesh | None] | None,
+                gt_uv: Sequence[np.ndarray] | None = None) -> None:
+    """Every hand on one axes: meshes far to near, dashed keypoint box, skeleton by side, a
+    side/score label; `gt_uv` skeletons thin in `GT_COLOR` underneath."""
+    shown = image
+    if meshes is not None:
+        drawn = [m for m in meshes if m is not None]
+        for m in sorted(drawn, key=lambda m: -float(np.mean(m.depth))):
+            shown = draw_mesh_overlay(shown, m.verts_px, m.depth, m.faces, K=m.K)
+    h, w = image.shape[:2]
+    ax.axis("off")
+    ax.imshow(shown, extent=(0, w, h, 0))
+    for pts in gt_uv or ():
+        draw_skeleton_2d(ax, np.asarray(pts, dtype=float), GT_COLOR, lw=0.7)
+    for k in range(len(uv)):
+        color = SIDE_COLORS[bool(is_right[k])]
+        pts = np.asarray(uv[k], dtype=float)
+        x0, y0 = pts.min(0)
+        x1, y1 = pts.max(0)
+        ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color=color, lw=0.8, ls="--")
+        draw_skeleton_2d(ax, pts, color)
+        score = "" if scores is None or scores[k] is None else f" {scores[k]:.2f}"
+        ax.text(x0, y0, f"{'R' if is_right[k] else 'L'}{score}", color="white", fontsize=7,
+                va="bottom", bbox={"facecolor": color, "lw": 0, "pad": 1}, clip_on=True)
+    ax.set_xlim(0, w)
+    ax.set_ylim(h, 0)
+
+
 def multi_hand_overlay(image: np.ndarray, uv: Sequence[np.ndarray], is_right: Sequence[bool],
                        path: str | Path, *, scores: Sequence[float | None] | None = None,
                        meshes: Sequence[ImageMesh | None] | None = None,
@@ -269,33 +311,51 @@ def multi_hand_overlay(image: np.ndarray, uv: Sequence[np.ndarray], is_right: Se
         image: (H, W, 3) uint8 RGB. uv: N arrays (21, 2) px of `image`. is_right: N bools.
         scores: N detection scores (or None). meshes: N `ImageMesh` (or None each).
     """
-    n = len(uv)
-    if len(is_right) != n or (scores is not None and len(scores) != n) or \
-            (meshes is not None and len(meshes) != n):
-        raise ValueError(f"multi_hand_overlay: uv has {n} hands; is_right, scores and meshes "
-                         "need one entry per hand.")
-    shown = image
-    if meshes is not None:
-        drawn = [m for m in meshes if m is not None]
-        for m in sorted(drawn, key=lambda m: -float(np.mean(m.depth))):
-            shown = draw_mesh_overlay(shown, m.verts_px, m.depth, m.faces, K=m.K)
+    n = _check_hands(uv, is_right, scores, meshes, "multi_hand_overlay")
     h, w = image.shape[:2]
     fig, ax = plt.subplots(figsize=(5, 5 * h / max(w, 1)), dpi=100)
-    ax.axis("off")
-    ax.imshow(shown, extent=(0, w, h, 0))
-    for k in range(n):
-        color = SIDE_COLORS[bool(is_right[k])]
-        pts = np.asarray(uv[k], dtype=float)
-        x0, y0 = pts.min(0)
-        x1, y1 = pts.max(0)
-        ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color=color, lw=0.8, ls="--")
-        draw_skeleton_2d(ax, pts, color)
-        score = "" if scores is None or scores[k] is None else f" {scores[k]:.2f}"
-        ax.text(x0, y0, f"{'R' if is_right[k] else 'L'}{score}", color="white", fontsize=7,
-                va="bottom", bbox={"facecolor": color, "lw": 0, "pad": 1})
-    ax.set_xlim(0, w)
-    ax.set_ylim(h, 0)
+    _draw_hands(ax, image, uv, is_right, scores, meshes)
     ax.set_title(title or f"{n} hand{'s' if n != 1 else ''} (red: right, blue: left)", fontsize=8)
+    return _save(fig, path)
+
+
+@dataclass(frozen=True)
+class GalleryImage:
+    """One image of `multi_hand_gallery`: its predicted hands (per hand: uv (21, 2) px of
+    `image`, side, score, `ImageMesh` or None) and optionally the labelled hands' uv."""
+
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    uv: Sequence[np.ndarray]
+    is_right: Sequence[bool]
+    scores: Sequence[float | None] | None = None
+    meshes: Sequence[ImageMesh | None] | None = None
+    gt_uv: Sequence[np.ndarray] | None = None
+    title: str = ""
+
+
+def multi_hand_gallery(items: Sequence[GalleryImage], path: str | Path, *,
+                       columns: int = 4) -> Path:
+    """A grid of images, each with every predicted hand drawn as `multi_hand_overlay` draws it
+    (mesh, dashed keypoint box, skeleton red right / blue left, side and score) and the
+    labelled hands' skeletons thin green underneath. One PNG at `path`."""
+    if not items:
+        raise ValueError("items: nothing to draw.")
+    if columns < 1:
+        raise ValueError(f"columns: expected >= 1, got {columns}.")
+    for i, it in enumerate(items):
+        _check_hands(it.uv, it.is_right, it.scores, it.meshes, f"multi_hand_gallery item {i}")
+    cols = min(columns, len(items))
+    rows = math.ceil(len(items) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(2.6 * cols, 5.2), 2.7 * rows + 0.3),
+                             dpi=100, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for it, ax in zip(items, axes.ravel()):
+        _draw_hands(ax, it.image, it.uv, it.is_right, it.scores, it.meshes, it.gt_uv)
+        n = len(it.uv)
+        ax.set_title(it.title or f"{n} hand{'s' if n != 1 else ''}", fontsize=7)
+    fig.suptitle("predicted: red right, blue left (box, skeleton, mesh, score)   "
+                 "green: ground truth", fontsize=8)
     return _save(fig, path)
 
 

@@ -26,7 +26,7 @@ import torch
 from handkit.data.formats import open_dataset
 from handkit.data.s2hand import S2HandDataConfig, S2HandItems
 from handkit.data.synth.runner import synthesize
-from handkit.eval.metrics import pa_align, pa_mpjpe
+from handkit.eval.metrics import pa_mpjpe, procrustes_mean
 from handkit.models.checkpoint import load_model
 from handkit.tasks.s2hand import S2HandConfig, train_s2hand
 from handkit.utils.config import config_path, load_config, replace_config
@@ -71,11 +71,7 @@ def mean_pose_pa_mpjpe(train_root: Path, test_roots: list[tuple[Path, str]],
     Procrustes mean (each aligned by a similarity to the current mean, then averaged; a mean
     of camera-frame poses would blur over the hands' rotations and be a weak reference)."""
     train = open_dataset("freihand", train_root, "training")
-    poses = torch.as_tensor(np.stack([s.keypoints_3d[0] for s in train]), dtype=torch.float64)
-    mean = poses[0]
-    for _ in range(iterations):
-        mean = pa_align(poses, mean.expand_as(poses)).mean(0)
-        mean = mean - mean.mean(0)
+    mean = procrustes_mean(np.stack([s.keypoints_3d[0] for s in train]), iterations)
     gt = torch.as_tensor(np.concatenate([
         np.stack([s.keypoints_3d[0] for s in open_dataset("freihand", root, split)])
         for root, split in test_roots]), dtype=torch.float64)

@@ -1,4 +1,4 @@
-"""Scenes beyond the single FreiHAND crop: video frames, two interacting hands, 2-4 hands.
+"""Scenes beyond the single FreiHAND crop: video frames, two interacting hands, 1-4 hands.
 
 Like `scenes.freihand_scene`, each is a pure function of (seed, index, size); per-video and
 per-camera quantities come from their own random streams keyed by the video/camera id, so any
@@ -19,14 +19,18 @@ from handkit.data.synth.scenes import (Scene, center_in_view, fit_depth, pose_ha
 from handkit.hand.model import Handedness
 
 __all__ = ["FRAMES_PER_VIDEO", "VideoFrame", "video_scene", "interhand_camera", "InterCamera",
-           "two_hand_scene", "multi_hand_scene", "HAND_TYPES"]
+           "two_hand_scene", "multi_hand_scene", "HAND_TYPES", "MULTI_HANDS", "check_hands"]
 
 FRAMES_PER_VIDEO = 16
 """Frames per synthetic video (videos are sampled every 30 frames, like Hand100M's extraction)."""
 HAND_TYPES = ("right", "left", "interacting")
 
+MULTI_HANDS = (2, 4)
+"""The multi-hand world's default hands per image, (fewest, most): uniform over 2, 3, 4."""
+_MAX_HANDS = 4  # centres 0.3·size apart in the 0.2-0.8 square: more do not fit apart
+
 # random streams (scenes.py uses 0 for per-sample draws, writers 9 for JPEG quality)
-_VIDEO, _VIDEO_BG, _CAMERA = 1, 2, 3
+_VIDEO, _VIDEO_BG, _CAMERA, _COUNT = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -121,12 +125,32 @@ def two_hand_scene(seed: int, index: int, size: int = 384,
     return render_hands(rng, hands, camera.K, height, width, dom=dom), hand_type, capture, camera
 
 
-def multi_hand_scene(seed: int, index: int, size: int = 384, appearance: str = "default") -> Scene:
-    """2-4 hands (random handedness, identity and pose) spread over a `size`×`size` image, with
-    the look of `appearance` (a DOMAINS name)."""
+def check_hands(hands: int | tuple[int, int] | None) -> tuple[int, int]:
+    """`multi_hand_scene`'s `hands` as (fewest, most), 1 <= fewest <= most <= 4; None is the
+    default `MULTI_HANDS`. Raises ValueError naming the value otherwise."""
+    if hands is None:
+        return MULTI_HANDS
+    pair = (hands, hands) if isinstance(hands, (int, np.integer)) else \
+        tuple(hands) if isinstance(hands, (tuple, list)) else ()
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                 for v in pair) or not 1 <= pair[0] <= pair[1] <= _MAX_HANDS:
+        raise ValueError(f"hands: expected a count or a (fewest, most) range within 1-"
+                         f"{_MAX_HANDS} hands per image, got {hands!r}.")
+    return int(pair[0]), int(pair[1])
+
+
+def multi_hand_scene(seed: int, index: int, size: int = 384, appearance: str = "default",
+                     hands: int | tuple[int, int] | None = None) -> Scene:
+    """Hands with random handedness, identity and pose spread over a `size`×`size` image, with
+    the look of `appearance` (a DOMAINS name). `hands`: how many, a count (every image) or a
+    (fewest, most) range drawn uniformly per image (`check_hands`); None: 2-4 (the default
+    world, whose images do not change with this option)."""
+    lo, hi = check_hands(hands)
     dom = app.domain(appearance)
     rng = rng_for(seed, 0, index)
-    count = int(rng.integers(2, 5))
+    count = int(rng.integers(MULTI_HANDS[0], MULTI_HANDS[1] + 1))
+    if (lo, hi) != MULTI_HANDS:  # its own stream: the default world's draws stay as they were
+        count = int(rng_for(seed, _COUNT, index).integers(lo, hi + 1))
     f = rng.uniform(1.0, 1.4) * size
     K = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
     targets: list[np.ndarray] = []

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 import handkit
 from handkit.data.synth.appearance import DOMAINS, preload_photos
+from handkit.data.synth.multi import check_hands
 from handkit.data.synth.scenes import hand_model
 from handkit.data.synth.writers import WRITERS, Writer
 from handkit.utils.check import check_choice
@@ -35,11 +36,17 @@ _PREVIEW_ITEMS = 64
 
 
 def check_request(fmt: str, out: str | os.PathLike, n: int, seed: int, size: int | None,
-                  workers: int, appearance: str = "default") -> tuple[Writer, Path, int]:
+                  workers: int, appearance: str = "default",
+                  hands: int | tuple[int, int] | None = None) -> tuple[Writer, Path, int]:
     """Validate a request before any work; returns (writer, output folder, image size)."""
     check_choice(fmt, WRITERS, name="format")
     check_choice(appearance, DOMAINS, name="appearance")
     writer = WRITERS[fmt]
+    if hands is not None:
+        if "hands" not in writer.options:
+            raise ValueError(f"hands: only the multihand layout takes a hand count; {fmt} has "
+                             "its own.")
+        check_hands(hands)
     if not isinstance(n, int) or n <= 0:
         raise ValueError(f"n: expected a positive number of samples, got {n!r}.")
     if not isinstance(seed, int) or seed < 0:
@@ -71,10 +78,13 @@ def check_request(fmt: str, out: str | os.PathLike, n: int, seed: int, size: int
     return writer, out, size
 
 
-def _meta(fmt: str, n: int, seed: int, size: int, writer: Writer, appearance: str) -> dict:
+def _meta(fmt: str, n: int, seed: int, size: int, writer: Writer, appearance: str,
+          options: dict | None = None) -> dict:
     args = {"n": n, "seed": seed, "size": size}
     if appearance != "default":  # folders made before the option existed still resume
         args["appearance"] = appearance
+    for key, value in (options or {}).items():  # likewise: only when given
+        args[key] = list(value) if isinstance(value, tuple) else value
     return {"generator": "handkit synth", "version": handkit.__version__, "format": fmt,
             "args": args, "model": "OpenHand",
             "layout": writer.layout, "complete": False}
@@ -94,13 +104,13 @@ def _chunk_path(out: Path, c: int) -> Path:
     return out / _WORK / f"chunk_{c:06d}.json"
 
 
-def _run_chunk(job: tuple[str, str, int, int, int, int, str]) -> int:
-    fmt, out, n, seed, size, c, appearance = job
+def _run_chunk(job: tuple[str, str, int, int, int, int, str, dict]) -> int:
+    fmt, out, n, seed, size, c, appearance, options = job
     import torch
 
     torch.set_num_threads(1)
     writer = WRITERS[fmt]
-    records = [writer.make(Path(out), seed, i, size, n, appearance)
+    records = [writer.make(Path(out), seed, i, size, n, appearance, **options)
                for i in range(c * CHUNK, c * CHUNK + _chunk_len(c, n))]
     path = _chunk_path(Path(out), c)
     write_json(path, records, indent=None)
@@ -117,7 +127,8 @@ def is_complete(out: str | os.PathLike) -> bool:
 
 def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: int | None = None,
                workers: int = 1, preview: str | os.PathLike | None = None,
-               progress: bool = True, appearance: str = "default") -> Path:
+               progress: bool = True, appearance: str = "default",
+               hands: int | tuple[int, int] | None = None) -> Path:
     """Write `n` synthetic samples in format `fmt` into `out` (see `WRITERS`).
 
     Args:
@@ -128,12 +139,15 @@ def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: in
         progress: show a progress bar.
         appearance: the look distribution, a name in `appearance.DOMAINS` (``default`` or
             ``shifted``: a held-out look for domain-shift tests; docs/synth.md).
+        hands: multihand only: hands per image, a count or a (fewest, most) range within 1-4
+            (None: the default 2-4; `multi.check_hands`). Stored in ``meta.json``'s args.
 
     Returns:
         The output folder. Raises ValueError for a bad request, before any work.
     """
-    writer, out, size = check_request(fmt, out, n, seed, size, workers, appearance)
-    meta = _meta(fmt, n, seed, size, writer, appearance)
+    writer, out, size = check_request(fmt, out, n, seed, size, workers, appearance, hands)
+    options = {} if hands is None else {"hands": check_hands(hands)}
+    meta = _meta(fmt, n, seed, size, writer, appearance, options)
     meta_path = out / "meta.json"
     remove_stale_temps(out, recursive=True)
     if meta_path.exists():
@@ -155,7 +169,7 @@ def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: in
         (out / _WORK).mkdir(exist_ok=True)
         n_chunks = (n + CHUNK - 1) // CHUNK
         todo = [c for c in range(n_chunks) if not _chunk_path(out, c).exists()]
-        jobs = [(fmt, str(out), n, seed, size, c, appearance) for c in todo]
+        jobs = [(fmt, str(out), n, seed, size, c, appearance, options) for c in todo]
         bar = tqdm(total=n, initial=n - sum(_chunk_len(c, n) for c in todo),
                    desc=f"synth {fmt}", unit="img", disable=not progress)
         if workers == 1 or len(jobs) <= 1:

@@ -88,12 +88,14 @@ class Writer:
     default_size: int = 224
     size_range: tuple[int, int] = (32, 1024)
     layout: str = ""
+    options: tuple[str, ...] = ()  # the extra keyword arguments its `make` takes
 
     @staticmethod
     def make(out: Path, seed: int, index: int, size: int, n: int,
              appearance: str = "default") -> dict:
         """Render sample `index` of `n` (look: `appearance`, a DOMAINS name), write its image
-        files unless they exist, and return its label record."""
+        files unless they exist, and return its label record. Layouts with `options` take
+        them as keyword arguments too."""
         raise NotImplementedError
 
     @staticmethod
@@ -300,7 +302,8 @@ class InterHandWriter(Writer):
 
 
 class MultiHandWriter(Writer):
-    """handkit's multi-hand layout (docs/synth.md), for SMHR-style training: 2-4 hands per
+    """handkit's multi-hand layout (docs/synth.md), for SMHR-style training: 2-4 hands (option
+    ``hands``: a count or a (fewest, most) range in 1-4, `multi.check_hands`) per
     ``images/%08d.jpg``; ``masks/%08d.png`` (0 background, k + 1 = visible pixels of hand k);
     ``parts/%08d.png`` (0 background, 1 + index into ``part_names``); ``annotations.json``
     with per image ``K`` and per hand handedness, ``xyz`` (21×3 m, camera frame, handkit
@@ -311,11 +314,12 @@ class MultiHandWriter(Writer):
     default_size = 384
     size_range = (128, 1024)
     layout = "handkit multi-hand (images/, masks/, parts/, annotations.json)"
+    options = ("hands",)
 
     @staticmethod
     def make(out: Path, seed: int, index: int, size: int, n: int,
-             appearance: str = "default") -> dict:
-        scene = multi_hand_scene(seed, index, size, appearance)
+             appearance: str = "default", hands: tuple[int, int] | None = None) -> dict:
+        scene = multi_hand_scene(seed, index, size, appearance, hands)
         name = f"images/{index:08d}.jpg"
         save_image(out / name, scene.image, _quality(seed, index))
         save_image(out / f"masks/{index:08d}.png", (scene.instance + 1).astype(np.uint8))
