@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
 
+from handkit.experiments.args import add_experiment_arguments, size_kwargs
 from handkit.experiments.s2hand_synth import VARIANTS, SynthExperiment, run_experiment
 from handkit.utils.files import write_json
 
@@ -22,22 +22,12 @@ from handkit.utils.files import write_json
 def main() -> None:
     d = SynthExperiment()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--n-train", type=int, default=d.n_train)
-    p.add_argument("--n-test", type=int, default=d.n_test)
-    p.add_argument("--size", type=int, default=d.size)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    add_experiment_arguments(p, d, VARIANTS)
     p.add_argument("--noise-px", type=float, default=d.noise_px)
     p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--set", action="append", default=[], help="config override for every variant")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    exp = SynthExperiment(n_train=a.n_train, n_test=a.n_test, size=a.size, epochs=a.epochs,
-                          batch_size=a.batch_size, noise_px=a.noise_px, dropout=a.dropout,
-                          overrides=[*a.set, f"threads={a.threads}"])
+    exp = SynthExperiment(**size_kwargs(a), noise_px=a.noise_px, dropout=a.dropout)
     t0 = time.perf_counter()
     res = run_experiment(exp, a.out, tuple(a.variants))
     res["wall_s"] = time.perf_counter() - t0

@@ -14,10 +14,10 @@ import json
 import os
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import torch
 
+from handkit.experiments.args import add_experiment_arguments, size_kwargs
 from handkit.experiments.smhr_synth import VARIANTS, MultiHandExperiment, run_experiment
 from handkit.utils.files import write_json
 
@@ -29,21 +29,11 @@ def _fmt(v: float, digits: int = 2) -> str:
 def main() -> None:
     d = MultiHandExperiment()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--n-train", type=int, default=d.n_train)
-    p.add_argument("--n-test", type=int, default=d.n_test)
-    p.add_argument("--size", type=int, default=d.size)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    add_experiment_arguments(p, d, VARIANTS)
     p.add_argument("--counts", type=int, nargs="+", default=list(d.counts))
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    p.add_argument("--set", action="append", default=[], help="config override for every variant")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    exp = MultiHandExperiment(n_train=a.n_train, n_test=a.n_test, size=a.size, epochs=a.epochs,
-                              batch_size=a.batch_size, counts=tuple(a.counts),
-                              overrides=[*a.set, f"threads={a.threads}"])
+    exp = MultiHandExperiment(**size_kwargs(a), counts=tuple(a.counts))
     start = datetime.now(timezone.utc)
     load0 = os.getloadavg()
     t0 = time.perf_counter()
