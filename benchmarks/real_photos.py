@@ -39,7 +39,8 @@ from handkit.data.crop import keypoint_box
 from handkit.data.formats.freihand import FreiHAND
 from handkit.data.synth.runner import synthesize
 from handkit.external.mediapipe import mediapipe_available
-from handkit.infer.finders import CentreFinder, HandkitFinder, MediaPipeFinder
+from handkit.infer.finders import (CentreFinder, DetectorFinder, HandkitFinder, MediaPipeFinder,
+                                   load_detector)
 from handkit.infer.pipeline import DEFAULT_FILL
 from handkit.infer.predict import predict_hand
 from handkit.models.checkpoint import load_model
@@ -185,6 +186,8 @@ def main() -> None:
                         help="the realdata folder (default $HANDKIT_REALDATA)")
     parser.add_argument("--ckpt", help="checkpoint (default: the shipped one)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--detector-ckpt", help="also score handkit's trained hand detector "
+                        "(handkit train detector)")
     args = parser.parse_args()
     if not args.realdata:
         raise SystemExit("real_photos: pass --realdata DIR or set HANDKIT_REALDATA "
@@ -198,6 +201,8 @@ def main() -> None:
     fills = training_fill(poses, config.get("augment") or {})
     train_fill = float(np.median(fills))
     finders = [HandkitFinder(net), CentreFinder()]
+    if args.detector_ckpt:
+        finders.insert(0, DetectorFinder(load_detector(args.detector_ckpt), max_hands=4))
     mp = MediaPipeFinder(max_hands=4) if mediapipe_available() else None
     if mp is not None:
         finders.insert(0, mp)

@@ -17,10 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "smhr) finds every hand of each image itself")
     parser.add_argument("--out", default="runs/predict", help="output folder (default %(default)s)")
     parser.add_argument("--detector", default="auto",
-                        choices=["auto", "mediapipe", "handkit", "centre"],
+                        choices=["auto", "mediapipe", "handkit", "trained", "centre"],
                         help="hand finder (auto: MediaPipe if installed, the extra "
-                        "handkit[mediapipe], else handkit's own; centre: a centred crop, no "
+                        "handkit[mediapipe], else the trained detector if --detector-ckpt is "
+                        "given, else handkit's crop scoring; centre: a centred crop, no "
                         "score; docs/predict.md)")
+    parser.add_argument("--detector-ckpt", metavar="FILE",
+                        help="handkit's trained hand detector (handkit train detector) for "
+                        "--detector trained / auto")
     parser.add_argument("--threshold", type=number(0, 1),
                         help="the finder's score threshold (default: the finder's, 0.5)")
     parser.add_argument("--passes", type=int, choices=[1, 2],
@@ -47,6 +51,7 @@ def _run_multihand(args: argparse.Namespace) -> int:
     from handkit.infer.predict_multihand import predict_multihand
 
     ignored = [flag for flag, value in (("--detector", args.detector != "auto"),
+                                        ("--detector-ckpt", args.detector_ckpt is not None),
                                         ("--threshold", args.threshold is not None),
                                         ("--passes", args.passes is not None),
                                         ("--hand", args.hand != "auto"),
@@ -106,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     result = predict(args.source, ckpt=args.ckpt, out_dir=args.out, detector=args.detector,
                      threshold=args.threshold, hand=args.hand, box=args.box,
                      passes=args.passes, mesh_format=args.mesh_format,
-                     fit_mesh=args.fit_mesh, mano_dir=args.mano, progress=not args.quiet)
+                     fit_mesh=args.fit_mesh, mano_dir=args.mano,
+                     detector_ckpt=args.detector_ckpt, progress=not args.quiet)
     notes = sorted({n for r in result.results for n in r.notes})
     for note in notes:
         print(f"note: {note}")

@@ -14,30 +14,38 @@ so each defaults to 1) and ``find_hands(image) -> list[Box]``, best first.
   This is the old centred-crop logic with a measured score, **not** a trained detector: it
   looks only at the centre of the image and finds at most one hand. A detector trained on the
   synthetic world (issue 18, item 1a) is still to come.
+- `DetectorFinder` ("trained", no extra needed): handkit's trained hand detector
+  (`models.hand_detector`, `handkit train detector`) on the whole image: every hand's box,
+  score and side. It needs a detector checkpoint (``--detector-ckpt``); none ships yet.
 - `CentreFinder` ("centre"): the centred square box, no score, always one "hand": for a user
   who knows the hand is in the middle (like ``--box``).
 
-`make_finder("auto", net)` is MediaPipe when it is installed, else handkit's.
+`make_finder("auto", net)` is MediaPipe when it is installed, else the trained detector when
+a checkpoint is given, else handkit's crop-scoring finder.
 Every finder returns no hand for a blank image (`is_blank`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 
-from handkit.data.crop import box_crop_matrix, centre_box, keypoint_box
+from handkit.data.crop import box_crop_matrix, centre_box, keypoint_box, warp_crop
+from handkit.data.smhr_inputs import whole_matrix
 from handkit.external.mediapipe import MediaPipeHands, mediapipe_available, shared_hands
 from handkit.infer.pipeline import DEFAULT_FILL, photo_K, run_crops
 from handkit.models.posenet import PoseNet
 from handkit.utils.check import check_choice, check_shape
 
-__all__ = ["Box", "HandFinder", "MediaPipeFinder", "HandkitFinder", "CentreFinder",
-           "make_finder", "is_blank", "crop_following", "FINDERS", "BLANK_STD"]
+__all__ = ["Box", "HandFinder", "MediaPipeFinder", "HandkitFinder", "DetectorFinder",
+           "CentreFinder", "make_finder", "load_detector", "is_blank", "crop_following",
+           "FINDERS", "BLANK_STD"]
 
-FINDERS = ("auto", "mediapipe", "handkit", "centre")
+FINDERS = ("auto", "mediapipe", "handkit", "trained", "centre")
 BLANK_STD = 1.0
 """An image whose every channel varies by less than this (std over pixels, 8-bit levels) is
 blank: it holds no hand, whatever its colour."""
@@ -199,6 +207,53 @@ class HandkitFinder:
         return [_box(keypoint_box(uv), score, None, self.name)] if score >= self.threshold else []
 
 
+class DetectorFinder:
+    """handkit's trained hand detector on the whole image (`models.hand_detector`).
+
+    Args:
+        net: a `HandDetector` (`load_detector`). threshold: score threshold (None: the
+            model's). max_hands: at most this many hands. passes: crop passes of `predict`.
+    """
+
+    name = "trained"
+
+    def __init__(self, net, threshold: float | None = None, *, max_hands: int = 4,
+                 passes: int = 1):
+        self.net = net.eval()
+        self.threshold = float(net.threshold if threshold is None else threshold)
+        self.max_hands, self.passes = int(max_hands), passes
+
+    def find_hands(self, image: np.ndarray) -> list[Box]:
+        """Boxes (keypoint boxes, px of `image`) of (H, W, 3) uint8 RGB `image`, best first."""
+        check_shape(image, "H W 3", name="image")
+        if is_blank(image):
+            return []
+        size = self.net.image_size
+        T = whole_matrix(*image.shape[:2], size)  # letterbox: x_in = k·x + t
+        letterboxed = torch.from_numpy(np.ascontiguousarray(warp_crop(image, T, size)))
+        out = self.net.detect(letterboxed.permute(2, 0, 1)[None], max_hands=self.max_hands,
+                              threshold=self.threshold)
+        k, shift = T[0, 0], np.array([T[0, 2], T[1, 2]] * 2)
+        found = [_box((box - shift) / k, score, bool(right > 0.5), self.name)
+                 for box, score, right, keep in zip(out["boxes"][0].double().numpy(),
+                                                    out["scores"][0].tolist(),
+                                                    out["right"][0].tolist(),
+                                                    out["keep"][0].tolist()) if keep]
+        return sorted(found, key=lambda b: -b.score)
+
+
+def load_detector(path: str | Path):
+    """A `HandDetector` from a `handkit train detector` checkpoint (weights-only load)."""
+    from handkit.models.checkpoint import load_model
+    from handkit.models.hand_detector import HandDetector
+
+    net = load_model(path)[0]
+    if not isinstance(net, HandDetector):
+        raise ValueError(f"{path}: a {type(net).__name__} checkpoint, not a hand detector's "
+                         "(handkit train detector).")
+    return net
+
+
 class CentreFinder:
     """The centred square box (no score, always one hand unless the image is blank)."""
 
@@ -216,15 +271,22 @@ class CentreFinder:
 
 
 def make_finder(name: str, net: PoseNet | None = None, *, threshold: float | None = None,
-                max_hands: int = 1) -> HandFinder:
-    """A finder by name: "auto" (MediaPipe if installed, else handkit), "mediapipe",
-    "handkit" (needs `net`) or "centre". `threshold` None keeps the finder's default."""
+                max_hands: int = 1, detector_ckpt: str | Path | None = None) -> HandFinder:
+    """A finder by name: "auto" (MediaPipe if installed, else the trained detector when
+    `detector_ckpt` is given, else handkit), "mediapipe", "handkit" (needs `net`), "trained"
+    (needs `detector_ckpt`) or "centre". `threshold` None keeps the finder's default."""
     check_choice(name, FINDERS, name="detector")
     if name == "auto":
-        name = "mediapipe" if mediapipe_available() else "handkit"
+        name = ("mediapipe" if mediapipe_available()
+                else "trained" if detector_ckpt is not None else "handkit")
     kw = {} if threshold is None else {"threshold": threshold}
     if name == "mediapipe":
         return MediaPipeFinder(max_hands=max_hands, **kw)
+    if name == "trained":
+        if detector_ckpt is None:
+            raise ValueError("detector: 'trained' needs a detector checkpoint (--detector-ckpt "
+                             "FILE, from `handkit train detector`).")
+        return DetectorFinder(load_detector(detector_ckpt), max_hands=max_hands, **kw)
     if name == "handkit":
         if net is None:
             raise ValueError("detector: 'handkit' needs the pose network (net=...).")

@@ -384,14 +384,16 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
             threshold: float | None = None, hand: str = "auto",
             box: tuple[float, float, float, float] | None = None, passes: int | None = None,
             mesh_format: str = "obj", fit_mesh: bool = False, mano_dir: str | None = None,
-            progress: bool = True) -> PredictRun:
+            detector_ckpt: str | Path | None = None, progress: bool = True) -> PredictRun:
     """Predict every image of a file or folder; images without a hand and bad images are
     reported, never raised.
 
     Args:
         ckpt: finetune/packed checkpoint; None uses the shipped one.
         out_dir: where the JSON and PNG files go (``<stem>_<ext>.json`` etc.).
-        detector: the finder (`infer.finders.make_finder`: auto, mediapipe, handkit, centre).
+        detector: the finder (`infer.finders.make_finder`: auto, mediapipe, handkit, trained,
+            centre). detector_ckpt: the trained detector's checkpoint ("trained"; with "auto"
+            it is used when MediaPipe is not installed).
         threshold: the finder's score threshold (None: its default).
         hand, box, passes: see `predict_image`.
         mesh_format: "obj" or "ply", the file of a mesh model's mesh (module doc).
@@ -401,7 +403,8 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
     from tqdm import tqdm
 
     net = load_model(ckpt)[0]
-    finder = None if box is not None else make_finder(detector, net, threshold=threshold)
+    finder = None if box is not None else make_finder(detector, net, threshold=threshold,
+                                                      detector_ckpt=detector_ckpt)
     run = PredictRun()
     files = _inputs(Path(source))
     stems = output_stems(files)

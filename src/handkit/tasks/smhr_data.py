@@ -69,14 +69,17 @@ class SMHRDataModule(L.LightningDataModule):
 
     Args:
         cfg: the data config. image_size: the network input side. max_objs: target slots
-            (the model's ``max_hands``). seed: of every draw.
+            (the model's ``max_hands``). seed: of every draw. stride: of the heat-maps (SMHR 4;
+            the hand detector 8).
     """
 
-    def __init__(self, cfg: SMHRDataConfig, *, image_size: int, max_objs: int, seed: int = 5):
+    def __init__(self, cfg: SMHRDataConfig, *, image_size: int, max_objs: int, seed: int = 5,
+                 stride: int = 4):
         super().__init__()
         if not cfg.root:
             raise ValueError("data.root: empty; give the dataset folder (--data DIR).")
         self.cfg, self.image_size, self.max_objs, self.seed = cfg, image_size, max_objs, seed
+        self.stride = stride
         self.items: SMHRItems | None = None
         self.val_items: SMHRItems | None = None
 
@@ -91,7 +94,7 @@ class SMHRDataModule(L.LightningDataModule):
                                        max_overlap=c.compose_max_overlap, min_valid=c.min_valid)
         return SMHRItems(source, size=self.image_size, max_objs=self.max_objs, mode=c.input,
                          center=c.center, augment=augment, seed=self.seed,
-                         min_valid=c.min_valid)
+                         min_valid=c.min_valid, stride=self.stride)
 
     def setup(self, stage: str | None = None) -> None:
         c = self.cfg
