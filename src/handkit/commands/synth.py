@@ -31,8 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=integer(1), default=1, help="worker processes")
     parser.add_argument("--preview", default=None, help="write a contact sheet PNG here")
     parser.add_argument("--appearance", default="default",
-                        help="look distribution: default, or shifted (darker skin, dim coloured "
-                             "light, photo backgrounds, more occluders/blur; a held-out look)")
+                        help="look distribution: default; shifted (darker skin, dim coloured "
+                             "light, photo backgrounds, more occluders/blur; a held-out look); "
+                             "transfer (forearms, skin detail, camera effects, real-photo-like "
+                             "backgrounds); or BASE+OPTION+... with options forearm, skin, "
+                             "camera, backgrounds (e.g. default+forearm)")
     parser.add_argument("--hands", type=hand_range, default=None,
                         help="multihand only: hands per image, a count (3) or a range (1-4) "
                              "within 1-4; default 2-4")

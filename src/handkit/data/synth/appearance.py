@@ -3,10 +3,16 @@
 Every sampler takes an explicit `numpy.random.Generator` and returns plain arrays; nothing is
 stored between calls except a per-process cache of the bundled scikit-image photographs.
 Images are float32 RGB in [0, 1] until `finish_image` turns them into uint8.
+
+One appearance config, `Domain`, holds every range; the transfer options (forearm, skin
+detail, camera effects, real-photo-like backgrounds; docs/synth.md) are fields of it that are
+off in ``default``. A look is named ``BASE[+OPTION...]``: a `DOMAINS` entry with `OPTIONS`
+switched on, e.g. ``default+forearm+camera`` (`domain`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -15,8 +21,9 @@ import numpy as np
 
 from handkit.utils.check import check_choice
 
-__all__ = ["Domain", "DOMAINS", "domain", "Look", "sample_look", "vertex_colors",
-           "sample_background", "sample_occluder", "finish_image", "PHOTO_NAMES", "preload_photos"]
+__all__ = ["Domain", "DOMAINS", "OPTIONS", "domain", "Look", "sample_look", "vertex_colors",
+           "look_rng", "sample_background", "sample_occluder", "finish_image", "PHOTO_NAMES",
+           "HAND_FREE_PHOTOS", "preload_photos", "skin_tone", "jpeg_roundtrip"]
 
 # Skin tones from very light to very dark (linear-ish RGB), interpolated; covers the human range.
 _SKIN = np.array([[0.98, 0.84, 0.74], [0.93, 0.74, 0.61], [0.82, 0.60, 0.46],
@@ -25,6 +32,12 @@ PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "m
                "text", "hubble_deep_field", "immunohistochemistry", "colorwheel", "retina",
                "grass", "gravel", "brick", "cell", "clock")
 """Photographs bundled with scikit-image (no download) used as background crops."""
+HAND_FREE_PHOTOS = ("coffee", "chelsea", "rocket", "coins", "moon", "page", "text",
+                    "hubble_deep_field", "immunohistochemistry", "colorwheel", "retina", "grass",
+                    "gravel", "brick", "cell", "clock", "stereo_motorcycle")
+"""The bundled photographs that show no hand (not `camera`, whose man holds his camera, nor
+`astronaut`, whose glove shows): the backgrounds of the ``backgrounds`` option, so that a hand
+in the image is always a labelled one."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,25 @@ class Domain:
         photo_prob: probability that a background is a photograph (else a procedural texture).
         occluder_scale: multiplies each scene's occluder probability.
         blur_prob: probability of a Gaussian blur. noise: maximum sensor-noise std.
+
+        The transfer options (0 = off, the ``default`` world):
+
+        forearm: probability that a hand has a forearm attached at its wrist (`forearm.py`).
+        sleeve: probability that a forearm wears a sleeve.
+        skin_detail: strength (0..1) of per-pixel skin detail in the hand's rest coordinates
+            (joint creases, palm lines, mottling, redder tips and knuckles, lighter palms,
+            varied nails) and of the softer skin shading (wrap-around diffuse with a reddish
+            terminator, a sky/ground fill light).
+        white_balance: std of the per-channel white-balance gain (also an exposure gain).
+        motion_blur: probability of a linear motion blur (3-9 px at 224 px).
+        jpeg: probability of an in-camera JPEG pass at quality 20-75 (before the writers' own
+            JPEG at 70-95).
+        shot_noise: maximum std of signal-dependent colour noise (Poisson-like: ∝ √intensity).
+        photos: names of the bundled photographs backgrounds are cut from.
+        clutter: probability of procedural clutter over the background (objects, a table edge).
+        distractors: probability of 1-3 hand-like distractors behind the hand (skin-coloured
+            fingers, an arm, a face-like ellipse).
+        defocus: probability that the background is blurred (depth of field; hand sharp).
     """
 
     skin: tuple[float, float]
@@ -48,6 +80,17 @@ class Domain:
     occluder_scale: float
     blur_prob: float
     noise: float
+    forearm: float = 0.0
+    sleeve: float = 0.0
+    skin_detail: float = 0.0
+    white_balance: float = 0.0
+    motion_blur: float = 0.0
+    jpeg: float = 0.0
+    shot_noise: float = 0.0
+    photos: tuple[str, ...] = PHOTO_NAMES
+    clutter: float = 0.0
+    distractors: float = 0.0
+    defocus: float = 0.0
 
 
 DOMAINS: dict[str, Domain] = {
@@ -61,11 +104,30 @@ DOMAINS: dict[str, Domain] = {
 }
 """Named appearance distributions (`handkit synth --appearance NAME`); docs/synth.md."""
 
+OPTIONS: dict[str, dict] = {
+    "forearm": {"forearm": 0.95, "sleeve": 0.5},
+    "skin": {"skin_detail": 1.0},
+    "camera": {"white_balance": 0.08, "motion_blur": 0.25, "jpeg": 0.4, "shot_noise": 0.04},
+    "backgrounds": {"photos": HAND_FREE_PHOTOS, "photo_prob": 0.7, "clutter": 0.6,
+                    "distractors": 0.5, "defocus": 0.3},
+}
+"""The transfer options of the synthetic world, each a set of `Domain` fields switched on; a
+look ``BASE+OPTION+...`` is `DOMAINS[BASE]` with them (docs/synth.md has the ablation)."""
+
+DOMAINS["transfer"] = dataclasses.replace(
+    DOMAINS["default"], **{k: v for opt in OPTIONS.values() for k, v in opt.items()})
+
 
 def domain(name: str) -> Domain:
-    """The `DOMAINS` entry `name` (ValueError listing the choices otherwise)."""
-    check_choice(name, DOMAINS, name="appearance")
-    return DOMAINS[name]
+    """The look `name`: a `DOMAINS` entry, optionally followed by ``+OPTION`` names of
+    `OPTIONS` (``default+forearm+camera``). ValueError listing the choices otherwise."""
+    base, *options = str(name).split("+")
+    check_choice(base, DOMAINS, name="appearance")
+    fields: dict = {}
+    for option in options:
+        check_choice(option, OPTIONS, name=f"appearance {name!r}: option")
+        fields.update(OPTIONS[option])
+    return dataclasses.replace(DOMAINS[base], **fields) if fields else DOMAINS[base]
 
 
 @dataclass(frozen=True)
@@ -100,6 +162,22 @@ def sample_look(rng: np.random.Generator, dom: Domain = DOMAINS["default"]) -> L
                 shininess=float(rng.uniform(8, 40)))
 
 
+def look_rng(look: Look, *keys: int) -> np.random.Generator:
+    """A generator seeded by the look's own random values and `keys`: the draws of an option
+    (a hand's forearm, its skin detail) are then a pure function of the hand's look, fixed for
+    a video (one look per video), and the scene's main random stream is not touched, so an
+    option never changes the pose, camera, background or occluders it is added to."""
+    words = np.frombuffer(np.ascontiguousarray(look.texture, np.float64).tobytes(), np.uint32)
+    return np.random.default_rng([*words[::3].tolist(), *map(int, keys)])
+
+
+def skin_tone(position: float) -> np.ndarray:
+    """(3,) albedo at `position` (0 lightest .. 5 darkest) along the skin palette."""
+    i = min(int(position), len(_SKIN) - 2)
+    t = position - i
+    return (_SKIN[i] * (1 - t) + _SKIN[i + 1] * t).astype(np.float32)
+
+
 def vertex_colors(look: Look, rest_vertices: np.ndarray, nail: np.ndarray) -> np.ndarray:
     """Per-vertex albedo: skin × low-frequency texture (in rest coordinates), nails blended in.
 
@@ -122,6 +200,8 @@ def _photo(name: str) -> np.ndarray:
     import skimage.data
 
     img = getattr(skimage.data, name)()
+    if isinstance(img, tuple):  # stereo pairs: the left view
+        img = img[0]
     scale = 512 / max(img.shape[:2])
     if scale < 1:  # keep crops cheap to resize
         img = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)),
@@ -153,10 +233,22 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: int, channels
 def sample_background(rng: np.random.Generator, height: int, width: int,
                       dom: Domain = DOMAINS["default"]) -> np.ndarray:
     """A background image (H, W, 3) float32 in [0, 1]: a random crop of a bundled photograph
-    (with probability ``dom.photo_prob``) or a procedural texture (gradient + smooth noise +
-    stripes)."""
+    (with probability ``dom.photo_prob``, from ``dom.photos``) or a procedural texture
+    (gradient + smooth noise + stripes); then, at the rates of `dom`, procedural clutter,
+    hand-like distractors and a defocus blur."""
+    img = _base_background(rng, height, width, dom)
+    if dom.clutter > 0 and rng.uniform() < dom.clutter:
+        img = _clutter(rng, img)
+    if dom.distractors > 0 and rng.uniform() < dom.distractors:
+        img = _distractors(rng, img)
+    if dom.defocus > 0 and rng.uniform() < dom.defocus:
+        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.8, 3.0)) * min(height, width) / 224)
+    return img
+
+
+def _base_background(rng: np.random.Generator, height: int, width: int, dom: Domain) -> np.ndarray:
     if rng.uniform() < dom.photo_prob:
-        photo = _photo(PHOTO_NAMES[rng.integers(len(PHOTO_NAMES))])
+        photo = _photo(dom.photos[rng.integers(len(dom.photos))])
         ph, pw = photo.shape[:2]
         side = int(rng.uniform(0.3, 1.0) * min(ph, pw))
         y0, x0 = rng.integers(0, ph - side + 1), rng.integers(0, pw - side + 1)
@@ -180,6 +272,112 @@ def sample_background(rng: np.random.Generator, height: int, width: int,
         img = img + stripes * rng.uniform(0.05, 0.2, 3).astype(np.float32)
     img = cv2.resize(np.clip(img, 0, 1), (width, height), interpolation=cv2.INTER_LINEAR)
     return img.astype(np.float32, copy=False)
+
+
+def _alpha(height: int, width: int, draw) -> np.ndarray:
+    """(H, W, 1) float32 coverage of what `draw(mask, shift)` paints (anti-aliased, 1/16 px)."""
+    mask = np.zeros((height, width), np.uint8)
+    draw(mask, 4)
+    return (mask.astype(np.float32) / 255.0)[..., None]
+
+
+def _shaded(rng: np.random.Generator, height: int, width: int, color: np.ndarray,
+            contrast: float) -> np.ndarray:
+    """(H, W, 3) `color` under a random linear light gradient (± `contrast`)."""
+    yy, xx = _grid(height, width)
+    a = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(a) * (xx / width - 0.5) + np.sin(a) * (yy / height - 0.5))[..., None]
+    return np.clip(color * (1 + contrast * 2 * ramp), 0, 1).astype(np.float32)
+
+
+def _muted(rng: np.random.Generator) -> np.ndarray:
+    """A random colour, mostly desaturated (as most things in rooms are)."""
+    c = rng.uniform(0.05, 0.95, 3)
+    grey = rng.uniform(0.1, 0.9)
+    return np.clip(grey + (c - grey) * rng.uniform(0.1, 1.0), 0, 1).astype(np.float32)
+
+
+def _clutter(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Procedural clutter over a background: sometimes a table or wall edge (a half-plane of
+    another colour), then 2-7 shaded objects (rotated boxes, ellipses, thick bars)."""
+    h, w = img.shape[:2]
+    img = img.copy()
+    if rng.uniform() < 0.4:
+        a = rng.uniform(0, 2 * np.pi)
+        n = np.array([np.cos(a), np.sin(a)])
+        c = rng.uniform(0.2, 0.8, 2) * (w, h)
+        far = 2 * (w + h)
+        t = np.array([-n[1], n[0]])
+        pts = np.array([c + t * far, c + t * far + n * far, c - t * far + n * far, c - t * far])
+        alpha = _alpha(h, w, lambda m, sh: cv2.fillPoly(m, [(pts * 16).astype(np.int32)], 255,
+                                                         cv2.LINE_AA, sh))
+        fill = _shaded(rng, h, w, _muted(rng), 0.3)
+        fill = fill + (_smooth_noise(rng, h, w, int(rng.integers(8, 40)), 1) - 0.5) * 0.15
+        img = img * (1 - alpha) + np.clip(fill, 0, 1) * alpha
+    for _ in range(int(rng.integers(2, 8))):
+        cx, cy = rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h
+        sx, sy = rng.uniform(0.05, 0.35, 2) * min(h, w)
+        ang = float(rng.uniform(0, 180))
+        kind = rng.integers(3)
+        if kind == 0:
+            box = cv2.boxPoints(((cx, cy), (2 * sx, 2 * sy), ang))
+            draw = lambda m, sh: cv2.fillPoly(m, [(box * 16).astype(np.int32)], 255,  # noqa: E731
+                                              cv2.LINE_AA, sh)
+        elif kind == 1:
+            draw = lambda m, sh: cv2.ellipse(m, (int(cx * 16), int(cy * 16)),  # noqa: E731
+                                             (int(sx * 16), int(sy * 16)), ang, 0, 360, 255, -1,
+                                             cv2.LINE_AA, sh)
+        else:
+            dx, dy = np.cos(np.radians(ang)) * sx * 2, np.sin(np.radians(ang)) * sx * 2
+            th = max(int(sy * 0.3), 1)
+            draw = lambda m, sh: cv2.line(m, (int((cx - dx) * 16), int((cy - dy) * 16)),  # noqa: E731
+                                          (int((cx + dx) * 16), int((cy + dy) * 16)), 255, th,
+                                          cv2.LINE_AA, sh)
+        alpha = _alpha(h, w, draw)
+        fill = _shaded(rng, h, w, _muted(rng), 0.4)
+        img = img * (1 - alpha) + fill * alpha
+    return np.clip(img, 0, 1).astype(np.float32)
+
+
+def _distractors(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """1-3 skin-coloured hand-like shapes behind the hand (never labelled): a row of 2-5
+    finger-like capsules, an arm-like band from the border, or a face-like ellipse; shaded
+    with a light gradient and mottled."""
+    h, w = img.shape[:2]
+    side = min(h, w)
+    img = img.copy()
+    for _ in range(int(rng.integers(1, 4))):
+        color = skin_tone(rng.uniform(0, 5)) * rng.uniform(0.8, 1.1, 3).astype(np.float32)
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        ang = rng.uniform(0, 2 * np.pi)
+        d = np.array([np.cos(ang), np.sin(ang)])
+        kind = rng.integers(3)
+        if kind == 0:  # fingers
+            count, length = int(rng.integers(2, 6)), rng.uniform(0.15, 0.4) * side
+            width = rng.uniform(0.03, 0.07) * side
+            segs = [(np.array([cx, cy]) + np.array([-d[1], d[0]]) * width * 1.1 * k,
+                     length * rng.uniform(0.75, 1.0)) for k in range(count)]
+            draw = lambda m, sh: [cv2.line(m, tuple((p * 16).astype(int)),  # noqa: E731
+                                           tuple(((p + d * L) * 16).astype(int)), 255,
+                                           max(int(width), 1), cv2.LINE_AA, sh)
+                                  for p, L in segs]
+        elif kind == 1:  # an arm from the border
+            edge = np.array([cx, cy]) - d * 2 * side
+            thick = max(int(rng.uniform(0.1, 0.22) * side), 1)
+            draw = lambda m, sh: cv2.line(m, tuple((edge * 16).astype(int)),  # noqa: E731
+                                          (int(cx * 16), int(cy * 16)), 255, thick,
+                                          cv2.LINE_AA, sh)
+        else:  # a face-like ellipse
+            ax = rng.uniform(0.1, 0.25) * side
+            draw = lambda m, sh: cv2.ellipse(m, (int(cx * 16), int(cy * 16)),  # noqa: E731
+                                             (int(ax * 16), int(ax * rng.uniform(1.15, 1.4) * 16)),
+                                             float(np.degrees(ang)), 0, 360, 255, -1,
+                                             cv2.LINE_AA, sh)
+        alpha = _alpha(h, w, draw)
+        fill = _shaded(rng, h, w, color, rng.uniform(0.2, 0.5))
+        fill = fill * (1 + (_smooth_noise(rng, h, w, int(rng.integers(10, 30)), 1) - 0.5) * 0.12)
+        img = img * (1 - alpha) + np.clip(fill, 0, 1) * alpha
+    return np.clip(img, 0, 1).astype(np.float32)
 
 
 def sample_occluder(rng: np.random.Generator, height: int, width: int,
@@ -213,12 +411,50 @@ def sample_occluder(rng: np.random.Generator, height: int, width: int,
     return mask.astype(bool), np.clip(color * shading, 0, 1).astype(np.float32)
 
 
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encode (H, W, 3) uint8 RGB as JPEG at `quality` and decode it (deterministic)."""
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("jpeg_roundtrip: OpenCV could not encode the image.")
+    return np.ascontiguousarray(cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def _motion_kernel(rng: np.random.Generator, length: float) -> np.ndarray:
+    k = int(np.ceil(length)) | 1
+    kernel = np.zeros((k, k), np.uint8)
+    a = rng.uniform(0, np.pi)
+    c, d = (k - 1) / 2, (length - 1) / 2
+    cv2.line(kernel, (round((c - d * np.cos(a)) * 16), round((c - d * np.sin(a)) * 16)),
+             (round((c + d * np.cos(a)) * 16), round((c + d * np.sin(a)) * 16)), 255, 1,
+             cv2.LINE_AA, 4)
+    kernel = kernel.astype(np.float32)
+    return kernel / max(kernel.sum(), 1e-6)
+
+
 def finish_image(rng: np.random.Generator, img: np.ndarray,
                  dom: Domain = DOMAINS["default"]) -> np.ndarray:
-    """Camera artefacts: random Gaussian blur and sensor noise (rates of `dom`); float [0, 1]
-    → uint8. JPEG artefacts come from the writers' JPEG encoding (random quality per image)."""
+    """Camera effects on a float [0, 1] (H, W, 3) image → uint8, at the rates of `dom`: white
+    balance and exposure gains, Gaussian blur, motion blur, luminance noise, signal-dependent
+    colour noise, an in-camera JPEG pass. The writers' own JPEG encoding (random quality per
+    image) comes after. Geometry is untouched: labels never depend on these effects."""
+    size = min(img.shape[:2]) / 224
+    if dom.white_balance > 0:
+        gain = np.clip(rng.normal(1, dom.white_balance, 3), 0.7, 1.3) * rng.uniform(0.75, 1.25)
+        img = img * gain.astype(np.float32)
     if rng.uniform() < dom.blur_prob:
         img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 1.2)))
+    if dom.motion_blur > 0 and rng.uniform() < dom.motion_blur:
+        img = cv2.filter2D(img, -1, _motion_kernel(rng, rng.uniform(3, 9) * size),
+                           borderType=cv2.BORDER_REFLECT)
     sigma = rng.uniform(0.0, dom.noise)  # luminance noise (one draw per pixel, shared by channels)
     noise = rng.standard_normal((*img.shape[:2], 1), dtype=np.float32) * np.float32(sigma)
-    return np.clip((img + noise) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    img = img + noise
+    if dom.shot_noise > 0:
+        s = np.float32(rng.uniform(0, dom.shot_noise))
+        img = img + rng.standard_normal(img.shape, dtype=np.float32) * s * \
+            np.sqrt(np.clip(img, 0, 1))
+    out = np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if dom.jpeg > 0 and rng.uniform() < dom.jpeg:
+        out = jpeg_roundtrip(out, int(rng.integers(20, 76)))
+    return out

@@ -156,7 +156,9 @@ def vertex_normals(verts: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 def shade(frags: Fragments, verts: np.ndarray, normals: np.ndarray, faces: np.ndarray,
           colors: np.ndarray, light_dir: np.ndarray, light_rgb: np.ndarray,
-          ambient: float, specular: float, shininess: float) -> np.ndarray:
+          ambient: float, specular: float, shininess: float, wrap: float = 0.0,
+          scatter_rgb: np.ndarray | None = None, sky_rgb: np.ndarray | None = None,
+          ground_rgb: np.ndarray | None = None) -> np.ndarray:
     """Lambert + Blinn-Phong shading at the vertices, interpolated over the covered pixels
     (Gouraud; the meshes are dense enough at 64-512 px).
 
@@ -166,6 +168,9 @@ def shade(frags: Fragments, verts: np.ndarray, normals: np.ndarray, faces: np.nd
         light_dir: (3,) unit vector towards the light, camera frame.
         light_rgb: (3,) light color × intensity. ambient: ambient fraction of the albedo.
         specular: specular strength. shininess: Blinn-Phong exponent.
+        wrap: wrap-around diffuse, max(n·l + wrap, 0) / (1 + wrap) (0: Lambert); the light it
+            adds beyond Lambert is tinted by `scatter_rgb` (light scattered under skin).
+        sky_rgb, ground_rgb: a hemisphere fill light from above (−y) and below (+y).
 
     Returns:
         (M, 3) float32 RGB of the pixels `frags.pix`.
@@ -173,6 +178,15 @@ def shade(frags: Fragments, verts: np.ndarray, normals: np.ndarray, faces: np.nd
     view = -verts / np.linalg.norm(verts, axis=1, keepdims=True)
     n = np.where((normals * view).sum(1, keepdims=True) < 0, -normals, normals)
     diffuse = np.clip(n @ light_dir, 0.0, None)[:, None]
+    if wrap > 0:
+        wrapped = np.clip((n @ light_dir + wrap) / (1 + wrap), 0.0, None)[:, None]
+        tint = np.ones(3) if scatter_rgb is None else np.asarray(scatter_rgb)
+        diffuse = diffuse + (wrapped - diffuse) * tint[None]
+    if sky_rgb is not None or ground_rgb is not None:
+        up = 0.5 - 0.5 * n[:, 1:2]  # 1 facing -y (up), 0 facing +y
+        fill = up * np.asarray(sky_rgb if sky_rgb is not None else np.zeros(3))[None] + \
+            (1 - up) * np.asarray(ground_rgb if ground_rgb is not None else np.zeros(3))[None]
+        ambient = ambient + fill
     half = light_dir[None] + view
     half /= np.linalg.norm(half, axis=1, keepdims=True)
     spec = np.clip((n * half).sum(1), 0.0, None)[:, None] ** shininess

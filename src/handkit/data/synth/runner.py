@@ -21,7 +21,7 @@ from typing import Iterator
 from tqdm import tqdm
 
 import handkit
-from handkit.data.synth.appearance import DOMAINS, preload_photos
+from handkit.data.synth.appearance import domain, preload_photos
 from handkit.data.synth.multi import check_hands
 from handkit.data.synth.scenes import hand_model
 from handkit.data.synth.writers import WRITERS, Writer
@@ -40,7 +40,7 @@ def check_request(fmt: str, out: str | os.PathLike, n: int, seed: int, size: int
                   hands: int | tuple[int, int] | None = None) -> tuple[Writer, Path, int]:
     """Validate a request before any work; returns (writer, output folder, image size)."""
     check_choice(fmt, WRITERS, name="format")
-    check_choice(appearance, DOMAINS, name="appearance")
+    domain(appearance)  # ValueError naming the look's unknown part
     writer = WRITERS[fmt]
     if hands is not None:
         if "hands" not in writer.options:
@@ -137,8 +137,9 @@ def synthesize(fmt: str, out: str | os.PathLike, n: int, seed: int = 0, size: in
         n: number of samples (> 0). seed: integer >= 0. size: image size in px (format default).
         workers: processes. preview: optional PNG path for a contact sheet with skeletons.
         progress: show a progress bar.
-        appearance: the look distribution, a name in `appearance.DOMAINS` (``default`` or
-            ``shifted``: a held-out look for domain-shift tests; docs/synth.md).
+        appearance: the look distribution, an `appearance.domain` name: ``default``,
+            ``shifted`` (a held-out look for domain-shift tests), ``transfer`` (every transfer
+            option), or a base with options, ``default+forearm+camera`` (docs/synth.md).
         hands: multihand only: hands per image, a count or a (fewest, most) range within 1-4
             (None: the default 2-4; `multi.check_hands`). Stored in ``meta.json``'s args.
 

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 
 from handkit.data.synth import appearance as app
+from handkit.data.synth import skin
+from handkit.data.synth.forearm import forearm_mesh, sample_forearm
 from handkit.data.synth.poses import random_rotation, rotation_aa, sample_angles
 from handkit.geometry.camera import project_points
 from handkit.data.synth.renderer import (joint_visibility, rasterize, shade,
@@ -21,8 +23,11 @@ from handkit.data.synth.renderer import (joint_visibility, rasterize, shade,
 from handkit.hand.model import Handedness, mirror_pose
 from handkit.hand.openhand import OpenHand, angles_to_pose
 
-__all__ = ["HandState", "HandLabel", "Scene", "hand_model", "pose_hand", "render_hands",
+__all__ = ["HandState", "HandLabel", "Scene", "hand_model", "pose_hand", "render_hands", "forearms",
            "freihand_camera", "fit_depth", "center_in_view", "freihand_scene", "rng_for"]
+
+
+_ARM_KEY = 101  # look_rng key of the forearm draws
 
 
 @lru_cache(maxsize=1)
@@ -37,6 +42,12 @@ def _template() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     zeros = torch.zeros(1, m.num_shape)
     rest = m.rest_vertices(zeros, m.rest_joints(zeros))[0].numpy()
     return rest, m.nail.numpy(), m.faces.numpy(), m.parts.numpy()
+
+
+@lru_cache(maxsize=1)
+def _rest_joints() -> np.ndarray:
+    m = hand_model()
+    return m.rest_joints(torch.zeros(1, m.num_shape))[0].numpy().astype(np.float64)
 
 
 def rng_for(seed: int, stream: int, index: int) -> np.random.Generator:
@@ -141,6 +152,30 @@ def center_in_view(hands: list[HandState], K: np.ndarray, size: tuple[int, int],
     return [hand.moved(ray * depth - center) for hand in hands]
 
 
+def forearms(hands: list[HandState], dom: app.Domain, first_vertex: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The forearms of `hands` (each with probability ``dom.forearm``, drawn from the hand's
+    own look: `appearance.look_rng`): vertices (N, 3), faces (F, 3) numbered from
+    `first_vertex`, albedo (N, 3), and the owning hand of each vertex (N,)."""
+    verts, faces, colors, owner = [], [], [], []
+    start = first_vertex
+    for k, hand in enumerate(hands):
+        rng = app.look_rng(hand.look, _ARM_KEY, k)
+        if rng.uniform() >= dom.forearm:
+            continue
+        v, f, c = forearm_mesh(hand.joints, sample_forearm(rng, dom.sleeve), hand.look.skin)
+        verts.append(v)
+        faces.append(f + start)
+        colors.append(c)
+        owner.append(np.full(len(v), k))
+        start += len(v)
+    if not verts:
+        return (np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros((0, 3), np.float32),
+                np.zeros(0, np.int64))
+    return (np.concatenate(verts), np.concatenate(faces), np.concatenate(colors),
+            np.concatenate(owner))
+
+
 def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray,
                  height: int, width: int, occluder_prob: float = 0.3,
                  background: np.ndarray | None = None,
@@ -149,26 +184,55 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
     random if None), add occluders and camera artefacts, and label every hand (2D keypoints,
     depth-buffer visibility, box of the projected vertices). The light is `hands[0].look`'s;
     background, occluder rate (`occluder_prob` × ``dom.occluder_scale``) and camera artefacts
-    follow appearance distribution `dom`."""
+    follow appearance distribution `dom`.
+
+    With ``dom.forearm`` > 0 each hand may get a forearm (`forearm.py`), rendered in the same
+    z-buffer: it hides what is behind it (other hands, its own hand's joints), but its pixels
+    are not hand pixels (mask, parts, instance, depth and box ignore it). For a joint's
+    visibility a hand's own forearm counts as its own surface (a wrist seen through 1-2 cm of
+    wrist is visible). With ``dom.skin_detail`` > 0 the hand pixels get per-pixel skin detail
+    and the softer skin shading (`skin.py`)."""
     _, _, faces, parts = _template()
     n_v = len(parts)
     verts = np.concatenate([h.vertices for h in hands]).astype(np.float64)
     all_faces = np.concatenate([(faces if h.handedness == "right" else faces[:, ::-1]) + k * n_v
                                 for k, h in enumerate(hands)])
+    colors = np.concatenate([h.colors for h in hands])
+    n_hand = len(verts)
+    arm_owner = np.zeros(0, np.int64)
+    if dom.forearm > 0:
+        arm_v, arm_f, arm_c, arm_owner = forearms(hands, dom, n_hand)
+        verts = np.concatenate([verts, arm_v])
+        all_faces = np.concatenate([all_faces, arm_f])
+        colors = np.concatenate([colors, arm_c])
     frags = rasterize(verts, all_faces, K, height, width)
     look = hands[0].look
-    colors = np.concatenate([h.colors for h in hands])
+    shading = skin.shading(look, dom.skin_detail) if dom.skin_detail > 0 else {}
     rgb = shade(frags, verts, vertex_normals(verts, all_faces), all_faces, colors, look.light_dir,
-                look.light_rgb, look.ambient, look.specular, look.shininess)
+                look.light_rgb, look.ambient, look.specular, look.shininess, **shading)
     if background is None:
         background = app.sample_background(rng, height, width, dom)
+    vertex = all_faces[frags.face, 0]
+    on_hand = vertex < n_hand
+    if dom.skin_detail > 0:
+        rest, nail, _, _ = _template()
+        hand_faces = all_faces[frags.face[on_hand]]
+        rgb[on_hand] = skin.detail(rgb[on_hand], hand_faces, frags.weights[on_hand], n_v,
+                                   hands, colors[:n_hand], rest, _rest_joints(), nail, parts,
+                                   dom.skin_detail)
     img = background.reshape(-1, 3).copy()
     img[frags.pix] = rgb
-    vertex = all_faces[frags.face, 0]
     instance = np.full(height * width, -1, np.int8)
-    instance[frags.pix] = vertex // n_v
     part_map = np.zeros(height * width, np.uint8)
-    part_map[frags.pix] = parts[vertex % n_v] + 1
+    if len(arm_owner):
+        instance[frags.pix[on_hand]] = vertex[on_hand] // n_v
+        part_map[frags.pix[on_hand]] = parts[vertex[on_hand] % n_v] + 1
+        arm = np.full(height * width, -1, np.int8)
+        arm[frags.pix[~on_hand]] = arm_owner[vertex[~on_hand] - n_hand]
+    else:
+        instance[frags.pix] = vertex // n_v
+        part_map[frags.pix] = parts[vertex % n_v] + 1
+        arm = None
     img = img.reshape(height, width, 3)
     instance, part_map = instance.reshape(height, width), part_map.reshape(height, width)
     boxes = [np.concatenate([uv.min(0), uv.max(0)]) for uv in
@@ -177,11 +241,20 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
         occ, occ_rgb = app.sample_occluder(rng, height, width, boxes[rng.integers(len(hands))])
         img[occ] = occ_rgb[occ]
         instance[occ], part_map[occ] = -1, 0
+        if arm is not None:
+            arm.reshape(height, width)[occ] = -1
     depth = np.where(instance >= 0, frags.depth, 0.0).astype(np.float32)
+    if arm is not None:
+        arm = arm.reshape(height, width)
+        seen_depth = np.where((instance >= 0) | (arm >= 0), frags.depth, 0.0).astype(np.float32)
     labels = []
     for k, (h, box) in enumerate(zip(hands, boxes)):
         own = instance == k
-        uv, visible = joint_visibility(h.joints.astype(np.float64), K, depth, own)
+        if arm is None:
+            uv, visible = joint_visibility(h.joints.astype(np.float64), K, depth, own)
+        else:
+            uv, visible = joint_visibility(h.joints.astype(np.float64), K, seen_depth,
+                                           own | (arm == k))
         labels.append(HandLabel(h, uv, visible, box, int(own.sum())))
     image = app.finish_image(rng, img, dom)
     return Scene(image, K, tuple(labels), instance >= 0, part_map, instance, depth)
