@@ -180,18 +180,42 @@ class Tally:
         return f"{pck:.2f} · {err} px · {self.found}/{self.hands}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def total_of(by_source: dict[str, Tally], sources) -> Tally:
+    """One `Tally` summing `by_source` over `sources` (the per-hand list is left empty)."""
+    total = Tally()
+    for s in sources:
+        t = by_source.get(s, Tally())
+        total.within += t.within
+        total.labelled += t.labelled
+        total.err_sum += t.err_sum
+        total.err_hands += t.err_hands
+        total.found += t.found
+        total.hands += t.hands
+    return total
+
+
+def add_realdata_argument(parser: argparse.ArgumentParser) -> None:
+    """``--realdata DIR`` (default $HANDKIT_REALDATA)."""
     parser.add_argument("--realdata", default=os.environ.get("HANDKIT_REALDATA"),
                         help="the realdata folder (default $HANDKIT_REALDATA)")
+
+
+def require_realdata(args: argparse.Namespace, prog: str) -> None:
+    """Exit with a one-line message when no realdata folder was given."""
+    if not args.realdata:
+        raise SystemExit(f"{prog}: pass --realdata DIR or set HANDKIT_REALDATA "
+                         "(e.g. ../shared/realdata); it is never part of the repository.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_realdata_argument(parser)
     parser.add_argument("--ckpt", help="checkpoint (default: the shipped one)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--detector-ckpt", help="also score handkit's trained hand detector "
                         "(handkit train detector)")
     args = parser.parse_args()
-    if not args.realdata:
-        raise SystemExit("real_photos: pass --realdata DIR or set HANDKIT_REALDATA "
-                         "(e.g. ../shared/realdata); it is never part of the repository.")
+    require_realdata(args, "real_photos")
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     photos = load_realdata(Path(args.realdata))
@@ -253,15 +277,7 @@ def main() -> None:
     print("| method | " + " | ".join(SOURCES) + " | all real |")
     print("|---|" + "---|" * (len(SOURCES) + 1))
     for method, by_source in tallies.items():
-        total = Tally()
-        for s in real:
-            t = by_source.get(s, Tally())
-            total.within += t.within
-            total.labelled += t.labelled
-            total.err_sum += t.err_sum
-            total.err_hands += t.err_hands
-            total.found += t.found
-            total.hands += t.hands
+        total = total_of(by_source, real)
         cells = [by_source.get(s, Tally()).cell() for s in SOURCES]
         print(f"| {method} | " + " | ".join(cells) + f" | {total.cell()} |")
     print("\nDoes the second pass help? Hands (real sources) whose mean error is lower with 2 "

@@ -19,7 +19,6 @@ only in what the option adds (see docs/synth.md).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from importlib import resources
@@ -58,17 +57,7 @@ def score(net, photos: list, pose: np.ndarray | None = None) -> dict[str, rp.Tal
 
 
 def row(name: str, tallies: dict[str, rp.Tally], extra: str = "") -> str:
-    total = rp.Tally()
-    for s in rp.SOURCES:
-        if s == "rhd":
-            continue
-        t = tallies.get(s, rp.Tally())
-        total.within += t.within
-        total.labelled += t.labelled
-        total.err_sum += t.err_sum
-        total.err_hands += t.err_hands
-        total.found += t.found
-        total.hands += t.hands
+    total = rp.total_of(tallies, [s for s in rp.SOURCES if s != "rhd"])
     cells = [tallies.get(s, rp.Tally()).cell().rsplit(" · ", 1)[0] for s in rp.SOURCES]
     return (f"| {name} | " + " | ".join(cells) + f" | {total.cell().rsplit(' · ', 1)[0]} |"
             + (f" {extra} |" if extra else ""))
@@ -96,8 +85,7 @@ def finetune_on(world: Path, init_ckpt: str | None, steps: int, args, out: Path)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--realdata", default=os.environ.get("HANDKIT_REALDATA"),
-                        help="the realdata folder (default $HANDKIT_REALDATA)")
+    rp.add_realdata_argument(parser)
     parser.add_argument("--out", default="runs/synth_ablation", help="work folder")
     parser.add_argument("--looks", default=",".join(LOOKS), help="comma-separated looks")
     parser.add_argument("--n", type=int, default=2000, help="synthetic images per look")
@@ -111,9 +99,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    if not args.realdata:
-        raise SystemExit("synth_ablation: pass --realdata DIR or set HANDKIT_REALDATA "
-                         "(e.g. ../shared/realdata); it is never part of the repository.")
+    rp.require_realdata(args, "synth_ablation")
     torch.set_num_threads(args.threads)
     t_all = time.perf_counter()
     photos = rp.load_realdata(Path(args.realdata))
