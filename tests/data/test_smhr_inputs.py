@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from handkit.data.schema import Sample
-from handkit.data.smhr_inputs import SMHRItems, color_noise, crop_matrix, whole_matrix
+from handkit.data.smhr_inputs import (SMHRItems, color_noise, crop_matrix, whole_matrix,
+                                     zoom_matrix)
 from handkit.geometry.camera import apply_affine_2d
 
 
@@ -80,3 +81,30 @@ def test_items_carry_targets_per_epoch():
     assert box_c.tolist() == pytest.approx([32.0, 32.0], abs=1e-4)
     bad = SMHRItems(data, size=64, max_objs=1, mode="crop", min_valid=22)[0]
     assert "no hand with >= 22" in bad["bad"]
+
+
+def test_zoom_magnifies_about_a_point_and_unlabels_hands_whose_centre_leaves():
+    rng = np.random.default_rng(3)
+    Z = zoom_matrix(rng, 64, (2.0, 2.0))
+    p = np.random.default_rng(3)
+    p.uniform(2.0, 2.0)
+    fixed = p.uniform(0, 64, 2)  # the drawn fixed point stays where it is
+    assert apply_affine_2d(fixed[None], Z)[0] == pytest.approx(fixed)
+    assert apply_affine_2d(fixed[None] + [1.0, 0.0], Z)[0] == pytest.approx(fixed + [2.0, 0.0])
+    data = [_sample(3, seed=1)]
+    items = SMHRItems(data, size=64, max_objs=4, mode="whole", center="box", zoom=(3.0, 3.0))
+    seen_drop = False
+    for epoch in range(12):
+        item = items[(epoch, 0)]
+        T = zoom_matrix(np.random.default_rng([0, epoch, 0]), 64, (3.0, 3.0)) @ \
+            whole_matrix(160, 160, 64)
+        uv = apply_affine_2d(data[0].keypoints_2d.astype(np.float64), T)
+        centres = (uv.min(1) + uv.max(1)) / 2
+        inside = ((centres >= 0) & (centres < 64)).all(1)
+        assert int(item["slot"].sum()) == int(inside.sum())
+        labelled = item["uv"][item["slot"]].numpy()
+        assert np.allclose(labelled, uv[inside], atol=1e-4)
+        seen_drop |= not inside.all()
+    assert seen_drop  # at 3x, some hand leaves the view in 12 draws
+    with pytest.raises(ValueError, match="zoom"):
+        SMHRItems(data, size=64, max_objs=4, zoom=(0.5, 2.0))

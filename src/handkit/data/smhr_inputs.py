@@ -10,6 +10,12 @@ Two ways to make the S×S input:
 - ``"whole"`` (multi-hand images: composed or the synthetic world, 384 px): the whole image
   scaled so its longer side is S and centred (zero padding); every hand is labelled.
 
+``zoom`` (handkit's, off by default; the hand detector uses it): in ``"whole"`` training mode the
+letterboxed input is magnified by z ~ U[zoom] about a uniform point of the input, so small
+synthetic hands are also seen at the sizes of people's photos; a hand whose keypoint-box centre
+leaves the input is unlabelled (its joints invalid), since its centre cell would be clipped
+onto the border.
+
 Training colour noise, SMHR's ``add_noise``: with p = 0.5, per channel x → g·x + o, g ~ U[0.7,
 1.3], o ~ U[−12.75, 12.75], clipped to [0, 255].
 
@@ -36,7 +42,8 @@ from handkit.data.schema import Sample, SampleError
 from handkit.geometry.camera import apply_affine_2d
 from handkit.utils.check import check_choice
 
-__all__ = ["INPUT_MODES", "crop_matrix", "whole_matrix", "color_noise", "SMHRItems"]
+__all__ = ["INPUT_MODES", "crop_matrix", "whole_matrix", "zoom_matrix", "color_noise",
+           "SMHRItems"]
 
 INPUT_MODES = {"crop": "a square around one hand (SMHR single-hand, 224 px)",
                "whole": "the whole image, longer side to S (multi-hand, 384 px)"}
@@ -82,6 +89,14 @@ def whole_matrix(height: int, width: int, size: int) -> np.ndarray:
                      [0, 0, 1.0]])
 
 
+def zoom_matrix(rng: np.random.Generator, size: int, zoom: tuple[float, float]) -> np.ndarray:
+    """(3, 3) input → input magnification by z ~ U[zoom] about a uniform point p of the S×S
+    input: x → z·x + (1 − z)·p, which keeps the view inside the input for z ≥ 1."""
+    z = float(rng.uniform(*zoom))
+    p = rng.uniform(0, size, 2)
+    return np.array([[z, 0, (1 - z) * p[0]], [0, z, (1 - z) * p[1]], [0, 0, 1.0]])
+
+
 def color_noise(image: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
     """SMHR's ``add_noise`` (module doc). (H, W, 3) uint8 → (H, W, 3) uint8."""
     if rng.uniform() >= p:
@@ -116,6 +131,8 @@ class SMHRItems(Dataset):
         seed: item draws are a pure function of (seed, epoch, index).
         min_valid: valid joints the cropped hand needs ("crop").
         stride: of the heat-maps (4).
+        zoom: (lo, hi) magnification range of ``"whole"`` training inputs (module doc);
+            (1, 1) = none.
 
     Items: ``image`` (3, S, S) uint8 RGB; from `center_targets`: ``hm`` (1, h, w), ``handmap``
     (2, h, w), ``ind`` (M,), ``slot`` (M,), ``uv`` (M, 21, 2), ``valid`` (M, 21), ``is_right``
@@ -128,8 +145,12 @@ class SMHRItems(Dataset):
     def __init__(self, source: Any, *, size: int, max_objs: int,
                  mode: Literal["crop", "whole"] = "whole",
                  center: Literal["box", "mean"] = "mean", augment: bool = True, seed: int = 0,
-                 min_valid: int = 10, stride: int = 4) -> None:
+                 min_valid: int = 10, stride: int = 4,
+                 zoom: tuple[float, float] = (1.0, 1.0)) -> None:
         check_choice(mode, INPUT_MODES, name="mode")
+        if not 1.0 <= zoom[0] <= zoom[1]:
+            raise ValueError(f"zoom: expected 1 <= lo <= hi, got {tuple(zoom)}.")
+        self.zoom = (float(zoom[0]), float(zoom[1]))
         self.source = source if hasattr(source, "get") and callable(source.get) else _Plain(source)
         self.size, self.max_objs, self.mode, self.center = size, max_objs, mode, center
         self.augment, self.seed, self.min_valid, self.stride = augment, seed, min_valid, stride
@@ -160,6 +181,10 @@ class SMHRItems(Dataset):
         else:
             T = whole_matrix(*sample.image.shape[:2], self.size)
             keep = list(range(sample.num_hands))
+            if self.augment and self.zoom != (1.0, 1.0):
+                T = zoom_matrix(rng, self.size, self.zoom) @ T
+                valid = valid & _centre_inside(apply_affine_2d(uv_src, T), valid,
+                                               self.size)[:, None]
         image = warp_crop(sample.image, T, self.size)
         if self.augment:
             image = color_noise(image, rng)
@@ -194,3 +219,13 @@ class SMHRItems(Dataset):
         if sample.keypoints_3d is None:
             return None
         return (sample.keypoints_3d - sample.keypoints_3d[:, :1]).astype(np.float32)
+
+
+def _centre_inside(uv: np.ndarray, valid: np.ndarray, size: int) -> np.ndarray:
+    """(N,) bool: the hand's valid-keypoint box centre lies inside the S×S input."""
+    inside = np.zeros(len(uv), bool)
+    for i, (pts, ok) in enumerate(zip(uv, valid)):
+        if ok.any():
+            c = (pts[ok].min(0) + pts[ok].max(0)) / 2
+            inside[i] = bool(((c >= 0) & (c < size)).all())
+    return inside

@@ -36,6 +36,8 @@ class SMHRDataConfig:
         compose_max_hands, compose_max_overlap, compose_flip_prob: `ComposedMultiHand`'s
             ``max_hands`` (5), ``max_overlap``, ``flip_prob`` (0.5 with handedness).
         length: items per epoch (0: the dataset's length).
+        zoom: magnification range of whole training images (`SMHRItems`; (1, 1) none,
+            SMHR's; the hand detector's config sets one).
         min_valid: valid joints a hand needs.
         augment: SMHR's training jitter and colour noise.
         batch_size: per device (SMHR's default 32; its scripts use 4).
@@ -55,6 +57,7 @@ class SMHRDataConfig:
     compose_max_overlap: float = 0.0
     compose_flip_prob: float = 0.5
     length: int = 0
+    zoom: tuple[float, float] = (1.0, 1.0)
     min_valid: int = 10
     augment: bool = True
     batch_size: int = 32
@@ -94,7 +97,7 @@ class SMHRDataModule(L.LightningDataModule):
                                        max_overlap=c.compose_max_overlap, min_valid=c.min_valid)
         return SMHRItems(source, size=self.image_size, max_objs=self.max_objs, mode=c.input,
                          center=c.center, augment=augment, seed=self.seed,
-                         min_valid=c.min_valid, stride=self.stride)
+                         min_valid=c.min_valid, stride=self.stride, zoom=c.zoom)
 
     def setup(self, stage: str | None = None) -> None:
         c = self.cfg
