@@ -49,3 +49,50 @@ def test_nearest_warp_moves_labels_without_inventing_any():
     assert set(np.unique(half)) <= {0, 7, 31}  # shrinking never averages labels
     with pytest.raises(ValueError, match="interpolation"):
         warp_crop(labels, T, 8, interpolation="cubic")
+
+
+# ---- S2HAND's HO3D crop (specs/mesh.md §2.7) -----------------------------------------------
+def test_s2hand_ho3d_crop_hand_derived_without_jitter():
+    from handkit.data.crop import s2hand_ho3d_crop
+
+    # box (100, 50)-(140, 110): c = (120, 80); grown by 10 px: x 90..150, y 40..120;
+    # largest half-extent 40 (y) -> side 4 * 40 = 160 -> s = 224 / 160 = 1.4
+    T = s2hand_ho3d_crop([[100, 50], [140, 110]], 480, 640, 224)
+    np.testing.assert_allclose(T, [[1.4, 0, 112 - 1.4 * 120], [0, 1.4, 112 - 1.4 * 80], [0, 0, 1]])
+    # the box's left edge lands at (100 - 120) * 1.4 + 112 = 84
+    assert (T @ [100, 50, 1])[0] == pytest.approx(84.0)
+    # clamped to the image before the margin: x0 = -20 counts as 0 - 10; c = (5, 32.5);
+    # x: 5 - (-10) = 15, 40 - 5 = 35; y: 32.5 - (5 - 10) = 37.5 -> side 150
+    T = s2hand_ho3d_crop([[-20, 5], [30, 60]], 480, 640, 100)
+    assert T[0, 0] == pytest.approx(100 / 150)
+    # a tiny box gets the 50 px minimum, a huge one the 640 px maximum
+    assert s2hand_ho3d_crop([[300, 200], [302, 201]], 480, 640, 50)[0, 0] == pytest.approx(1.0)
+    assert s2hand_ho3d_crop([[0, 0], [639, 479]], 480, 640, 64)[0, 0] == pytest.approx(0.1)
+    # NaN rows are ignored; none finite is an error
+    Tn = s2hand_ho3d_crop([[100, 50], [np.nan, 1], [140, 110]], 480, 640, 224)
+    np.testing.assert_allclose(Tn, s2hand_ho3d_crop([[100, 50], [140, 110]], 480, 640, 224))
+    with pytest.raises(ValueError, match="no finite point"):
+        s2hand_ho3d_crop([[np.nan, np.nan]], 480, 640, 224)
+
+
+def test_s2hand_ho3d_crop_jitter_statistics():
+    from handkit.data.crop import s2hand_ho3d_crop
+
+    box = [[200, 150], [260, 230]]  # c = (230, 190); half-extents 40 + 10 -> side 200 unjittered
+    rng = np.random.default_rng(0)
+    Ts = np.stack([s2hand_ho3d_crop(box, 480, 640, 224, rng=rng) for _ in range(4000)])
+    s = Ts[:, 0, 0]
+    centre = (112 - Ts[:, :2, 2]) / s[:, None]  # the source point mapped to the crop centre
+    assert np.abs(centre.mean(0) - [230, 190]).max() < 0.4
+    np.testing.assert_allclose(centre.std(0), [5, 5], rtol=0.06)
+    # grown box x 190..270, y 140..240: side = 4 max(40 + |dx|, 50 + |dy|) / f, f ~ U(0.8, 0.9]
+    side = 224 / s
+    assert side.min() >= 200 / 0.9 - 1e-9 and np.median(side) < 250 + 4 * 5
+    d = np.abs(centre - [230, 190])
+    f = 4 * np.maximum(40 + d[:, 0], 50 + d[:, 1]) / side
+    assert f.min() > 0.8 - 1e-9 and f.max() <= 0.9 + 1e-9
+    assert abs(f.mean() - 0.85) < 0.003
+    # the same generator state gives the same crop
+    a = s2hand_ho3d_crop(box, 480, 640, 224, rng=np.random.default_rng([3, 7]))
+    b = s2hand_ho3d_crop(box, 480, 640, 224, rng=np.random.default_rng([3, 7]))
+    assert np.array_equal(a, b)

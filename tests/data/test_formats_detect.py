@@ -10,6 +10,11 @@ def test_detect_format_reads_each_layout(tmp_path):
         for folder in folders:
             (tmp_path / name / folder).mkdir(parents=True)
         assert detect_format(tmp_path / name) == name
+    (tmp_path / "ho3d" / "evaluation" / "SM1" / "meta").mkdir(parents=True)
+    with pytest.raises(ValueError, match="HO3D evaluation.txt"):  # the frame list is needed too
+        detect_format(tmp_path / "ho3d")
+    (tmp_path / "ho3d" / "evaluation.txt").write_text("SM1/0000\n")
+    assert detect_format(tmp_path / "ho3d") == "ho3d"
     pool = tmp_path / "pool" / "annotations" / "Synth"
     pool.mkdir(parents=True)
     (pool / "Hand100M_Synth_1k_v1-1.json").write_text("{}")

@@ -226,6 +226,40 @@ def test_openhand_follows_s2hands_root_convention():
     assert (torch.diag(gram)[:-1] >= torch.diag(gram)[1:] - 1e-12).all()
 
 
+def test_mano_from_the_environment_and_a_checkpoint_from_another_machine(mano_dir, tmp_path,
+                                                                         monkeypatch):
+    from handkit.hand.mano_file import MANO_ENV, ManoFileError
+    from handkit.models.checkpoint import load_model
+
+    monkeypatch.delenv(MANO_ENV, raising=False)
+    with pytest.raises(ManoFileError, match=MANO_ENV):  # MANO asked for, no folder anywhere
+        create_model("s2hand", **SMALL, hand_model="mano")
+    with pytest.raises(ValueError, match="hand_model"):
+        create_model("s2hand", **SMALL, hand_model="openhand", mano_dir=str(mano_dir))
+    monkeypatch.setenv(MANO_ENV, str(mano_dir))
+    assert create_model("s2hand", **SMALL).hand.kind == "openhand"  # the default stays
+    net = create_model("s2hand", **SMALL, hand_model="mano").eval()  # from HANDKIT_MANO_DIR
+    assert net.hand.kind == "mano" and net.hand.num_faces == 1538
+    # a checkpoint that recorded a folder of another machine loads with the variable's folder
+    options = {**net.cfg.options, "mano_dir": "/nowhere/mano_v1_2"}
+    ckpt = tmp_path / "s2hand.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
+                "hyper_parameters": {"config": {"model": {
+                    "name": "s2hand", "backbone": net.cfg.backbone,
+                    "image_size": net.cfg.image_size, "options": options}}}}, ckpt)
+    with pytest.warns(UserWarning, match=r"/nowhere/mano_v1_2 .*not a folder here; using "
+                                         + MANO_ENV):
+        loaded = load_model(ckpt)[0]
+    image, K = _batch()
+    with torch.no_grad():
+        assert torch.equal(loaded.run(image, K, rendering=False).vertices,
+                           net.run(image, K, rendering=False).vertices)
+    monkeypatch.delenv(MANO_ENV)
+    with pytest.raises(ManoFileError, match=r"/nowhere/mano_v1_2 .*not a folder on this "
+                                            rf"machine and {MANO_ENV} is not set"):
+        load_model(ckpt)
+
+
 def test_mano_drops_in_with_the_same_code(mano_dir):
     net = create_model("s2hand", **SMALL, mano_dir=str(mano_dir))
     assert net.hand.kind == "mano" and net.hand.num_faces == 1538

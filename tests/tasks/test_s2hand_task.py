@@ -139,3 +139,41 @@ def test_detection_files_in_s2hands_layout(tmp_path):
     path.write_text(json.dumps([[[1, 2]], [], []]))
     with pytest.raises(ValueError, match="detect_all.json: keypoints: expected"):
         read_detections(path, 1)
+
+
+class _NanGradient(torch.autograd.Function):
+    """0 forward, NaN backward: a finite loss whose gradient is not (what a hand pushed metres
+    away, projecting to sub-pixel triangles, produced in the synthetic-world run)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.sum() * 0
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return torch.full_like(x, float("nan"))
+
+
+def test_a_step_with_nonfinite_gradients_is_skipped_and_counted(synth, tmp_path, monkeypatch):
+    from handkit.models.s2hand import S2Hand
+
+    loss, calls = S2Hand.loss, []
+
+    def poisoned(self, *args, **kwargs):
+        out = loss(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2 and out["loss"] is not None:  # the second step only
+            out["loss"] = out["loss"] + _NanGradient.apply(self.decoder.trunk[0].weight)
+        return out
+
+    monkeypatch.setattr(S2Hand, "loss", poisoned)
+    cfg = _cfg(synth, **{"trainer.max_epochs": 1})
+    last = train_s2hand(cfg, tmp_path / "run")
+    state, _ = read_checkpoint(last)
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+    rows = (tmp_path / "run" / "logs" / "metrics.csv").read_text().splitlines()
+    col = rows[0].split(",").index("train/nonfinite_grad_steps")
+    counted = [float(r.split(",")[col]) for r in rows[1:] if r.split(",")[col]]
+    assert sum(counted) == 1 and len(calls) == 2

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", choices=["mean-pose"],
                         help="InterHand2.6M layout without --ckpt: score the mean-pose reference "
                              "(the train split's mean 2.5D, relative root and handedness)")
+    parser.add_argument("--detections", metavar="FILE",
+                        help="s2hand checkpoints: the input detections of the 2D report, a JSON "
+                        "in S2HAND's layout (detect2d; default: the labels, so 'detected' is 0)")
     parser.add_argument("--image-size", type=integer(32), default=256,
                         help="with --reference: the crop size it is fitted at (default 256)")
 
@@ -76,6 +79,11 @@ def run(args: argparse.Namespace) -> int:
     from handkit.utils.files import output_folder
 
     output_folder(args.out)  # refused before the evaluation, not after it
+    if args.detections:
+        from pathlib import Path
+
+        if not Path(args.detections).is_file():
+            raise FileNotFoundError(f"--detections: no such file: {args.detections}")
 
     if args.reference or is_digit_checkpoint(args.ckpt):
         from handkit.infer.evaluate_digit import (MeanPose, evaluate_interhand, report_lines,
@@ -110,4 +118,27 @@ def run(args: argparse.Namespace) -> int:
     print("definitions:")
     print("\n".join(summary_lines(report)))
     print(f"wrote {args.out}/metrics.json, {args.out}/pck.png, {args.out}/gallery.png")
+    from handkit.infer.evaluate_s2hand import is_s2hand_checkpoint
+
+    if is_s2hand_checkpoint(args.ckpt):
+        _run_s2hand_2d(args)
+    elif args.detections:
+        raise ValueError("--detections: only s2hand checkpoints take input detections.")
     return 0
+
+
+def _run_s2hand_2d(args: argparse.Namespace) -> None:
+    """S2HAND's 2D report, its PCK figure and the mesh gallery, on whole images."""
+    from handkit.data.s2hand import S2HandDataConfig
+    from handkit.infer.evaluate_s2hand import evaluate_2d, report_lines
+
+    det = S2HandDataConfig(root=str(args.data), keypoints="file", detections=args.detections) \
+        if args.detections else None
+    out = args.out
+    report = evaluate_2d(args.ckpt, args.data, split=args.split, format=args.format,
+                         detections=det, batch_size=args.batch_size, limit=args.limit,
+                         out=f"{out}/report_2d.json", pck_figure=f"{out}/pck_2d.png",
+                         gallery=min(args.gallery, 8), gallery_path=f"{out}/s2hand_gallery.png")
+    print("\n".join(report_lines(report)))
+    print(f"wrote {out}/report_2d.json, {out}/pck_2d.png"
+          + (f", {out}/s2hand_gallery.png" if args.gallery else ""))

@@ -18,6 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="joint order and camera convention (default: the format's)")
     parser.add_argument("--flip-vertices", action="store_true",
                         help="ho3d: negate the vertices' y, z too (S2HAND flips joints only)")
+    parser.add_argument("--crop", choices=["auto", "whole", "ho3d"], default="auto",
+                        help="model input: the whole image, or S2HAND's HO3D crop around "
+                        "handBoundingBox (default auto: ho3d for HO3D, else whole)")
+    parser.add_argument("--crop-seed", type=integer(0), default=0,
+                        help="seed of the HO3D crop's jitter (per sample: seed, index)")
+    parser.add_argument("--no-jitter", action="store_true",
+                        help="HO3D crop without S2HAND's centre/scale jitter (on as released)")
     parser.add_argument("--batch-size", type=integer(1), default=16, help="images per batch")
     parser.add_argument("--limit", type=integer(1), help="the first N samples only")
     parser.add_argument("--out", default="pred.json", help="output file")
@@ -28,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = predict_pred_json(args.ckpt, args.data, args.out, split=args.split,
                             format=args.format, layout=args.layout, batch_size=args.batch_size,
-                            limit=args.limit, flip_vertices=args.flip_vertices)
+                            limit=args.limit, flip_vertices=args.flip_vertices,
+                            crop=args.crop, crop_seed=args.crop_seed, jitter=not args.no_jitter)
     print(f"pred-json: wrote {out}")
     return 0

@@ -5,6 +5,11 @@ The test-time crop of PeCLR's FreiHAND script (specs/pretrain.md §3.1, ``P:test
 the output and centres it; ``modify_bbox([0, 0, 224, 224], 0.33)`` is the first-pass box, a
 square of side 0.33 · 224 centred on the image. Fine-tuning uses the same map for its pre-crop.
 
+S2HAND's HO3D crop (specs/mesh.md §2.7, `s2hand_ho3d_crop`): centred on the box of the GT
+projected joints (training) or of ``handBoundingBox`` (evaluation), side 4 × (largest half-extent
++ 10 px) clamped to [50, 640], with the centre jittered by N(0, 5²) px and the side grown by
+1 / U(0.8, 0.9), both also at evaluation as released.
+
 **Convention:** handkit pixels (pixel corners on integers, centre of column i at i + 0.5); T maps
 source pixels to crop pixels, so keypoints map as ``uv' = T uv`` and intrinsics as ``K' = T K``.
 """
@@ -18,7 +23,12 @@ import numpy as np
 
 from handkit.utils.check import check_shape
 
-__all__ = ["keypoint_box", "centre_box", "box_crop_matrix", "warp_crop"]
+__all__ = ["keypoint_box", "centre_box", "box_crop_matrix", "warp_crop", "s2hand_ho3d_crop",
+           "HO3D_CROP"]
+
+HO3D_CROP = {"margin_px": 10.0, "half_extent_factor": 4.0, "min_side": 50.0, "max_side": 640.0,
+             "centre_sigma_px": 5.0, "scale_jitter": (0.8, 0.9)}
+"""S2HAND's HO3D crop constants (``examples/data/dataset.py``, HO3D branch; specs/mesh.md §2.7)."""
 
 # handkit continuous coords (pixel centre at i + 0.5) <-> OpenCV's (pixel centre at i).
 _TO_CV = np.array([[1.0, 0, -0.5], [0, 1.0, -0.5], [0, 0, 1.0]])
@@ -101,3 +111,48 @@ def warp_crop(image: np.ndarray, T: Any, out_size: int, *, border: int = 0,
     m = _TO_CV @ m @ _FROM_CV
     return cv2.warpAffine(image, m[:2], (out_size, out_size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+def s2hand_ho3d_crop(points: Any, height: int, width: int, out_size: int, *,
+                     rng: np.random.Generator | None = None) -> np.ndarray:
+    """(3, 3) float64 T (source px → crop px) of S2HAND's HO3D crop.
+
+    The box of `points` (its corners clamped to the image, then grown by 10 px) has centre c;
+    side = 4 · max(|box edge − c|) clamped to [50, 640] px (S2HAND's "crop_size_best": 4 × the
+    largest half-extent, so about twice the hand box). With `rng` (the released behaviour, at
+    training *and* evaluation): c += N(0, 5²) px per axis before the extents are measured, and
+    the side is divided by f ~ U(0.8, 0.9] (S2HAND: ``scale *= 0.9 − 0.1 U``), i.e. the crop
+    grows by 1.11–1.25×. Without `rng` there is no jitter (f = 1). The crop maps c to the crop
+    centre: ``u' = (u − c) · out_size / side + out_size / 2``, which is S2HAND's K_crop = T S K
+    (its image crop starts at ``c − side // 2``, up to half a pixel off its own K; handkit's
+    warp follows T exactly).
+
+    Args:
+        points: (P, 2) float px: the GT projected joints, or ``handBoundingBox``'s two corners
+            [[x0, y0], [x1, y1]] (evaluation). Non-finite rows are ignored.
+        height, width: the source image size (S2HAND clamps to HO3D's 640 × 480).
+        out_size: the crop side (S2HAND 224).
+        rng: the jitter's generator, or None for none.
+
+    Raises:
+        ValueError: no finite point.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    check_shape(pts, "P 2", name="points")
+    pts = pts[np.isfinite(pts).all(-1)]
+    if len(pts) == 0:
+        raise ValueError("points: no finite point to centre the HO3D crop on.")
+    c = (pts.min(0) + pts.max(0)) / 2
+    f = 1.0
+    if rng is not None:
+        c = c + HO3D_CROP["centre_sigma_px"] * rng.standard_normal(2)
+        lo, hi = HO3D_CROP["scale_jitter"]
+        f = hi - (hi - lo) * rng.uniform()
+    m = HO3D_CROP["margin_px"]
+    lo_uv = np.maximum(pts.min(0), 0.0) - m
+    hi_uv = np.minimum(pts.max(0), [float(width), float(height)]) + m
+    side = HO3D_CROP["half_extent_factor"] * float(np.max(np.maximum(hi_uv - c, c - lo_uv)))
+    side = min(max(side, HO3D_CROP["min_side"]), HO3D_CROP["max_side"]) / f
+    s = out_size / side
+    return np.array([[s, 0.0, out_size / 2 - s * c[0]], [0.0, s, out_size / 2 - s * c[1]],
+                     [0.0, 0.0, 1.0]])

@@ -80,7 +80,9 @@ def mean_pose_pa_mpjpe(train_root: Path, test_roots: list[tuple[Path, str]],
 
 def whole_image_scores(ckpt: Path, root: Path, split: str, batch_size: int = 32) -> dict:
     """PA-MPJPE (mm) and the projected joints' 2D error (px) of a checkpoint on whole images
-    (as S2HAND evaluates: the FreiHAND-like image itself, its K), labels as the reference."""
+    (as S2HAND evaluates: the FreiHAND-like image itself, its K), labels as the reference; and
+    the diagnostics of the far-away collapse: the median predicted and true hand depth (m) and
+    the median projected hand extent (px)."""
     net = load_model(ckpt)[0]
     items = S2HandItems(open_dataset("freihand", root, split),
                         S2HandDataConfig(root=str(root)), net.cfg.image_size)
@@ -96,9 +98,14 @@ def whole_image_scores(ckpt: Path, root: Path, split: str, batch_size: int = 32)
         gt.append(torch.stack([b["xyz_gt"] for b in batch]).double())
         uv_gt.append(torch.stack([b["uv_gt"] for b in batch]).double())
     pred, gt = torch.cat(pred), torch.cat(gt)
-    err2d = (torch.cat(uv) - torch.cat(uv_gt)).norm(dim=-1)
+    uv = torch.cat(uv)
+    err2d = (uv - torch.cat(uv_gt)).norm(dim=-1)
+    extent = (uv.amax(1) - uv.amin(1)).amax(-1)  # the projected hand's larger side, px
     return {"pa_mpjpe_mm": float(1000 * pa_mpjpe(pred, gt)),
-            "proj_px": float(err2d[torch.isfinite(err2d)].mean())}
+            "proj_px": float(err2d[torch.isfinite(err2d)].mean()),
+            "median_depth_m": float(pred[..., 2].mean(-1).median()),
+            "gt_median_depth_m": float(gt[..., 2].mean(-1).median()),
+            "median_extent_px": float(extent.median())}
 
 
 def run_variant(name: str, exp: SynthExperiment, train_root: Path, out: Path) -> Path:

@@ -42,13 +42,15 @@ import torch
 from torch import Tensor
 
 from handkit.hand.mano_file import (MANO_PARENTS, ManoFileError, find_mano_dir,
-                                    has_left_shapedirs_bug, mano_file, read_mano)
+                                    has_left_shapedirs_bug, mano_file, read_mano,
+                                    resolve_mano_dir)
 from handkit.hand.model import (HANDEDNESS, NUM_POSE_JOINTS, POSE_JOINTS, Handedness, HandModel,
                                 HandOutput, aa_to_rotmat, forward_kinematics, lbs, mirror_pose)
 from handkit.hand.skeleton import NUM_JOINTS, ORDERS, TIP_VERTEX_SETS, add_fingertips, convert
 from handkit.utils.check import check_choice, check_finite, check_shape
 
 __all__ = ["MANO", "ManoOutput", "ROOT_MODES", "S2HAND_ROOT", "LEFT_SHAPEDIRS", "find_mano_dir",
+           "resolve_mano_dir",
            "mano_lbs", "pca_to_finger_aa", "finger_aa_to_pca", "MANO_POSE_OF_HANDKIT"]
 
 ROOT_MODES = {

@@ -2,7 +2,10 @@
 
 handkit never ships or downloads MANO (MPI licence): the user downloads ``MANO_RIGHT.pkl`` /
 ``MANO_LEFT.pkl`` from https://mano.is.tue.mpg.de and points handkit at the folder with
-``--mano DIR`` or ``HANDKIT_MANO_DIR`` (`find_mano_dir`).
+``--mano DIR`` or ``HANDKIT_MANO_DIR`` (`find_mano_dir`). A model option ``mano_dir`` (from a
+config or a checkpoint) is resolved by `resolve_mano_dir`: empty means ``HANDKIT_MANO_DIR``; a
+folder that does not exist on this machine (a checkpoint trained elsewhere) falls back to
+``HANDKIT_MANO_DIR`` with a warning naming both, so checkpoints stay portable.
 
 The released pickles hold chumpy objects (``shapedirs`` is a ``chumpy.reordering.Select`` of a
 ``chumpy.ch.Ch``) and a scipy ``csc_matrix`` ``J_regressor`` (specs/mesh.md §1.1). They are read
@@ -30,7 +33,7 @@ from handkit.utils.safe_pickle import ARRAY_GLOBALS, load_pickle
 from handkit.utils.files import write_npz
 
 __all__ = ["MANO_FILES", "MANO_ENV", "MANO_URL", "MANO_PARENTS", "ManoData", "ManoFileError",
-           "find_mano_dir", "mano_file", "read_mano", "rest_chirality",
+           "find_mano_dir", "resolve_mano_dir", "mano_file", "read_mano", "rest_chirality",
            "has_left_shapedirs_bug"]
 
 MANO_FILES = {"right": "MANO_RIGHT.pkl", "left": "MANO_LEFT.pkl"}
@@ -62,6 +65,34 @@ def find_mano_dir(arg: str | Path | None) -> Path:
         raise ManoFileError(f"{source}={value}: not a folder; point it at the folder holding "
                             f"MANO_RIGHT.pkl ({_GET_IT}).")
     return path
+
+
+def resolve_mano_dir(recorded: str | Path | None) -> Path:
+    """The MANO folder of a model built from options (a config, or a checkpoint's config).
+
+    - `recorded` None or "": ``$HANDKIT_MANO_DIR`` (`find_mano_dir`).
+    - `recorded` a folder on this machine: it.
+    - otherwise (the folder the model was trained with, on another machine): the folder in
+      ``$HANDKIT_MANO_DIR``, with a warning naming both (MANO v1.2 is one file, the same
+      everywhere; the joints and mesh then come from your copy of it).
+
+    Raises:
+        ManoFileError: nothing usable; the message names the recorded folder and the variable.
+    """
+    if not recorded:
+        return find_mano_dir(None)
+    path = Path(recorded).expanduser()
+    if path.is_dir():
+        return path
+    env = os.environ.get(MANO_ENV)
+    if env and Path(env).expanduser().is_dir():
+        warnings.warn(f"mano_dir {recorded} (recorded in the config or checkpoint) is not a "
+                      f"folder here; using {MANO_ENV}={env}.", stacklevel=2)
+        return Path(env).expanduser()
+    raise ManoFileError(f"mano_dir {recorded} (recorded in the config or checkpoint) is not a "
+                        f"folder on this machine and {MANO_ENV} is " + (
+                            f"{env!r}, not a folder" if env else "not set") +
+                        f"; set {MANO_ENV}=DIR to your MANO folder ({_GET_IT}).")
 
 
 def mano_file(directory: str | Path, side: Literal["right", "left"]) -> Path:

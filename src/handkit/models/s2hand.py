@@ -15,8 +15,10 @@ Data flow of `S2Hand.run` (§2.1): the image (B, 3, S, S) in [0, 1] goes
    colour (white background), depth (0 background), silhouette;
 5. the joints, handkit (= FreiHAND) order, projected with K: ``j2d``.
 
-**Hand models, one code path** (`S2HandHand`): MANO from the user's folder (``mano_dir``;
-30 PCA coefficients on the mean hand, root fixed to (π, 0, 0), ``rot`` about the origin,
+**Hand models, one code path** (`S2HandHand`): ``hand_model`` "mano" (the user's folder:
+``mano_dir``, else ``HANDKIT_MANO_DIR``; a recorded folder missing on this machine falls back to
+the variable, `hand.mano_file.resolve_mano_dir`) or "openhand"; unset, it is "mano" when
+``mano_dir`` is given, else OpenHand. MANO: 30 PCA coefficients on the mean hand, root fixed to (π, 0, 0), ``rot`` about the origin,
 FreiHAND's tip vertices: exactly §1.5) or, by default, the license-free OpenHand with the same
 structure: its PCA basis is fitted once on the synthetic world's pose sampler (deterministic,
 seed 0), its root is fixed to (π, 0, 0) about the wrist (= its origin) and ``rot`` turns the
@@ -46,7 +48,7 @@ from torch import Tensor, nn
 
 from handkit.data.synth.poses import sample_angles
 from handkit.geometry.camera import project
-from handkit.hand.mano import MANO, S2HAND_ROOT, find_mano_dir
+from handkit.hand.mano import MANO, S2HAND_ROOT, resolve_mano_dir
 from handkit.hand.model import aa_to_rotmat
 from handkit.hand.openhand import JOINT_LIMITS, OpenHand, angles_to_pose, pose_to_angles
 from handkit.losses import s2hand as L
@@ -58,7 +60,7 @@ from handkit.models.s2hand_nets import (HandDecoder, StackedHourglass, TextureLi
 from handkit.render import PinholeCamera, ambient_directional, face_normals, render
 from handkit.utils.check import check_choice, check_shape
 
-__all__ = ["S2Hand", "S2HandHand", "S2HandOutput", "HandGeometry", "openhand_pca",
+__all__ = ["S2Hand", "S2HandHand", "S2HandOutput", "HandGeometry", "openhand_pca", "HAND_MODELS",
            "LOSS_NAMES", "PARTS_OF_LOSS", "s2hand"]
 
 LOSS_NAMES = ("open_2dj", "hm_integral", "kp_cons", "open_bone_direc", "mscale", "tsa_poses",
@@ -97,6 +99,10 @@ def openhand_pca(samples: int = _OPENHAND_PCA_SAMPLES) -> tuple[Tensor, Tensor]:
     return mean, vh * sigma[:, None]
 
 
+HAND_MODELS = {"mano": "MANO from your files (mano_dir, else HANDKIT_MANO_DIR)",
+               "openhand": "handkit's license-free OpenHand (no files)"}
+
+
 @dataclass(frozen=True)
 class HandGeometry:
     """What `S2HandHand` returns (model frame, before S2HAND's |s| and t)."""
@@ -109,7 +115,7 @@ class HandGeometry:
 
 
 class S2HandHand(nn.Module):
-    """The hand model of S2HAND behind one interface: MANO (``mano_dir``) or OpenHand.
+    """The hand model of S2HAND behind one interface: MANO or OpenHand (`HAND_MODELS`).
 
     ``forward(pose (B, num_pose) PCA coefficients, shape (B, 10), rot (B, 3) axis-angle)`` →
     `HandGeometry`: the skinning root fixed to (π, 0, 0) about the wrist, then `rot` about the
@@ -121,17 +127,24 @@ class S2HandHand(nn.Module):
             its bone to 28 mm would shrink every hand to 63 %).
 
     Args:
-        mano_dir: a MANO folder (or None for OpenHand). num_pose: PCA coefficients (30).
+        mano_dir: a MANO folder, or None (MANO: ``HANDKIT_MANO_DIR``).
+        num_pose: PCA coefficients (30).
+        hand_model: `HAND_MODELS`, or None: "mano" when `mano_dir` is given, else "openhand".
     """
 
-    def __init__(self, mano_dir: str | Path | None = None, num_pose: int = 30):
+    def __init__(self, mano_dir: str | Path | None = None, num_pose: int = 30,
+                 hand_model: str | None = None):
         super().__init__()
         if not 1 <= num_pose <= 45:
             raise ValueError(f"num_pose: expected 1 to 45 PCA coefficients, got {num_pose}.")
         self.num_pose = num_pose
-        if mano_dir is not None:
+        hand_model = hand_model or ("mano" if mano_dir else "openhand")
+        check_choice(hand_model, HAND_MODELS, name="hand_model")
+        if hand_model == "openhand" and mano_dir:
+            raise ValueError(f"hand_model: 'openhand' with mano_dir {mano_dir}; drop one.")
+        if hand_model == "mano":
             self.kind = "mano"
-            self.model = MANO(find_mano_dir(str(mano_dir)), root_mode="s2hand", tips="freihand")
+            self.model = MANO(resolve_mano_dir(mano_dir), root_mode="s2hand", tips="freihand")
             low, high = L.tsa_bounds(torch.float32)
             self.bone_m = L.MEAN_BONE_M
         else:
@@ -404,15 +417,17 @@ class S2Hand(PoseNet):
 def s2hand(backbone: str = "efficientnet_b3", image_size: int = 224,
            mano_dir: str | None = None, num_pose: int = 30, hm_feats: int = 256,
            hm_stacks: int = 2, hm_modules: int = 2, use_mean_shape: bool = True,
-           render_sigma: float = 0.5) -> S2Hand:
-    """S2HAND: `backbone` any timm model name (official EfficientNet-B3, random init); OpenHand
-    unless `mano_dir` names a MANO folder; hourglass ``hm_stacks`` × ``hm_modules`` with
+           render_sigma: float = 0.5, hand_model: str | None = None) -> S2Hand:
+    """S2HAND: `backbone` any timm model name (official EfficientNet-B3, random init);
+    `hand_model` "mano" (`mano_dir`, else ``HANDKIT_MANO_DIR``) or "openhand"; None = MANO when
+    `mano_dir` is given, else OpenHand; hourglass ``hm_stacks`` × ``hm_modules`` with
     ``hm_feats`` channels (official 2, 2, 256)."""
-    options = {"mano_dir": mano_dir, "num_pose": num_pose, "hm_feats": hm_feats,
+    options = {"mano_dir": mano_dir, "hand_model": hand_model, "num_pose": num_pose,
+               "hm_feats": hm_feats,
                "hm_stacks": hm_stacks, "hm_modules": hm_modules,
                "use_mean_shape": use_mean_shape, "render_sigma": render_sigma}
     cfg = ModelConfig("s2hand", backbone, image_size, options)
     return S2Hand(cfg, TimmEncoder(backbone),
                   StackedHourglass(21, hm_stacks, hm_modules, hm_feats),
-                  S2HandHand(mano_dir, num_pose), use_mean_shape=use_mean_shape,
+                  S2HandHand(mano_dir, num_pose, hand_model), use_mean_shape=use_mean_shape,
                   render_sigma=render_sigma)

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from handkit.hand.mano import MANO, find_mano_dir
+from handkit.hand.mano import MANO, resolve_mano_dir
 from handkit.hand.model import mirror_pose
 from handkit.hand.openhand import JOINT_LIMITS, OpenHand, pose_to_angles
 from handkit.losses.centernet import clamped_sigmoid, focal_loss
@@ -255,7 +255,8 @@ class SMHR(nn.Module):
     Args:
         backbone, image_size: of `ModelConfig` (official resnet50; 224 single-hand, 384 multi).
         param_set: `PARAM_SETS`. n_pca: PCA coefficients (``param_set="pca"``).
-        hand_model: `HAND_MODELS`. mano_dir: the MANO folder (None: ``HANDKIT_MANO_DIR``).
+        hand_model: `HAND_MODELS`. mano_dir: the MANO folder (None: ``HANDKIT_MANO_DIR``; one missing here
+            falls back to it, `hand.mano_file.resolve_mano_dir`).
         camera: `CAMERAS`. pick_hand: predict handedness (else every hand is right).
         photometric: build the texture and light heads.
         max_hands: K of the top-K decoding. score_threshold: see `decode_peaks`.
@@ -298,7 +299,7 @@ class SMHR(nn.Module):
         self.finger_dim = 45 if param_set == "axis_angle" else n_pca
         self.set_size = 3 + self.finger_dim + 10 + 3
         if hand_model == "mano":
-            folder = find_mano_dir(mano_dir)
+            folder = resolve_mano_dir(mano_dir)
             flat = param_set == "axis_angle"
             self.hands = nn.ModuleDict({
                 "right": MANO(folder, side="right", flat_hand_mean=flat, tips="smhr"),

@@ -180,6 +180,20 @@ class S2HandTask(TaskBase):
         self.log("train/loss", total.detach(), prog_bar=True, batch_size=n)
         return total
 
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """A step whose gradients are not all finite changes nothing: every gradient is dropped
+        (Adam skips a parameter without one; its moments stay) and the step is counted
+        (``train/nonfinite_grad_steps``). A finite loss can still have NaN gradients, e.g. once
+        a hand pushed far from the camera (the 2D terms' degenerate minimum) projects to
+        sub-pixel triangles; without this one such batch ended the run."""
+        params = [p for group in optimizer.param_groups for p in group["params"]
+                  if p.grad is not None]
+        bad = not all(bool(torch.isfinite(p.grad).all()) for p in params)
+        if bad:
+            for p in params:
+                p.grad = None
+        self.log("train/nonfinite_grad_steps", float(bad), reduce_fx="sum", batch_size=1)
+
     def validation_metrics(self, batch: dict) -> dict[str, Tensor]:
         """2D errors against the labels (px) of the projected joints, the heat-map branch and
         the detections, as the official code reports; PA-MPJPE (mm) where 3D labels exist."""

@@ -117,7 +117,8 @@ def detect_format(path: str | Path) -> str:
     FreiHAND: ``training/rgb`` or ``evaluation/rgb``; InterHand2.6M:
     ``annotations/*/InterHand2.6M_*_data.json``; DexYCB: ``calibration/``; AssemblyHands:
     ``annotations/`` and ``images/``; multihand (handkit's synthetic): ``annotations.json`` and
-    ``masks/``.
+    ``masks/``; HO3D: ``train.txt`` or ``evaluation.txt`` beside ``train/*/meta`` or
+    ``evaluation/*/meta``.
 
     Raises:
         FileNotFoundError: `path` does not exist.
@@ -138,6 +139,8 @@ def detect_format(path: str | Path) -> str:
         ("dexycb", lambda: (path / "calibration").is_dir()),
         ("assemblyhands", lambda: (path / "annotations").is_dir() and (path / "images").is_dir()),
         ("multihand", lambda: (path / "annotations.json").is_file() and (path / "masks").is_dir()),
+        ("ho3d", lambda: ((path / "train.txt").is_file() or (path / "evaluation.txt").is_file())
+         and (any(path.glob("train/*/meta")) or any(path.glob("evaluation/*/meta")))),
     ]
     for name, present in checks:
         if present():
@@ -145,4 +148,5 @@ def detect_format(path: str | Path) -> str:
     raise ValueError(f"data: cannot tell the layout of {path} (looked for Hand100M "
                      "annotations/*/Hand100M_*.json, FreiHAND training/rgb, InterHand2.6M "
                      "annotations/*/InterHand2.6M_*_data.json, DexYCB calibration/, AssemblyHands "
-                     "annotations/+images/, multihand annotations.json+masks/); pass the format explicitly.")
+                     "annotations/+images/, multihand annotations.json+masks/, HO3D evaluation.txt+"
+                     "evaluation/*/meta); pass the format explicitly.")
