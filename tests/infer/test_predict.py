@@ -132,3 +132,18 @@ def test_names_differing_only_in_case_keep_every_images_outputs(tmp_path, ckpt):
     records = {json.loads((tmp_path / "out" / f"{stems[p]}.json").read_text())["image"]
                for p in files}
     assert records == {str(p) for p in files} and len(run.results) == 3
+
+
+def test_onnx_runtime_gives_torchs_keypoints_and_says_so(tmp_path, ckpt):
+    Image.fromarray(_hand_image()).save(tmp_path / "hand.png")
+    runs = {rt: predict(tmp_path / "hand.png", ckpt=ckpt, out_dir=tmp_path / rt,
+                        detector="centre", runtime=rt, progress=False) for rt in ("torch", "onnx")}
+    a, b = (runs[rt].results[0] for rt in ("torch", "onnx"))
+    # float32 graphs of the same weights: equal to rounding, far below a pixel
+    assert np.abs(a.uv - b.uv).max() < 1e-3
+    record = json.loads((tmp_path / "onnx" / "hand_png.json").read_text())
+    assert record["model"]["runtime"] == "onnx"
+    assert json.loads((tmp_path / "torch" / "hand_png.json").read_text())["model"]["runtime"] \
+        == "torch"
+    with pytest.raises(ValueError, match="runtime"):
+        predict(tmp_path / "hand.png", ckpt=ckpt, out_dir=tmp_path / "x", runtime="tensorrt")

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "refinement, docs/s2hand.md), camera frame under the assumed K")
     parser.add_argument("--mano", metavar="DIR", help="--fit-mesh with MANO from DIR (default: "
                         "the license-free OpenHand)")
+    parser.add_argument("--runtime", default="torch", choices=["torch", "onnx"],
+                        help="where the pose network runs (onnx: exported to a temporary "
+                        "file and run in onnxruntime; keypoint models; default %(default)s)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--root-depth", type=number(0), metavar="M",
                         help="DIGIT checkpoints: the right hand's root depth in meters "
@@ -55,7 +58,8 @@ def _run_multihand(args: argparse.Namespace) -> int:
                                         ("--threshold", args.threshold is not None),
                                         ("--passes", args.passes is not None),
                                         ("--hand", args.hand != "auto"),
-                                        ("--box", args.box is not None)) if value]
+                                        ("--box", args.box is not None),
+                                        ("--runtime", args.runtime != "torch")) if value]
     if ignored:
         print(f"note: {', '.join(ignored)} ignored: a multi-hand model finds every hand itself "
               "(its score threshold is the checkpoint's model.options.score_threshold)")
@@ -112,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
                      threshold=args.threshold, hand=args.hand, box=args.box,
                      passes=args.passes, mesh_format=args.mesh_format,
                      fit_mesh=args.fit_mesh, mano_dir=args.mano,
-                     detector_ckpt=args.detector_ckpt, progress=not args.quiet)
+                     detector_ckpt=args.detector_ckpt, runtime=args.runtime,
+                     progress=not args.quiet)
     notes = sorted({n for r in result.results for n in r.notes})
     for note in notes:
         print(f"note: {note}")

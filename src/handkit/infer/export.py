@@ -109,6 +109,8 @@ class OnnxPoseNet:
         session: `onnx_session` of `export_onnx(net, ...)`.
     """
 
+    runtime = "onnx"
+
     def __init__(self, net: PoseNet, session):
         self.net, self.session = net, session
         self.cfg, self.unit, self.frame = net.cfg, net.unit, net.frame

@@ -27,12 +27,14 @@ units (``keypoints_3d_bone_units``) needs neither assumption's scale.
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps
 
 from handkit.data.hands import mirror_to_right
@@ -59,6 +61,7 @@ MAX_PIXELS = 250_000_000
 """Images above this many pixels are refused (decoding alone would need > 750 MB)."""
 _WORK_SIDE = 2048
 MESH_FORMATS = ("obj", "ply")
+RUNTIMES = ("torch", "onnx")
 
 
 @dataclass
@@ -318,7 +321,8 @@ def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str,
         "keypoints_3d_rel_m": (result.xyz_bone * bone).round(5).tolist(),
         "keypoints_3d_cam_m": None if result.xyz_cam_m is None
         else result.xyz_cam_m.round(5).tolist(),
-        "model": {"name": net.cfg.name, "backbone": net.cfg.backbone},
+        "model": {"name": net.cfg.name, "backbone": net.cfg.backbone,
+                  "runtime": getattr(net, "runtime", "torch")},
         "assumptions": {"bone_m": bone, "unit": net.unit,
                         "focal_px": "max(W, H) of the image, principal point at the centre",
                         "frame": "camera: x right, y down, z forward; wrist-relative for _rel"},
@@ -384,7 +388,8 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
             threshold: float | None = None, hand: str = "auto",
             box: tuple[float, float, float, float] | None = None, passes: int | None = None,
             mesh_format: str = "obj", fit_mesh: bool = False, mano_dir: str | None = None,
-            detector_ckpt: str | Path | None = None, progress: bool = True) -> PredictRun:
+            detector_ckpt: str | Path | None = None, runtime: str = "torch",
+            progress: bool = True) -> PredictRun:
     """Predict every image of a file or folder; images without a hand and bad images are
     reported, never raised.
 
@@ -398,13 +403,41 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
         hand, box, passes: see `predict_image`.
         mesh_format: "obj" or "ply", the file of a mesh model's mesh (module doc).
         fit_mesh, mano_dir: see `predict_image`.
+        runtime: "torch" or "onnx" (the network exported to a temporary ONNX file and run
+            in onnxruntime, `infer.export.OnnxPoseNet`; keypoint models only).
     """
     check_choice(mesh_format, MESH_FORMATS, name="mesh_format")
+    check_choice(runtime, RUNTIMES, name="runtime")
+    with tempfile.TemporaryDirectory(prefix="handkit-onnx-") as tmp:
+        net = load_model(ckpt)[0]
+        if runtime == "onnx":
+            net = _onnx_runner(net, Path(tmp))
+        return _predict_files(net, source, out_dir, progress=progress, hand=hand,
+                              box=box, passes=passes, fit_mesh=fit_mesh, mano_dir=mano_dir,
+                              mesh_format=mesh_format,
+                              finder=None if box is not None else make_finder(
+                                  detector, net, threshold=threshold,
+                                  detector_ckpt=detector_ckpt))
+
+
+def _onnx_runner(net: PoseNet, folder: Path):
+    """`net` exported into `folder` and wrapped to run in onnxruntime."""
+    from handkit.infer.evaluate import gives_vertices
+    from handkit.infer.export import OnnxPoseNet, export_onnx, onnx_session
+
+    if gives_vertices(net):
+        raise ValueError(f"runtime: 'onnx' runs keypoint models; {net.cfg.name} also predicts "
+                         "a mesh, which the exported graph does not return. Use --runtime "
+                         "torch.")
+    return OnnxPoseNet(net, onnx_session(export_onnx(net, folder / "model.onnx"),
+                                         threads=max(1, torch.get_num_threads())))
+
+
+def _predict_files(net, source, out_dir, *, progress: bool, hand: str, box, passes,
+                   fit_mesh: bool, mano_dir, mesh_format: str, finder) -> PredictRun:
+    """`predict`'s loop over the images of `source` with a loaded `net` and `finder`."""
     from tqdm import tqdm
 
-    net = load_model(ckpt)[0]
-    finder = None if box is not None else make_finder(detector, net, threshold=threshold,
-                                                      detector_ckpt=detector_ckpt)
     run = PredictRun()
     files = _inputs(Path(source))
     stems = output_stems(files)
