@@ -189,3 +189,17 @@ def test_part_masks_are_read_in_handkit_encoding_and_checked(ih):
     cv2.imwrite(str(seg_dir / "image1003.png"), digit + 40)
     with pytest.raises(SampleError, match=r"image1003\.png: part mask: class id 65 >= 33"):
         ds[3]
+
+
+def test_missing_camera_entries_name_file_and_field(ih):
+    root, _ = ih
+    path = root / "annotations" / "train" / "InterHand2.6M_train_camera.json"
+    cams = json.loads(path.read_text())
+    cams["0"]["focal"].pop("400001")  # the camera of every frame loses its focal length
+    path.write_text(json.dumps(cams))
+    ds = InterHand26M(root, "train")  # the annotations open; the frame that needs it fails
+    with pytest.raises(SampleError, match=r"camera\.json: \['0'\]\.focal\['400001'\]: missing"):
+        ds[0]
+    path.write_text(json.dumps({"1": cams["0"]}))  # no capture 0 at all
+    with pytest.raises(SampleError, match=r"camera\.json: \['0'\]: missing"):
+        InterHand26M(root, "train")[1]

@@ -148,3 +148,24 @@ def test_the_mean_pose_reference_is_fitted_and_scored(synth, tmp_path, capsys):
     report = json.loads((tmp_path / "ref" / "metrics.json").read_text())
     assert report["model"] == "mean pose (reference)" and report["mpjpe_all"] > 1.0
     assert "mean pose (reference) on synthetic" in capsys.readouterr().out
+
+
+def test_unusable_frames_are_skipped_counted_and_named(synth, tmp_path):
+    import shutil
+
+    root = shutil.copytree(synth, tmp_path / "broken")
+    ann = root / "annotations/test"
+    data = json.loads((ann / "InterHand2.6M_test_data.json").read_text())
+    first, second = data["images"][:2]
+    joints = json.loads((ann / "InterHand2.6M_test_joint_3d.json").read_text())
+    joints[str(first["capture"])].pop(str(first["frame_idx"]))  # a frame without its 3D
+    (ann / "InterHand2.6M_test_joint_3d.json").write_text(json.dumps(joints))
+    (root / "images/test" / second["file_name"]).write_bytes(b"\xff\xd8junk")  # corrupt image
+    ref = ev.MeanPose.fit(root, "train", image_size=64)
+    report = ev.evaluate_interhand(ref, root, split="test")
+    assert report["skipped"] == 2 and report["frames"] == len(data["images"]) - 2
+    reasons = " ".join(report["skip_reasons"])
+    assert f"joint_3d.json: ['{first['capture']}']['{first['frame_idx']}']: missing" in reasons
+    assert "cannot decode" in reasons and second["file_name"].split("/")[-1] in reasons
+    printed = "\n".join(ev.report_lines(report))
+    assert "2 skipped" in printed and printed.count("  skipped: ") == 2

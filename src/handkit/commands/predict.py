@@ -17,11 +17,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "smhr) finds every hand of each image itself")
     parser.add_argument("--out", default="runs/predict", help="output folder (default %(default)s)")
     parser.add_argument("--detector", default="auto",
-                        choices=["auto", "mediapipe", "handkit", "trained", "centre"],
+                        choices=["auto", "mediapipe", "handkit", "trained", "centre", "whole"],
                         help="hand finder (auto: MediaPipe if installed, the extra "
                         "handkit[mediapipe], else the trained detector if --detector-ckpt is "
                         "given, else handkit's crop scoring; centre: a centred crop, no "
-                        "score; docs/predict.md)")
+                        "score; docs/predict.md). DIGIT checkpoints: the union of up to two "
+                        "hands' boxes, auto ending in the whole image instead of handkit's "
+                        "crop scoring; whole: the whole image (DIGIT only); handkit is refused "
+                        "(docs/digit.md)")
     parser.add_argument("--detector-ckpt", metavar="FILE",
                         help="handkit's trained hand detector (handkit train detector) for "
                         "--detector trained / auto")
@@ -48,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root-depth", type=number(0), metavar="M",
                         help="DIGIT checkpoints: the right hand's root depth in meters "
                              "(default: assumed 0.7 m)")
+    parser.add_argument("--K", type=number(), nargs=4, metavar=("FX", "FY", "CX", "CY"),
+                        help="DIGIT checkpoints: the camera's intrinsics in the image's pixels "
+                             "(default: assumed, f = max(W, H), principal point at the centre)")
 
 
 def _run_multihand(args: argparse.Namespace) -> int:
@@ -98,9 +104,25 @@ def run(args: argparse.Namespace) -> int:
         _check_box(args.box, Path(args.source))
     from handkit.infer.predict_digit import is_digit_checkpoint, predict_digit
 
-    if is_digit_checkpoint(args.ckpt):  # two hands per image (docs/digit.md)
+    digit = is_digit_checkpoint(args.ckpt)
+    for flag, value in (("--K", args.K is not None),
+                        ("--detector whole", args.detector == "whole")):
+        if value and not digit:
+            raise ValueError(f"{flag}: only for DIGIT checkpoints (docs/digit.md).")
+    if digit:  # two hands per image (docs/digit.md)
+        ignored = [f for f, v in (("--passes", args.passes is not None),
+                                  ("--hand", args.hand != "auto")) if v]
+        if ignored:
+            print(f"note: {', '.join(ignored)} ignored: DIGIT predicts both hands of one crop")
+        K = None
+        if args.K is not None:
+            fx, fy, cx, cy = args.K
+            if not (fx > 0 and fy > 0):
+                raise ValueError(f"--K: expected focal lengths FX, FY > 0, got {fx:g} {fy:g}.")
+            K = [[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]
         run_ = predict_digit(args.source, ckpt=args.ckpt, out_dir=args.out, box=args.box,
-                             root_depth=args.root_depth)
+                             root_depth=args.root_depth, detector=args.detector,
+                             threshold=args.threshold, detector_ckpt=args.detector_ckpt, K=K)
         for path, why in run_.skipped:
             print(f"skipped {path}: {why}")
         print(f"DIGIT: {len(run_.records)} images, both hands each; wrote JSON and overlays "

@@ -266,6 +266,7 @@ def report_lines(report: dict[str, Any]) -> list[str]:
              f"{report['handedness_acc']:.4f}",
              f"  joints averaged (sh / ih / all): {report['joints_sh']} / {report['joints_ih']}"
              f" / {report['joints_all']} of 42"]
+    lines += [f"  skipped: {why}" for why in report.get("skip_reasons", [])]
     table = ["joint        all      sh      ih"] + [
         f"{name:<10} {v['all']:7.3f} {v['sh']:7.3f} {v['ih']:7.3f}"
         for name, v in report["per_joint"].items()]
