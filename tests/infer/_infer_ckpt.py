@@ -23,3 +23,15 @@ def tiny_checkpoint(path: Path, name: str = "rn25d", size: int = 32) -> Path:
     torch.save({"state_dict": state, "hyper_parameters": {"config": config_to_dict(cfg)},
                 "epoch": 0, "global_step": 0}, path)
     return path
+
+
+def digit_checkpoint(path: Path, model=None) -> Path:
+    """A small random DIGIT (stem4, 64 px) saved as a handkit checkpoint (or `model`, built so)."""
+    from handkit.models.registry import create_model
+
+    model = model or create_model("digit", backbone="stem4", image_size=64, size="small")
+    config = {"model": {"name": "digit", "backbone": "stem4", "image_size": 64,
+                        "options": {"size": "small"}}}
+    torch.save({"state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
+                "hyper_parameters": {"config": config}}, path)
+    return path

@@ -13,6 +13,8 @@ from handkit.losses.digit import encode_25d
 from handkit.models.digit import DigitOutput
 from handkit.models.registry import create_model
 
+from _infer_ckpt import digit_checkpoint  # pytest (prepend mode) puts tests/infer on sys.path
+
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
@@ -82,13 +84,7 @@ def test_rootnet_boxes_and_depths_are_used_as_given(synth, monkeypatch, tmp_path
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     """A randomly initialised small DIGIT saved as a handkit checkpoint."""
-    model = create_model("digit", backbone="stem4", image_size=64, size="small")
-    config = {"model": {"name": "digit", "backbone": "stem4", "image_size": 64,
-                        "options": {"size": "small"}}}
-    path = tmp_path_factory.mktemp("ckpt") / "digit.ckpt"
-    torch.save({"state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
-                "hyper_parameters": {"config": config}}, path)
-    return path
+    return digit_checkpoint(tmp_path_factory.mktemp("ckpt") / "digit.ckpt")
 
 
 def test_handkit_evaluate_runs_a_digit_checkpoint(synth, ckpt, tmp_path, capsys):

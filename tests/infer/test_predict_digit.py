@@ -13,6 +13,8 @@ from handkit.infer import predict_digit as pd
 from handkit.infer.finders import Box
 from handkit.models.registry import create_model
 
+from _infer_ckpt import digit_checkpoint  # pytest (prepend mode) puts tests/infer on sys.path
+
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
@@ -45,12 +47,7 @@ def net():
 
 @pytest.fixture(scope="module")
 def ckpt(net, tmp_path_factory):
-    config = {"model": {"name": "digit", "backbone": "stem4", "image_size": 64,
-                        "options": {"size": "small"}}}
-    path = tmp_path_factory.mktemp("ckpt") / "digit.ckpt"
-    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
-                "hyper_parameters": {"config": config}}, path)
-    return path
+    return digit_checkpoint(tmp_path_factory.mktemp("ckpt") / "digit.ckpt", net)
 
 
 class FixedFinder:
