@@ -120,6 +120,8 @@ def test_no_hand_found_or_no_finder_means_the_whole_image(net, two_hands, monkey
     assert pd.digit_finder("centre").name == "centre"
     with pytest.raises(ValueError, match="one hand at the image's centre"):
         pd.digit_finder("handkit")
+    with pytest.raises(ValueError, match="--detector trained: needs a detector checkpoint"):
+        pd.digit_finder("trained")
 
 
 def test_the_json_names_the_finder_the_crop_and_whether_K_was_given(ckpt, two_hands,
