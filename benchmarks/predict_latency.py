@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from handkit.infer.export import OnnxPoseNet, export_onnx, onnx_session, run_onnx
-from handkit.infer.finders import CentreFinder, HandkitFinder, MediaPipeFinder
+from handkit.infer.finders import (CentreFinder, DetectorFinder, HandkitFinder, MediaPipeFinder,
+                                   load_detector)
 from handkit.infer.predict import predict_hand
 from handkit.models.checkpoint import load_model
 from handkit.external.mediapipe import MEDIAPIPE_SETUP, MediaPipeHands, mediapipe_available
@@ -128,6 +129,11 @@ def _end_to_end(args, n_images: int = 12) -> None:
         methods += [(f"handkit predict, --detector mediapipe, network on {name}",
                      lambda im, r=runner: run(mp, im, r)) for name, runner in
                     (("torch", net), ("onnxruntime", ort))]
+    if args.detector_ckpt:
+        trained = DetectorFinder(load_detector(args.detector_ckpt), max_hands=1)
+        methods += [(f"handkit predict, --detector trained (torch), network on {name}",
+                     lambda im, r=runner: run(trained, im, r))
+                    for name, runner in (("torch", net), ("onnxruntime", ort))]
     for name, runner in (("torch", net), ("onnxruntime", ort)):
         hk = HandkitFinder(runner)
         methods += [(f"handkit predict, --detector centre (no scoring), network on {name}",
@@ -160,6 +166,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ckpt", help="checkpoint (default: the shipped one)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--detector-ckpt", help="end to end: also time handkit's trained "
+                        "hand detector (handkit train detector)")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--what", default="all",
                         choices=["all", "network", "mediapipe", "end-to-end"])
