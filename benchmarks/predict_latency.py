@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handkit.infer.export import OnnxPoseNet, export_onnx, onnx_session, run_onnx
+from handkit.infer.export import (OnnxDetector, OnnxPoseNet, export_detector_onnx, export_onnx,
+                                  onnx_session, run_onnx)
 from handkit.infer.finders import (CentreFinder, DetectorFinder, HandkitFinder, MediaPipeFinder,
                                    load_detector)
 from handkit.infer.predict import predict_hand
@@ -130,10 +131,15 @@ def _end_to_end(args, n_images: int = 12) -> None:
                      lambda im, r=runner: run(mp, im, r)) for name, runner in
                     (("torch", net), ("onnxruntime", ort))]
     if args.detector_ckpt:
-        trained = DetectorFinder(load_detector(args.detector_ckpt), max_hands=1)
-        methods += [(f"handkit predict, --detector trained (torch), network on {name}",
-                     lambda im, r=runner: run(trained, im, r))
-                    for name, runner in (("torch", net), ("onnxruntime", ort))]
+        detector = load_detector(args.detector_ckpt)
+        onnx_detector = OnnxDetector(detector, onnx_session(export_detector_onnx(
+            detector, Path(tmp.name) / "d.onnx"), threads=args.threads))
+        for name, finder, runner in (
+                ("torch, network on torch", DetectorFinder(detector, max_hands=1), net),
+                ("onnxruntime, network on onnxruntime",
+                 DetectorFinder(onnx_detector, max_hands=1), ort)):
+            methods.append((f"handkit predict, --detector trained on {name}",
+                            lambda im, f=finder, r=runner: run(f, im, r)))
     for name, runner in (("torch", net), ("onnxruntime", ort)):
         hk = HandkitFinder(runner)
         methods += [(f"handkit predict, --detector centre (no scoring), network on {name}",

@@ -140,3 +140,35 @@ def test_train_detector_writes_a_checkpoint_the_finder_loads(tmp_path):
     boxes = make_finder("trained", detector_ckpt=ckpt, threshold=0.0, max_hands=3).find_hands(image)
     assert len(boxes) == 3 and all(b.score is not None for b in boxes)
     assert [b.score for b in boxes] == sorted((b.score for b in boxes), reverse=True)
+    # predict with the detector and the shipped pose network, both in onnxruntime
+    import json
+
+    from PIL import Image
+
+    from handkit.infer.predict import predict
+
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    run = predict(tmp_path / "photo.png", out_dir=tmp_path / "pred", detector="trained",
+                  detector_ckpt=ckpt, threshold=0.0, runtime="onnx", progress=False)
+    assert len(run.results) == 1
+    record = json.loads((tmp_path / "pred" / "photo_png.json").read_text())
+    assert record["finder"]["name"] == "trained" and record["model"]["runtime"] == "onnx"
+    assert record["finder"]["score"] == pytest.approx(boxes[0].score, abs=1e-4)
+
+
+def test_onnx_detector_gives_torchs_maps_and_runs_in_the_finder(tmp_path):
+    from handkit.infer.export import DETECTOR_MAPS, OnnxDetector, export_detector_onnx, onnx_session
+
+    net = _net()
+    path = export_detector_onnx(net, tmp_path / "det.onnx")
+    session = onnx_session(path)
+    x = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = net(x)
+    got = session.run(list(DETECTOR_MAPS), {"image": x.numpy()})  # batch 3: the batch is dynamic
+    for name, value in zip(DETECTOR_MAPS, got):
+        scale = ref[name].abs().max().item()
+        assert np.abs(value - ref[name].numpy()).max() <= 1e-4 * max(scale, 1.0), name
+    image = np.random.default_rng(0).integers(0, 255, (80, 64, 3), dtype=np.uint8)
+    boxes = DetectorFinder(OnnxDetector(net, session), threshold=0.0, max_hands=2).find_hands(image)
+    assert len(boxes) == 2 and all(b.source == "trained" for b in boxes)

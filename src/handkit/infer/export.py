@@ -24,7 +24,8 @@ from handkit.models.posenet import PoseNet
 from handkit.models.prediction import Prediction
 from handkit.utils.files import atomic_path, write_json
 
-__all__ = ["export_onnx", "onnx_session", "run_onnx", "compare_onnx", "OnnxPoseNet", "OPSET"]
+__all__ = ["export_onnx", "onnx_session", "run_onnx", "compare_onnx", "OnnxPoseNet",
+           "export_detector_onnx", "OnnxDetector", "DETECTOR_MAPS", "OPSET"]
 
 OPSET = 18
 
@@ -54,24 +55,73 @@ def export_onnx(ckpt: str | Path | PoseNet | None, out: str | Path, *,
     s = net.cfg.image_size
     image = torch.randn(2, 3, s, s)  # 2, not 1: torch.export specialises size-1 dims
     K = torch.tensor([[s * 2.0, 0, s / 2], [0, s * 2.0, s / 2], [0, 0, 1]]).expand(2, 3, 3)
-    batch = torch.export.Dim("batch", min=1)
     module, args, names = ((net, (image, K.contiguous()), ["image", "K"])
                            if net.uses_K else (_ImageOnly(net), (image,), ["image"]))
-    dynamic = tuple({0: batch} for _ in args)
-    out = Path(out)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(module, args, input_names=names, output_names=["uv", "xyz"],
-                                    opset_version=opset, dynamo=True,
-                                    dynamic_shapes=dynamic, verbose=False)
-    with atomic_path(out) as tmp:
-        program.save(str(tmp), external_data=False)
+    out = _export_program(module, args, names, ["uv", "xyz"], out, opset)
     meta = {"model": net.cfg.name, "backbone": net.cfg.backbone, "image_size": s, "batch": "dynamic",
             "inputs": names, "normalize": {"mean": net.normalize[0], "std": net.normalize[1]},
             "outputs": {"uv": "crop pixels, handkit order",
                         "xyz": f"unit {net.unit}, frame {net.frame}"}}
     write_json(Path(str(out) + ".json"), meta)
     return out
+
+
+def _export_program(module: nn.Module, args: tuple, inputs: list[str], outputs: list[str],
+                    out: str | Path, opset: int) -> Path:
+    """`torch.onnx.export` (dynamo, batch dimension dynamic) written atomically to `out`."""
+    batch = torch.export.Dim("batch", min=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(module, args, input_names=inputs, output_names=outputs,
+                                    opset_version=opset, dynamo=True,
+                                    dynamic_shapes=tuple({0: batch} for _ in args),
+                                    verbose=False)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        program.save(str(tmp), external_data=False)
+    return out
+
+
+class _DetectorMaps(nn.Module):
+    """The detector's raw maps as a tuple, in `DETECTOR_MAPS` order."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: Tensor) -> tuple[Tensor, ...]:
+        maps = self.net(image)
+        return tuple(maps[name] for name in DETECTOR_MAPS)
+
+
+DETECTOR_MAPS = ("hm", "size", "offset", "side")
+
+
+def export_detector_onnx(net: nn.Module, out: str | Path, *, opset: int = OPSET) -> Path:
+    """Write a `models.hand_detector.HandDetector` as ONNX: input ``image`` (B, 3, S, S) float32
+    normalised (`HandDetector.preprocess`), outputs its raw maps `DETECTOR_MAPS` (B, C, S/8,
+    S/8); decoding stays in `HandDetector.decode`. Returns the path."""
+    s = net.image_size
+    return _export_program(_DetectorMaps(net.eval().cpu()), (torch.randn(2, 3, s, s),),
+                           ["image"], list(DETECTOR_MAPS), out, opset)
+
+
+class OnnxDetector:
+    """A `HandDetector` whose network runs in onnxruntime: what `infer.finders.DetectorFinder`
+    uses of it (``image_size``, ``threshold``, ``detect``), decoding by the torch model."""
+
+    runtime = "onnx"
+
+    def __init__(self, net: nn.Module, session):
+        self.net, self.session = net, session
+        self.image_size, self.threshold = net.image_size, net.threshold
+
+    def detect(self, images: Tensor, **decode_options) -> dict[str, Tensor]:
+        """(B, 3, S, S) uint8 RGB letterboxed inputs → `HandDetector.decode`'s dict."""
+        x = self.net.preprocess(images).numpy()
+        maps = self.session.run(list(DETECTOR_MAPS), {"image": np.ascontiguousarray(x)})
+        return self.net.decode({k: torch.from_numpy(v) for k, v in zip(DETECTOR_MAPS, maps)},
+                               **decode_options)
 
 
 def onnx_session(path: str | Path, *, threads: int = 1):

@@ -211,15 +211,15 @@ class DetectorFinder:
     """handkit's trained hand detector on the whole image (`models.hand_detector`).
 
     Args:
-        net: a `HandDetector` (`load_detector`). threshold: score threshold (None: the
-            model's). max_hands: at most this many hands. passes: crop passes of `predict`.
+        net: a `HandDetector` in eval mode (`load_detector`) or an `infer.export.OnnxDetector`.
+            threshold: score threshold (None: the model's). max_hands: at most this many hands. passes: crop passes of `predict`.
     """
 
     name = "trained"
 
     def __init__(self, net, threshold: float | None = None, *, max_hands: int = 4,
                  passes: int = 1):
-        self.net = net.eval()
+        self.net = net
         self.threshold = float(net.threshold if threshold is None else threshold)
         self.max_hands, self.passes = int(max_hands), passes
 

@@ -41,7 +41,7 @@ from handkit.data.hands import mirror_to_right
 from handkit.geometry.camera import fit_translation
 from handkit.hand.skeleton import JOINT_NAMES, mirror_xyz
 from handkit.eval.plots import image_mesh, overlay_gallery, plot_skeleton_3d
-from handkit.infer.finders import Box, HandFinder, is_blank, make_finder
+from handkit.infer.finders import Box, DetectorFinder, HandFinder, is_blank, make_finder
 from handkit.infer.fit_mesh import mesh_from_keypoints
 from handkit.infer.pipeline import DEFAULT_FILL, photo_K, predict_on_boxes
 from handkit.models.checkpoint import load_model
@@ -403,8 +403,9 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
         hand, box, passes: see `predict_image`.
         mesh_format: "obj" or "ply", the file of a mesh model's mesh (module doc).
         fit_mesh, mano_dir: see `predict_image`.
-        runtime: "torch" or "onnx" (the network exported to a temporary ONNX file and run
-            in onnxruntime, `infer.export.OnnxPoseNet`; keypoint models only).
+        runtime: "torch" or "onnx" (the network, and the trained detector when it is the
+            finder, exported to temporary ONNX files and run in onnxruntime,
+            `infer.export.OnnxPoseNet` / `OnnxDetector`; keypoint models only).
     """
     check_choice(mesh_format, MESH_FORMATS, name="mesh_format")
     check_choice(runtime, RUNTIMES, name="runtime")
@@ -412,12 +413,13 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
         net = load_model(ckpt)[0]
         if runtime == "onnx":
             net = _onnx_runner(net, Path(tmp))
+        finder = None if box is not None else make_finder(
+            detector, net, threshold=threshold, detector_ckpt=detector_ckpt)
+        if runtime == "onnx" and isinstance(finder, DetectorFinder):
+            finder.net = _onnx_detector(finder.net, Path(tmp))
         return _predict_files(net, source, out_dir, progress=progress, hand=hand,
                               box=box, passes=passes, fit_mesh=fit_mesh, mano_dir=mano_dir,
-                              mesh_format=mesh_format,
-                              finder=None if box is not None else make_finder(
-                                  detector, net, threshold=threshold,
-                                  detector_ckpt=detector_ckpt))
+                              mesh_format=mesh_format, finder=finder)
 
 
 def _onnx_runner(net: PoseNet, folder: Path):
@@ -431,6 +433,14 @@ def _onnx_runner(net: PoseNet, folder: Path):
                          "torch.")
     return OnnxPoseNet(net, onnx_session(export_onnx(net, folder / "model.onnx"),
                                          threads=max(1, torch.get_num_threads())))
+
+
+def _onnx_detector(net, folder: Path):
+    """The trained hand detector exported into `folder` and wrapped to run in onnxruntime."""
+    from handkit.infer.export import OnnxDetector, export_detector_onnx, onnx_session
+
+    return OnnxDetector(net, onnx_session(export_detector_onnx(net, folder / "detector.onnx"),
+                                          threads=max(1, torch.get_num_threads())))
 
 
 def _predict_files(net, source, out_dir, *, progress: bool, hand: str, box, passes,
