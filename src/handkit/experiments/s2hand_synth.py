@@ -109,7 +109,9 @@ def whole_image_scores(ckpt: Path, root: Path, split: str, batch_size: int = 32)
 
 
 def run_variant(name: str, exp: SynthExperiment, train_root: Path, out: Path) -> Path:
-    """Train one variant (resumes when its checkpoint exists); returns its last checkpoint."""
+    """Train one variant; returns its last checkpoint. A variant with a checkpoint is resumed
+    (bit-identically): an interrupted run continues to `exp.epochs`, a finished one returns
+    at once (before, any ``last.ckpt`` counted as finished)."""
     cfg = load_config(S2HandConfig, config_path(exp.config, "s2hand"), exp.overrides)
     noisy = name != "clean"
     losses = [n for n in cfg.losses if name != "noisy_no_photo" or n not in _PHOTO]
@@ -121,9 +123,7 @@ def run_variant(name: str, exp: SynthExperiment, train_root: Path, out: Path) ->
         "data.noise_px": exp.noise_px if noisy else 0.0,
         "data.dropout": exp.dropout if noisy else 0.0, "losses": losses})
     last = out / name / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        return last
-    return train_s2hand(cfg, out / name)
+    return train_s2hand(cfg, out / name, resume=last.is_file())
 
 
 def run_experiment(exp: SynthExperiment, out: str | Path,
