@@ -86,3 +86,29 @@ def test_gt_centre_scores_by_hand():
     assert out["handedness"].item() == 1.0
     assert out["uv_px_smhr"].item() == pytest.approx((3.0 + 4 * math.sqrt(2)) / 2 / 2)
     assert out["handedness_smhr"].item() == 0.5  # the empty slot counts as wrong
+
+
+def test_box_iou_hand_derived():
+    from handkit.eval.multihand import box_iou
+
+    a = np.array([[0, 0, 10, 10], [20, 20, 30, 40]])
+    b = np.array([[5, 5, 15, 15], [0, 0, 10, 10], [100, 100, 100, 120]])
+    iou = box_iou(a, b)
+    assert iou.shape == (2, 3)
+    assert iou[0, 0] == pytest.approx(25 / 175)  # 5x5 overlap of two 10x10 boxes
+    assert iou[0, 1] == 1.0 and iou[1, 0] == 0.0
+    assert iou[0, 2] == 0.0  # a zero-area box overlaps nothing
+    assert box_iou(np.zeros((0, 4)), b).shape == (0, 3)
+
+
+def test_average_precision_on_boxes_hand_derived():
+    from handkit.eval.multihand import average_precision, box_iou
+
+    gt = [np.array([[0, 0, 10, 10], [50, 50, 60, 60]]), np.zeros((0, 4))]
+    pred = [np.array([[0, 0, 10, 11], [200, 200, 210, 210]]), np.array([[0, 0, 5, 5]])]
+    scores = [np.array([0.9, 0.8]), np.array([0.7])]
+    out = average_precision([box_iou(p, g) for p, g in zip(pred, gt)], scores, 0.5)
+    # by score: 0.9 hit (IoU 10/11), 0.8 miss, 0.7 miss (image without hands): 1 of 2 labels
+    assert out["num_pred"] == 3 and out["num_gt"] == 2
+    assert out["recall"] == pytest.approx(0.5) and out["precision"] == pytest.approx(1 / 3)
+    assert out["ap"] == pytest.approx(0.5)  # precision 1 up to recall 0.5, then nothing

@@ -28,7 +28,8 @@ from torch import Tensor
 
 from handkit.utils.check import check_shape
 
-__all__ = ["keypoint_similarity", "match_hands", "detection_ap", "handedness_accuracy",
+__all__ = ["keypoint_similarity", "match_hands", "detection_ap", "average_precision", "box_iou",
+           "handedness_accuracy",
            "ImageHands", "Matches", "gt_centre_scores"]
 
 
@@ -123,35 +124,66 @@ def detection_ap(preds: Sequence[ImageHands], gts: Sequence[ImageHands], *,
         preds, gts: per image, the predictions (with scores) and the labels.
 
     Returns:
-        dict: ``ap`` (area under the precision envelope), ``precision`` and ``recall`` of all
-        predictions, ``num_pred``, ``num_gt``. NaN AP/recall without labelled hands.
+        `average_precision`'s dict.
     """
     if len(preds) != len(gts):
         raise ValueError(f"preds: {len(preds)} images, gts: {len(gts)}.")
-    scores, hits = [], []
-    num_gt = 0
-    for pred, gt in zip(preds, gts):
+    for pred in preds:
         if pred.score is None and len(pred):
             raise ValueError("preds: detection AP needs scores on the predictions.")
-        num_gt += len(gt)
-        if len(pred) == 0:
+    return average_precision(
+        [keypoint_similarity(p.uv, g.uv, g.joint_valid(), kappa=kappa) for p, g in zip(preds, gts)],
+        [np.zeros(0) if p.score is None else p.score for p in preds], threshold)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box of `a` (P, 4) with every box of `b` (G, 4), boxes
+    x0, y0, x1, y1 px → (P, G) float64 (0 where the union is empty)."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)[:, None]
+    b = np.asarray(b, np.float64).reshape(-1, 4)[None]
+    w = (np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0])).clip(min=0)
+    h = (np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1])).clip(min=0)
+    inter = w * h
+    area = lambda x: (x[..., 2] - x[..., 0]).clip(min=0) * (x[..., 3] - x[..., 1]).clip(min=0)
+    union = area(a) + area(b) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def average_precision(similarity: Sequence[np.ndarray], scores: Sequence[np.ndarray],
+                      threshold: float) -> dict[str, float]:
+    """Greedy matching by score (each label used once, the most similar free one, a hit when
+    its similarity ≥ `threshold`), then precision, recall and all-point AP.
+
+    Args:
+        similarity: per image a (P, G) matrix (keypoint similarity, box IoU, ...).
+        scores: per image the (P,) prediction scores.
+
+    Returns:
+        dict: ``ap`` (area under the precision envelope), ``precision`` and ``recall`` of all
+        predictions, ``num_pred``, ``num_gt``. NaN AP/recall without labelled hands.
+    """
+    all_scores, hits = [], []
+    num_gt = 0
+    for sim, score in zip(similarity, scores):
+        sim = np.asarray(sim, np.float64)
+        num_gt += sim.shape[1] if sim.ndim == 2 else 0
+        if len(score) == 0:
             continue
-        ks = keypoint_similarity(pred.uv, gt.uv, gt.joint_valid(), kappa=kappa)
-        taken = np.zeros(len(gt), bool)
-        for p in np.argsort(-pred.score, kind="stable"):
+        taken = np.zeros(sim.shape[1], bool)
+        for p in np.argsort(-np.asarray(score), kind="stable"):
             hit = False
-            if len(gt):
-                cand = np.where(taken, -1.0, ks[p])
+            if sim.shape[1]:
+                cand = np.where(taken, -1.0, sim[p])
                 g = int(cand.argmax())
                 if cand[g] >= threshold:
                     taken[g], hit = True, True
-            scores.append(float(pred.score[p]))
+            all_scores.append(float(score[p]))
             hits.append(hit)
-    num_pred = len(scores)
+    num_pred = len(all_scores)
     if num_gt == 0:
         return {"ap": float("nan"), "precision": float("nan") if num_pred == 0 else 0.0,
                 "recall": float("nan"), "num_pred": num_pred, "num_gt": 0}
-    order = np.argsort(-np.asarray(scores), kind="stable")
+    order = np.argsort(-np.asarray(all_scores), kind="stable")
     tp = np.cumsum(np.asarray(hits, float)[order]) if num_pred else np.zeros(0)
     fp = np.cumsum(1.0 - np.asarray(hits, float)[order]) if num_pred else np.zeros(0)
     recall = tp / num_gt
