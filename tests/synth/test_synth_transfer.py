@@ -245,3 +245,20 @@ def test_transfer_world_is_the_same_for_any_number_of_workers(tmp_path):
     two = synthesize("freihand", tmp_path / "b", 40, seed=3, size=64, workers=2,
                      progress=False, appearance="transfer")
     assert digest(one) == digest(two)
+
+
+@pytest.mark.parametrize("fmt", ["freihand", "hand100m", "interhand", "multihand"])
+def test_every_layout_writes_the_transfer_world(fmt, tmp_path):
+    import json
+
+    out = synthesize(fmt, tmp_path / fmt, 3, seed=1, size=128, progress=False,
+                     appearance="transfer")
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["complete"] and meta["args"]["appearance"] == "transfer"
+
+
+def test_the_forearm_does_not_hide_its_own_wrist():
+    def wrist_seen(look):
+        return np.mean([freihand_scene(4, i, 96, look).hands[0].visible[0] for i in range(40)])
+
+    assert wrist_seen("default+forearm") >= 0.8 * wrist_seen("default")

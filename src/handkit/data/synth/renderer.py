@@ -197,15 +197,16 @@ def shade(frags: Fragments, verts: np.ndarray, normals: np.ndarray, faces: np.nd
 
 
 def joint_visibility(joints: np.ndarray, K: np.ndarray, depth: np.ndarray, mask: np.ndarray,
-                     tolerance: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
+                     tolerance: float | np.ndarray = 0.02) -> tuple[np.ndarray, np.ndarray]:
     """Which joints are seen: in the image, on the (visible) hand mask, and not behind a surface.
 
     Args:
         joints: (J, 3) meters, camera frame. K: (3, 3).
         depth: (H, W) meters, the rendered surface depth (0 = none).
         mask: (H, W) bool, visible pixels of this hand (occluders already removed).
-        tolerance: meters; a joint is visible if the surface at its pixel is at most this far in
-            front of it (joints sit inside the finger, ≈ one finger radius behind the skin).
+        tolerance: meters, one value or (J,) per joint; a joint is visible if the surface at its
+            pixel is at most this far in front of it (joints sit inside the finger, ≈ one
+            finger radius behind the skin).
 
     Returns:
         uv: (J, 2) float64 pixels; visible: (J,) bool.
@@ -217,5 +218,6 @@ def joint_visibility(joints: np.ndarray, K: np.ndarray, depth: np.ndarray, mask:
     inside = (col >= 0) & (col < w) & (row >= 0) & (row < h) & (joints[:, 2] > _NEAR)
     visible = np.zeros(len(joints), dtype=bool)
     r, c = row[inside], col[inside]
-    visible[inside] = mask[r, c] & (depth[r, c] > joints[inside, 2] - tolerance)
+    tol = np.broadcast_to(np.asarray(tolerance, np.float64), (len(joints),))[inside]
+    visible[inside] = mask[r, c] & (depth[r, c] > joints[inside, 2] - tol)
     return uv, visible

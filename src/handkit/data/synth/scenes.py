@@ -28,6 +28,9 @@ __all__ = ["HandState", "HandLabel", "Scene", "hand_model", "pose_hand", "render
 
 
 _ARM_KEY = 101  # look_rng key of the forearm draws
+# meters: with a forearm the wrist joint sits inside a tube up to 3.5 cm in half-width, so a
+# wrist seen through that much of its own wrist is visible; other joints keep the 2 cm
+_ARM_TOLERANCE = np.array([0.035] + [0.02] * 20)
 
 
 @lru_cache(maxsize=1)
@@ -189,8 +192,8 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
     With ``dom.forearm`` > 0 each hand may get a forearm (`forearm.py`), rendered in the same
     z-buffer: it hides what is behind it (other hands, its own hand's joints), but its pixels
     are not hand pixels (mask, parts, instance, depth and box ignore it). For a joint's
-    visibility a hand's own forearm counts as its own surface (a wrist seen through 1-2 cm of
-    wrist is visible). With ``dom.skin_detail`` > 0 the hand pixels get per-pixel skin detail
+    visibility a hand's own forearm counts as its own surface, and the wrist joint is visible
+    through up to 3.5 cm of it (the wrist's half-width; other joints keep 2 cm). With ``dom.skin_detail`` > 0 the hand pixels get per-pixel skin detail
     and the softer skin shading (`skin.py`)."""
     _, _, faces, parts = _template()
     n_v = len(parts)
@@ -254,7 +257,7 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
             uv, visible = joint_visibility(h.joints.astype(np.float64), K, depth, own)
         else:
             uv, visible = joint_visibility(h.joints.astype(np.float64), K, seen_depth,
-                                           own | (arm == k))
+                                           own | (arm == k), _ARM_TOLERANCE)
         labels.append(HandLabel(h, uv, visible, box, int(own.sum())))
     image = app.finish_image(rng, img, dom)
     return Scene(image, K, tuple(labels), instance >= 0, part_map, instance, depth)
