@@ -38,8 +38,10 @@ from handkit.tasks.finetune_data import FinetuneDataModule  # noqa: E402
 from handkit.tasks.runner import train  # noqa: E402
 from handkit.utils.config import load_config  # noqa: E402
 
-LOOKS = ("default", "default+forearm", "default+skin", "default+camera", "default+backgrounds",
-         "transfer")
+LOOKS = ("default", "default+forearm", "transfer", "default:6", "default+backgrounds",
+         "default+camera", "default+skin")
+"""The ablation's entries, most telling first: ``LOOK`` or ``LOOK:TRAIN_SEED`` (the same world
+fine-tuned with another seed: the run-to-run spread a difference must exceed)."""
 
 
 def score(net, photos: list, pose: np.ndarray | None = None) -> dict[str, rp.Tally]:
@@ -63,15 +65,15 @@ def row(name: str, tallies: dict[str, rp.Tally], extra: str = "") -> str:
             + (f" {extra} |" if extra else ""))
 
 
-def finetune_on(world: Path, init_ckpt: str | None, steps: int, args, out: Path):
+def finetune_on(world: Path, init_ckpt: str | None, steps: int, args, seed: int, out: Path):
     """Fine-tune the model of `init_ckpt` (None: the shipped checkpoint) on `world` for
-    `steps` steps; returns the trained net (eval mode)."""
+    `steps` steps with training seed `seed`; returns the trained net (eval mode)."""
     config = resources.files("handkit") / "configs" / "finetune" / "cpu_rn25d.yaml"
     cfg = load_config(FinetuneConfig, Path(str(config)), overrides=[
         f"data.root={world}", f"trainer.max_steps={steps}", "trainer.max_epochs=1000",
         f"threads={args.threads}", f"optim.lr={args.lr}", "optim.head_lr_mult=1.0",
         f"optim.warmup_steps={min(20, steps // 5)}", "trainer.progress_bar=false",
-        f"data.batch_size={args.batch}", f"seed={args.train_seed}"])
+        f"data.batch_size={args.batch}", f"seed={seed}"])
     holder = {}
 
     def build(c):
@@ -87,14 +89,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     rp.add_realdata_argument(parser)
     parser.add_argument("--out", default="runs/synth_ablation", help="work folder")
-    parser.add_argument("--looks", default=",".join(LOOKS), help="comma-separated looks")
+    parser.add_argument("--looks", default=",".join(LOOKS),
+                        help="comma-separated LOOK or LOOK:TRAIN_SEED entries")
+    parser.add_argument("--stop-at", default=None,
+                        help="UTC HH:MM: start no further entry after this time (shared CPU)")
     parser.add_argument("--n", type=int, default=2000, help="synthetic images per look")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=11, help="seed of the synthetic worlds")
     parser.add_argument("--steps", type=int, default=150, help="fine-tuning steps per look")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-4)
-    parser.add_argument("--train-seed", type=int, default=5)
+    parser.add_argument("--train-seed", type=int, default=5, help="for entries without one")
     parser.add_argument("--init", default=None, help="starting checkpoint (default: shipped)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
@@ -112,15 +117,22 @@ def main() -> None:
     rows.append(row(f"starting weights ({args.init or 'shipped checkpoint'}), no fine-tuning",
                     score(start, photos), "–"))
     print(rows[0], rows[1], sep="\n", flush=True)
-    for look in args.looks.split(","):
+    for entry in args.looks.split(","):
+        if args.stop_at and time.strftime("%H:%M", time.gmtime()) >= args.stop_at:
+            print(f"skipped {entry}: past --stop-at {args.stop_at} UTC", flush=True)
+            continue
+        look, _, train_seed = entry.partition(":")
         t0 = time.perf_counter()
         world = synthesize("freihand", out / look / "world", args.n, seed=args.seed,
                            size=args.size, workers=args.workers, progress=False, appearance=look)
         t1 = time.perf_counter()
-        net = finetune_on(world, args.init, args.steps, args, out / look / "run")
+        seed = int(train_seed) if train_seed else args.train_seed
+        net = finetune_on(world, args.init, args.steps, args, seed,
+                          out / look / f"run_seed{seed}")
         t2 = time.perf_counter()
         torch.set_num_threads(args.threads)
-        rows.append(row(f"`{look}`", score(net, photos), f"{t1 - t0:.0f} · {t2 - t1:.0f}"))
+        name = f"`{look}`" + (f", training seed {seed}" if train_seed else "")
+        rows.append(row(name, score(net, photos), f"{t1 - t0:.0f} · {t2 - t1:.0f}"))
         print(rows[-1], flush=True)
     print(f"\n{len(photos)} images, {sum(len(p.hands) for p in photos)} hands from "
           f"{args.realdata}; {args.n} images at {args.size} px per look (seed {args.seed}), "
