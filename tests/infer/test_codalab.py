@@ -247,3 +247,26 @@ def test_the_gallery_renders_the_predicted_mesh_and_evaluate_writes_the_s2hand_o
     assert json.loads((out / "report_2d.json").read_text())["num_samples"] == 4
     assert cv2.imread(str(out / "s2hand_gallery.png")).shape[0] == 24 + 2 * 162
     assert (out / "pck_2d.png").is_file() and (out / "metrics.json").is_file()
+
+
+def test_the_ho3d_crop_of_a_frame_without_box_or_labels_fails_naming_it():
+    from handkit.data.schema import Sample
+    from handkit.infer.codalab import model_input
+
+    image = np.zeros((48, 64, 3), np.uint8)
+    uv = np.zeros((1, 21, 2), np.float32)
+    uv[0, :, 0], uv[0, :, 1] = np.linspace(10, 30, 21), 20
+    K = np.array([[50.0, 0, 32], [0, 50.0, 24], [0, 0, 1]], np.float32)
+    labelled = Sample(image=image, keypoints_2d=uv, joint_valid=np.ones((1, 21), bool),
+                      is_right=np.ones(1, bool), K=K, sample_id="train/SEQ/rgb/0001.png")
+    # a train frame: the crop is centred on its labelled 2D (box 10..30 x 20: c = (20, 20))
+    _, _, T = model_input(labelled, 32, "ho3d", jitter=False)
+    assert np.allclose(T @ [20, 20, 1], [16, 16, 1])
+    bare = Sample(image=image, keypoints_2d=uv, joint_valid=np.zeros((1, 21), bool),
+                  is_right=np.ones(1, bool), K=K, sample_id="evaluation/SEQ/rgb/0002.png")
+    with pytest.raises(ValueError, match=r"0002\.png: neither handBoundingBox nor a labelled"):
+        model_input(bare, 32, "ho3d")
+    nok = Sample(image=image, keypoints_2d=uv, joint_valid=np.ones((1, 21), bool),
+                 is_right=np.ones(1, bool), K=None, sample_id="evaluation/SEQ/rgb/0003.png")
+    with pytest.raises(ValueError, match=r"0003\.png: no K"):
+        model_input(nok, 32, "whole")
