@@ -172,3 +172,8 @@ def test_onnx_detector_gives_torchs_maps_and_runs_in_the_finder(tmp_path):
     image = np.random.default_rng(0).integers(0, 255, (80, 64, 3), dtype=np.uint8)
     boxes = DetectorFinder(OnnxDetector(net, session), threshold=0.0, max_hands=2).find_hands(image)
     assert len(boxes) == 2 and all(b.source == "trained" for b in boxes)
+
+
+def test_a_backbone_without_resnet_stages_is_refused():
+    with pytest.raises(ValueError, match="the hand detector needs a ResNet"):
+        HandDetector("stem4", 64)

@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from handkit.losses.centernet import clamped_sigmoid, focal_loss
-from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD, ResNetBackbone, create_backbone
+from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from handkit.models.registry import register_model
-from handkit.models.smhr import HM_BIAS, _head, _stage_channels, decode_peaks, gather_cells
+from handkit.models.smhr import (HM_BIAS, _head, _stage_channels, decode_peaks, gather_cells,
+                                 resnet_backbone)
 from handkit.utils.check import check_shape
 
 __all__ = ["HandDetector", "DETECTOR_WEIGHTS", "detector_targets"]
@@ -68,10 +69,7 @@ class HandDetector(nn.Module):
                  threshold: float = 0.3, channels: int = 64,
                  backbone_weights: str | Path | None = None) -> None:
         super().__init__()
-        self.backbone = create_backbone(backbone, weights=backbone_weights)
-        if not isinstance(self.backbone, ResNetBackbone):
-            raise ValueError(f"backbone: the hand detector needs a ResNet (resnet18 ... "
-                             f"resnet152), got {backbone!r}.")
+        self.backbone = resnet_backbone(backbone, backbone_weights, "the hand detector")
         self.image_size, self.max_hands, self.threshold = image_size, max_hands, threshold
         self.neck = FusedStride8(_stage_channels(self.backbone), channels)
         self.heads = nn.ModuleDict({"hm": _head(channels, 1, HM_BIAS),

@@ -97,6 +97,16 @@ def _stage_channels(backbone: ResNetBackbone) -> tuple[int, int, int]:
     return tuple(out)  # type: ignore[return-value]
 
 
+def resnet_backbone(name: str, weights: str | Path | None, model: str) -> ResNetBackbone:
+    """A ResNet from `create_backbone` (weights only from a local file), for a `model` whose
+    neck reads layer2-4; any other backbone is a clear error."""
+    backbone = create_backbone(name, weights=weights)
+    if not isinstance(backbone, ResNetBackbone):
+        raise ValueError(f"backbone: {model} needs a ResNet (resnet18 ... resnet152), got "
+                         f"{name!r}.")
+    return backbone
+
+
 class CSPNeck(nn.Module):
     """SMHR's ``resnet_csp`` neck: layer2/3/4 deconvolved to stride 4 (k4 s2 p1, k4 s4, k8 s8),
     each L2-normalised with a learnable scale, concatenated (768) → conv3×3 (no bias) → BN
@@ -154,10 +164,7 @@ class SMHRNet(nn.Module):
                  photometric: bool, pick_hand: bool, channels: int = 256,
                  backbone_weights: str | Path | None = None) -> None:
         super().__init__()
-        self.backbone = create_backbone(backbone, weights=backbone_weights)
-        if not isinstance(self.backbone, ResNetBackbone):
-            raise ValueError(f"backbone: SMHR's neck needs a ResNet (resnet18 ... resnet152), "
-                             f"got {backbone!r}.")
+        self.backbone = resnet_backbone(backbone, backbone_weights, "SMHR's neck")
         self.neck = CSPNeck(_stage_channels(self.backbone), channels)
         c = self.neck.out_channels
         heads = {"hm": _head(c, 1, HM_BIAS), "params": _head(c, param_channels, None)}
