@@ -60,7 +60,7 @@ def video_scene(seed: int, index: int, size: int = 224, appearance: str = "defau
     rng = rng_for(seed, 0, index)
     t = frame / (FRAMES_PER_VIDEO - 1)
     angles, R = video_frame(motion, t)
-    hand = pose_hand(rng, angles, R, handedness, shape=shape, look=look)
+    hand = pose_hand(rng, angles, R, handedness, shape=shape, look=look, dom=dom)
     depth = float(np.clip(fit_depth(hand.vertices, f, radius), 0.3, 1.2))
     hands = center_in_view([hand], K, (size, size), start * (1 - t) + end * t, depth, margin=1.0)
     scene = render_hands(rng, hands, K, size, size, occluder_prob=0.2, background=background,
@@ -114,7 +114,8 @@ def two_hand_scene(seed: int, index: int, size: int = 384,
         # the two hands face each other across ~10 cm, each with its own small turn
         turn = rotation_matrix(rotation_aa(random_rotation(rng)) * 0.25)
         R = R_pair if side == "right" else R_pair @ np.diag([-1.0, 1.0, -1.0])
-        hand = pose_hand(rng, sample_angles(rng), R @ turn, side, shape=shape, look=look)
+        hand = pose_hand(rng, sample_angles(rng), R @ turn, side, shape=shape, look=look,
+                         dom=dom)
         offset = R_pair @ np.array([0.0, 0.0, 0.05 if side == "right" else -0.05])
         hands.append(hand.moved(offset + rng.normal(0, 0.02, 3)))
     radius = rng.uniform(0.3, 0.42) * width

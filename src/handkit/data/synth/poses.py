@@ -14,7 +14,7 @@ import numpy as np
 
 from handkit.hand.openhand import JOINT_LIMITS
 
-__all__ = ["GESTURES", "gesture_angles", "sample_random_angles", "sample_angles",
+__all__ = ["GESTURES", "gesture_angles", "grip_angles", "sample_random_angles", "sample_angles",
            "random_rotation", "rotation_aa", "rotation_matrix", "Video", "sample_video", "video_frame"]
 
 _LIMITS = JOINT_LIMITS.numpy().astype(np.float64)
@@ -68,6 +68,16 @@ def gesture_angles(name: str, rng: np.random.Generator | None = None,
     if rng is not None:
         angles = angles + rng.normal(0.0, noise_deg * _D, angles.shape) * np.array([0.3, 0.5, 1.0])
     return _clamp(angles)
+
+
+def grip_angles(curl: float) -> np.ndarray:
+    """(15, 3) angles of a power grip closed by `curl` (0 flat .. 1 fist): each finger's MCP,
+    PIP and DIP flexed by `curl` × the fist's (85°, 100°, 70°), fingers together, the thumb
+    opposed (the ``grasp_cylinder`` gesture's CMC) with its MCP and IP flexed by `curl` × (60°,
+    70°). Radians, clamped to the joint limits."""
+    flex = np.repeat(np.array(_CLOSED, float)[None] * _D * curl, 4, 0)
+    thumb = np.array([10.0, -20.0, 30.0, 60.0 * curl, 70.0 * curl]) * _D
+    return _clamp(_assemble(flex, thumb, 0.0))
 
 
 def sample_random_angles(rng: np.random.Generator) -> np.ndarray:

@@ -16,6 +16,7 @@ import torch
 from handkit.data.synth import appearance as app
 from handkit.data.synth import skin
 from handkit.data.synth.forearm import forearm_mesh, sample_forearm
+from handkit.data.synth.objects import HeldObject, held_angles, object_mesh, sample_held_object
 from handkit.data.synth.poses import random_rotation, rotation_aa, sample_angles
 from handkit.geometry.camera import project_points
 from handkit.data.synth.renderer import (joint_visibility, rasterize, shade,
@@ -24,10 +25,12 @@ from handkit.hand.model import Handedness, mirror_pose
 from handkit.hand.openhand import OpenHand, angles_to_pose
 
 __all__ = ["HandState", "HandLabel", "Scene", "hand_model", "pose_hand", "render_hands", "forearms",
+           "held_objects",
            "freihand_camera", "fit_depth", "center_in_view", "freihand_scene", "rng_for"]
 
 
 _ARM_KEY = 101  # look_rng key of the forearm draws
+_OBJECT_KEY = 103  # look_rng key of the held-object draws
 # meters: with a forearm the wrist joint sits inside a tube up to 3.5 cm in half-width, so a
 # wrist seen through that much of its own wrist is visible; other joints keep the 2 cm
 _ARM_TOLERANCE = np.array([0.035] + [0.02] * 20)
@@ -71,13 +74,14 @@ class HandState:
     joints: np.ndarray  # (21, 3) float32 meters, camera frame, handkit order
     colors: np.ndarray  # (V, 3) float32 albedo
     look: app.Look
+    held: HeldObject | None = None  # the object in its grip (the ``objects`` option)
 
     def moved(self, offset: np.ndarray) -> "HandState":
         """The same hand translated by `offset` (3,) meters."""
         off = np.asarray(offset, np.float32)
         return HandState(self.handedness, self.global_orient, self.finger_pose, self.shape,
                          (self.transl + offset).astype(np.float32), self.vertices + off,
-                         self.joints + off, self.colors, self.look)
+                         self.joints + off, self.colors, self.look, self.held)
 
 
 @dataclass(frozen=True)
@@ -106,9 +110,18 @@ def pose_hand(rng: np.random.Generator, angles: np.ndarray, R: np.ndarray,
               handedness: Handedness, shape: np.ndarray | None = None,
               look: app.Look | None = None, dom: app.Domain = app.DOMAINS["default"]) -> HandState:
     """Run OpenHand for anatomical `angles` (15, 3) and global rotation `R` (3, 3); wrist at 0.
-    The look, unless given, is drawn from appearance distribution `dom`."""
+    The look, unless given, is drawn from appearance distribution `dom`. With
+    ``dom.held_object`` > 0 the hand may hold an object (drawn from its look and handedness,
+    `appearance.look_rng`, so the scene's own draws do not change): its angles are then the
+    object's grip blended with `angles` (`objects.held_angles`)."""
     shape = np.clip(rng.normal(0, 1, 10), -2.5, 2.5) if shape is None else shape
     look = app.sample_look(rng, dom) if look is None else look
+    held = None
+    if dom.held_object > 0:
+        held_rng = app.look_rng(look, _OBJECT_KEY, handedness == "left")
+        if held_rng.uniform() < dom.held_object:
+            held = sample_held_object(held_rng)
+            angles = held_angles(held, angles)
     pose = angles_to_pose(torch.as_tensor(angles, dtype=torch.float32))
     orient = torch.as_tensor(rotation_aa(R), dtype=torch.float32)
     if handedness == "left":  # angles describe the anatomy; mirror them into the left model
@@ -119,7 +132,7 @@ def pose_hand(rng: np.random.Generator, angles: np.ndarray, R: np.ndarray,
     rest, nail, _, _ = _template()
     return HandState(handedness, orient.numpy(), pose.numpy(), shape.astype(np.float32),
                      np.zeros(3, np.float32), out.vertices[0].numpy(), out.joints[0].numpy(),
-                     app.vertex_colors(look, rest, nail), look)
+                     app.vertex_colors(look, rest, nail), look, held)
 
 
 def fit_depth(vertices: np.ndarray, f: float, radius_px: float) -> float:
@@ -179,6 +192,19 @@ def forearms(hands: list[HandState], dom: app.Domain, first_vertex: int
             np.concatenate(owner))
 
 
+def held_objects(hands: list[HandState], first_vertex: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The meshes of the objects `hands` hold: vertices (N, 3), faces (F, 3) numbered from
+    `first_vertex`, albedo (N, 3)."""
+    meshes = [object_mesh(h.joints, h.held) for h in hands if h.held is not None]
+    starts = np.cumsum([first_vertex] + [len(v) for v, _, _ in meshes])
+    if not meshes:
+        return np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros((0, 3), np.float32)
+    return (np.concatenate([v for v, _, _ in meshes]),
+            np.concatenate([f + start for (_, f, _), start in zip(meshes, starts)]),
+            np.concatenate([c for _, _, c in meshes]))
+
+
 def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray,
                  height: int, width: int, occluder_prob: float = 0.3,
                  background: np.ndarray | None = None,
@@ -193,7 +219,9 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
     z-buffer: it hides what is behind it (other hands, its own hand's joints), but its pixels
     are not hand pixels (mask, parts, instance, depth and box ignore it). For a joint's
     visibility a hand's own forearm counts as its own surface, and the wrist joint is visible
-    through up to 3.5 cm of it (the wrist's half-width; other joints keep 2 cm). With ``dom.skin_detail`` > 0 the hand pixels get per-pixel skin detail
+    through up to 3.5 cm of it (the wrist's half-width; other joints keep 2 cm). A hand's held
+    object (`HandState.held`, `objects.py`) is in the same z-buffer too, not hand pixels
+    either, and hides the joints behind it like any occluder. With ``dom.skin_detail`` > 0 the hand pixels get per-pixel skin detail
     and the softer skin shading (`skin.py`)."""
     _, _, faces, parts = _template()
     n_v = len(parts)
@@ -208,6 +236,11 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
         verts = np.concatenate([verts, arm_v])
         all_faces = np.concatenate([all_faces, arm_f])
         colors = np.concatenate([colors, arm_c])
+    if any(h.held is not None for h in hands):
+        obj_v, obj_f, obj_c = held_objects(hands, len(verts))
+        verts = np.concatenate([verts, obj_v])
+        all_faces = np.concatenate([all_faces, obj_f])
+        colors = np.concatenate([colors, obj_c])
     frags = rasterize(verts, all_faces, K, height, width)
     look = hands[0].look
     shading = skin.shading(look, dom.skin_detail) if dom.skin_detail > 0 else {}
@@ -227,15 +260,13 @@ def render_hands(rng: np.random.Generator, hands: list[HandState], K: np.ndarray
     img[frags.pix] = rgb
     instance = np.full(height * width, -1, np.int8)
     part_map = np.zeros(height * width, np.uint8)
+    instance[frags.pix[on_hand]] = vertex[on_hand] // n_v
+    part_map[frags.pix[on_hand]] = parts[vertex[on_hand] % n_v] + 1
+    arm = None
     if len(arm_owner):
-        instance[frags.pix[on_hand]] = vertex[on_hand] // n_v
-        part_map[frags.pix[on_hand]] = parts[vertex[on_hand] % n_v] + 1
+        on_arm = ~on_hand & (vertex < n_hand + len(arm_owner))
         arm = np.full(height * width, -1, np.int8)
-        arm[frags.pix[~on_hand]] = arm_owner[vertex[~on_hand] - n_hand]
-    else:
-        instance[frags.pix] = vertex // n_v
-        part_map[frags.pix] = parts[vertex % n_v] + 1
-        arm = None
+        arm[frags.pix[on_arm]] = arm_owner[vertex[on_arm] - n_hand]
     img = img.reshape(height, width, 3)
     instance, part_map = instance.reshape(height, width), part_map.reshape(height, width)
     boxes = [np.concatenate([uv.min(0), uv.max(0)]) for uv in
