@@ -11,7 +11,7 @@ import torch
 from handkit.data.centers import center_targets
 from handkit.models.prediction import Prediction
 from handkit.models.registry import ModelConfig, build_model, create_model, list_models
-from handkit.models.smhr import (HM_BIAS, _stage_channels, decode_peaks,
+from handkit.models.smhr import (HM_BIAS, stage_channels, decode_peaks,
                                  decode_translation, fixed_K, gather_cells)
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "hand"))  # the fabricated MANO pickles
@@ -95,7 +95,7 @@ def test_heads_init_and_neck_shapes():
     assert float(maps["hm"].min()) >= 1e-4 and float(maps["hm"].max()) <= 1 - 1e-4
     # ResNet-50's stage widths (no forward pass needed)
     from handkit.models.backbones import create_backbone
-    assert _stage_channels(create_backbone("resnet50")) == (512, 1024, 2048)
+    assert stage_channels(create_backbone("resnet50")) == (512, 1024, 2048)
 
 
 def _set_output(net, right_code, left_code=None, handmap_right=True):

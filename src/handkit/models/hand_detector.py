@@ -24,8 +24,8 @@ from torch import Tensor, nn
 from handkit.losses.centernet import clamped_sigmoid, focal_loss
 from handkit.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 from handkit.models.registry import register_model
-from handkit.models.smhr import (HM_BIAS, _head, _stage_channels, decode_peaks, gather_cells,
-                                 resnet_backbone)
+from handkit.models.smhr import (HM_BIAS, decode_peaks, gather_cells, prediction_head,
+                                 resnet_backbone, stage_channels)
 from handkit.utils.check import check_shape
 
 __all__ = ["HandDetector", "DETECTOR_WEIGHTS", "detector_targets"]
@@ -71,11 +71,11 @@ class HandDetector(nn.Module):
         super().__init__()
         self.backbone = resnet_backbone(backbone, backbone_weights, "the hand detector")
         self.image_size, self.max_hands, self.threshold = image_size, max_hands, threshold
-        self.neck = FusedStride8(_stage_channels(self.backbone), channels)
-        self.heads = nn.ModuleDict({"hm": _head(channels, 1, HM_BIAS),
-                                    "size": _head(channels, 2, None),
-                                    "offset": _head(channels, 2, None),
-                                    "side": _head(channels, 1, 0.0)})
+        self.neck = FusedStride8(stage_channels(self.backbone), channels)
+        self.heads = nn.ModuleDict({"hm": prediction_head(channels, 1, HM_BIAS),
+                                    "size": prediction_head(channels, 2, None),
+                                    "offset": prediction_head(channels, 2, None),
+                                    "side": prediction_head(channels, 1, 0.0)})
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN)[:, None, None], persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD)[:, None, None], persistent=False)
 

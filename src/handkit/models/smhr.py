@@ -55,7 +55,7 @@ from handkit.utils.check import check_choice, check_shape
 
 __all__ = ["SMHR", "SMHRNet", "CSPNeck", "L2NormScale", "PARAM_SETS", "CAMERAS", "HAND_MODELS",
            "decode_peaks", "decode_translation", "fixed_K", "gather_cells", "SMHR_FOCAL",
-           "HM_BIAS"]
+           "HM_BIAS", "prediction_head", "stage_channels"]
 
 PARAM_SETS = {"axis_angle": "[3 root | 45 axis-angle | 10 beta | 3 code] per side (SMHR)",
               "pca": "[3 root | n PCA | 10 beta | 3 code/10], depth offset 0.6 (--using_pca)"}
@@ -88,7 +88,7 @@ class L2NormScale(nn.Module):
         return x / norm * self.weight[None, :, None, None]
 
 
-def _stage_channels(backbone: ResNetBackbone) -> tuple[int, int, int]:
+def stage_channels(backbone: ResNetBackbone) -> tuple[int, int, int]:
     """Output channels of layer2, layer3, layer4 (basic or bottleneck blocks)."""
     out = []
     for name in ("layer2", "layer3", "layer4"):
@@ -136,7 +136,7 @@ class CSPNeck(nn.Module):
         return self.feat(torch.cat([p3, p4, p5], dim=1))
 
 
-def _head(channels: int, out: int, bias: float | None) -> nn.Sequential:
+def prediction_head(channels: int, out: int, bias: float | None) -> nn.Sequential:
     """conv3×3 → ReLU → conv1×1. bias given: CenterNet's heat-map init (last bias = `bias`);
     None: every conv normal(0, 0.001), bias 0 (CenterNet's ``fill_fc_weights``)."""
     head = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
@@ -165,14 +165,15 @@ class SMHRNet(nn.Module):
                  backbone_weights: str | Path | None = None) -> None:
         super().__init__()
         self.backbone = resnet_backbone(backbone, backbone_weights, "SMHR's neck")
-        self.neck = CSPNeck(_stage_channels(self.backbone), channels)
+        self.neck = CSPNeck(stage_channels(self.backbone), channels)
         c = self.neck.out_channels
-        heads = {"hm": _head(c, 1, HM_BIAS), "params": _head(c, param_channels, None)}
+        heads = {"hm": prediction_head(c, 1, HM_BIAS),
+                 "params": prediction_head(c, param_channels, None)}
         if photometric:
-            heads["texture"] = _head(c, 3 * num_vertices, None)
-            heads["light"] = _head(c, 27, None)
+            heads["texture"] = prediction_head(c, 3 * num_vertices, None)
+            heads["light"] = prediction_head(c, 27, None)
         if pick_hand:
-            heads["handmap"] = _head(c, 2, HM_BIAS)
+            heads["handmap"] = prediction_head(c, 2, HM_BIAS)
         self.heads = nn.ModuleDict(heads)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
