@@ -145,3 +145,36 @@ def test_ablation_variants(segmentation):
         assert all(g is None or g.abs().sum() == 0 for g in grads)
         with_masks = model.loss(torch.rand(b, 3, 64, 64), segm_valid=torch.ones(b), **kw)
         assert with_masks["segm"].item() > 0
+
+
+def test_resnet18_s4_backbone_is_stride_4_and_loads_the_shipped_resnet():
+    """The CPU ablation's ResNet-18 trunk (layer1-3 fused at stride 4): DIGIT builds on it, and
+    `load_backbone` on the shipped packed checkpoint copies its ResNet-18 weights (layer4 / fc
+    unused, the fuse conv left random), the input normalised with ImageNet's mean/std inside."""
+    from handkit.models.checkpoint import load_model, shipped_checkpoint
+    from handkit.models.digit import ResNetStride4
+
+    torch.manual_seed(0)
+    model = create_model("digit", backbone="resnet18_s4", image_size=64, size="small",
+                         segmentation="none")
+    backbone = model.pose_reg.backbone
+    assert isinstance(backbone, ResNetStride4) and backbone.stride == 4
+    assert not hasattr(backbone, "layer4")
+    fuse_before = backbone.fuse[0].weight.clone()
+    report = model.load_backbone(shipped_checkpoint())
+    assert report.layout == "packed" and report.loaded > 0
+    shipped = load_model()[0].model.backend_model
+    assert torch.equal(backbone.layer3[1].conv2.weight, shipped.layer3[1].conv2.weight)
+    assert torch.equal(backbone.bn1.running_var, shipped.bn1.running_var)
+    assert torch.equal(backbone.fuse[0].weight, fuse_before)
+    x = torch.rand(2, 3, 64, 64)
+    backbone.eval()  # (a training-mode forward would move the BN statistics)
+    assert backbone(x).shape == (2, 64, 16, 16)
+    y = shipped.maxpool(shipped.relu(shipped.bn1(shipped.conv1(
+        (x - torch.tensor([0.485, 0.456, 0.406])[:, None, None])
+        / torch.tensor([0.229, 0.224, 0.225])[:, None, None]))))
+    c1 = backbone.layer1(backbone.maxpool(backbone.relu(backbone.bn1(backbone.conv1(
+        (x - backbone.mean) / backbone.std)))))
+    assert torch.allclose(c1, shipped.layer1(y), atol=1e-5)
+    out = model(x)
+    assert out.joints.shape == (2, 42, 3) and out.segm_logits is None

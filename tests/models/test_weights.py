@@ -143,3 +143,29 @@ def test_load_encoder_finds_the_backbone_inside_a_model(tmp_path):
     assert torch.equal(net.encoder.layer1[0].conv1.weight, tv.layer1[0].conv1.weight)
     with pytest.raises(ValueError, match="exactly one ResNet backbone"):
         load_encoder(torch.nn.Linear(2, 2), tmp_path / "simhand_hub.pth")
+
+
+def test_a_packed_int8_checkpoint_is_dequantised_before_loading(tmp_path):
+    """A `handkit export --pack` file (``key::int8`` + ``key::scale``, as the shipped
+    rn25d_r18_synth.pt) loads into a bare ResNet: the weights are the dequantised ones."""
+    from handkit.models.checkpoint import dequantize_int8, quantize_int8
+
+    torch.manual_seed(0)
+    src = create_backbone("resnet18")
+    packed = {}
+    for key, value in src.state_dict().items():
+        if value.is_floating_point() and value.dim() >= 2:
+            packed[f"net.model.backend_model.{key}::int8"], packed[
+                f"net.model.backend_model.{key}::scale"] = quantize_int8(value)
+        else:
+            packed[f"net.model.backend_model.{key}"] = value
+    torch.save({"state_dict": packed}, tmp_path / "packed.pt")
+    dst = create_backbone("resnet18")
+    report = load_weights(dst, tmp_path / "packed.pt")
+    assert report.layout == "packed" and report.file_prefix == "net.model.backend_model."
+    q, s = packed["net.model.backend_model.layer2.0.conv1.weight::int8"], packed[
+        "net.model.backend_model.layer2.0.conv1.weight::scale"]
+    assert torch.equal(dst.layer2[0].conv1.weight, dequantize_int8(q, s))
+    assert torch.allclose(dst.layer2[0].conv1.weight, src.layer2[0].conv1.weight,
+                          atol=float(s.float().max()))
+    assert torch.equal(dst.bn1.running_mean, src.bn1.running_mean)

@@ -23,7 +23,8 @@ from handkit.utils.check import check_choice
 from handkit.utils.files import atomic_path
 
 __all__ = ["read_checkpoint", "unsafe_load_reason", "load_model", "model_config", "pack_checkpoint",
-           "shipped_checkpoint", "quantize_int8", "dequantize_int8", "SHIPPED_NAME"]
+           "shipped_checkpoint", "quantize_int8", "dequantize_int8", "unpack_state_dict",
+           "SHIPPED_NAME"]
 
 SHIPPED_NAME = "rn25d_r18_synth.pt"
 """File name of the shipped checkpoint in `handkit/assets/`."""
@@ -103,7 +104,10 @@ def dequantize_int8(q: Tensor, scale: Tensor) -> Tensor:
     return q.float() * scale.float().reshape(-1, *([1] * (q.dim() - 1)))
 
 
-def _unpack(state: dict[str, Tensor]) -> dict[str, Tensor]:
+def unpack_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A `pack_checkpoint` state dict (``key::int8`` + ``key::scale`` pairs, fp16 or float32
+    tensors) → plain float32 tensors under the original keys; other dicts pass unchanged
+    (floating tensors become float32)."""
     out = {}
     for key, value in state.items():
         if key.endswith(_S_SUFFIX):
@@ -135,7 +139,7 @@ def load_model(path: str | Path | None = None) -> tuple[nn.Module, dict]:
                          "encoder only: pass them to `handkit finetune --init`.)")
     mcfg = model_config(config["model"], source=f"{path}: config.model")
     net = build_model(mcfg)
-    state = {k[len("net."):]: v for k, v in _unpack(state).items() if k.startswith("net.")}
+    state = {k[len("net."):]: v for k, v in unpack_state_dict(state).items() if k.startswith("net.")}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise ValueError(f"{path}: weights do not fit a {mcfg.name}/{mcfg.backbone} model "

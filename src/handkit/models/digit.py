@@ -35,18 +35,21 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch import Tensor, nn
 
 from handkit.losses.digit import (DigitLossTerms, DigitTargets, decode_depth, digit_loss,
                                   from_interhand42, lift_42)
-from handkit.models.backbones import Backbone, check_image, create_backbone, register_backbone
+from handkit.models.backbones import (IMAGENET_MEAN, IMAGENET_STD, Backbone, check_image,
+                                      create_backbone, register_backbone)
 from handkit.models.prediction import HandPrediction, Prediction
 from handkit.models.registry import ModelConfig, register_model
 from handkit.models.weights import LoadReport, load_weights
 from handkit.utils.check import check_choice, check_shape
 
 __all__ = ["SIZES", "SEGMENTATION", "DigitSizes", "DigitOutput", "DIGITNet", "DigitModel",
-           "soft_argmax_2d", "soft_argmax_1d", "convert_released_state_dict", "StemBackbone"]
+           "soft_argmax_2d", "soft_argmax_1d", "convert_released_state_dict", "StemBackbone",
+           "ResNetStride4"]
 
 NUM_JOINTS, NUM_CLASSES = 42, 33
 
@@ -246,7 +249,7 @@ class DIGITNet(nn.Module):
         self.segmentation = segmentation
         self.backbone: Backbone = create_backbone(backbone)
         if self.backbone.stride != 4:
-            raise ValueError(f"backbone: DIGIT needs stride-4 features (hrnet_w32, stem4), "
+            raise ValueError(f"backbone: DIGIT needs stride-4 features (hrnet_w32, stem4, resnet18_s4), "
                              f"{backbone!r} has stride {self.backbone.stride}.")
         c_img, s = self.backbone.out_channels, sizes
         fused = segmentation == "fused"
@@ -342,8 +345,10 @@ class DigitModel(nn.Module):
         return self.pose_reg(image)
 
     def load_backbone(self, path: str | Path) -> LoadReport:
-        """ImageNet HRNet weights from a local file the user names (timm's / the official
-        ``hrnet_w32-36af842e.pth`` names; its classifier keys are skipped, §1.2)."""
+        """Backbone weights from a local file the user names: ImageNet HRNet (timm's / the
+        official ``hrnet_w32-36af842e.pth`` names; its classifier keys are skipped, §1.2), or
+        for ``resnet18_s4`` any ResNet-18 file `load_weights` reads (the shipped packed
+        ``rn25d_r18_synth.pt`` included)."""
         return load_weights(self.pose_reg.backbone, path)
 
     def loss(self, images: Tensor, *, target: DigitTargets, hand_type: Tensor,
@@ -449,6 +454,57 @@ class StemBackbone(Backbone):
 def stem4(width: int = 32) -> Backbone:
     """`StemBackbone`: stride 4, `width` channels (CPU-scale DIGIT)."""
     return StemBackbone(width)
+
+
+class ResNetStride4(Backbone):
+    """A torchvision ResNet cut after ``layer3`` and fused to stride 4, for CPU-size DIGIT runs
+    that start from a ResNet checkpoint (the shipped ``rn25d_r18_synth.pt``). Not a published
+    model.
+
+    ``layer1`` (stride 4), ``layer2`` (8) and ``layer3`` (16) are bilinearly upsampled to
+    stride 4, concatenated and mixed by ``fuse`` (conv1×1 → BN → ReLU, ``width`` channels).
+    The input is DIGIT's RGB in [0, 1]; the ImageNet mean/std the ResNet checkpoints were
+    trained with is applied inside (`IMAGENET_MEAN`, `IMAGENET_STD`). Child names are
+    torchvision's (``conv1``, ``bn1``, ``layer1``-``layer3``), so `models.weights.load_weights`
+    finds them in any ResNet file; its ``layer4`` and ``fc`` are not used and ``fuse`` stays
+    randomly initialised (`ignored_weight_keys`).
+
+    Args:
+        arch: ``resnet18`` or ``resnet34`` (basic blocks: 64, 128, 256 channels).
+        width: output channels.
+    """
+
+    def __init__(self, arch: str = "resnet18", width: int = 64):
+        super().__init__()
+        check_choice(arch, ("resnet18", "resnet34"), name="arch")
+        net = getattr(torchvision.models, arch)(weights=None)
+        for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3"):
+            self.add_module(name, getattr(net, name))
+        self.arch, self.out_channels, self.stride = arch, width, 4
+        self.fuse = nn.Sequential(nn.Conv2d(64 + 128 + 256, width, 1, bias=False),
+                                  nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN)[:, None, None], persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD)[:, None, None], persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, 3, S, S) RGB in [0, 1] → (B, width, S/4, S/4)."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1((x - self.mean) / self.std))))
+        c1 = self.layer1(x)
+        c2 = self.layer2(c1)
+        c3 = self.layer3(c2)
+        size = c1.shape[-2:]
+        up = [F.interpolate(c, size=size, mode="bilinear", align_corners=False) for c in (c2, c3)]
+        return self.fuse(torch.cat([c1, *up], dim=1))
+
+    def ignored_weight_keys(self) -> tuple[str, ...]:
+        return ("layer4.", "fc.", "final_layer.", "fuse.")
+
+
+@register_backbone("resnet18_s4")
+def resnet18_s4(width: int = 64) -> Backbone:
+    """`ResNetStride4` over torchvision resnet18: stride 4, `width` channels (CPU-scale DIGIT
+    initialised from a ResNet-18 file, e.g. the shipped ``rn25d_r18_synth.pt``)."""
+    return ResNetStride4("resnet18", width)
 
 
 @register_model("digit")

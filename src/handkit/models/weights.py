@@ -54,7 +54,9 @@ class LoadReport:
 
     Attributes:
         source: the file (or ``"<state dict>"``).
-        layout: ``"peclr"`` (``encoder.features.N``) or ``"plain"`` (module names, maybe prefixed).
+        layout: ``"peclr"`` (``encoder.features.N``), ``"packed"`` (a ``handkit export --pack``
+            file such as the shipped ``rn25d_r18_synth.pt``: int8 weights dequantised first) or
+            ``"plain"`` (module names, maybe prefixed).
         file_prefix: prefix stripped from the file's keys (``"backend_model."``, ``""``).
         loaded: number of tensors copied.
         ignored: file keys dropped on purpose (the module's `ignored_weight_keys`, e.g. ``fc.*``).
@@ -181,6 +183,7 @@ def load_weights(module: nn.Module, weights: str | Path | Mapping[str, Tensor], 
                  skip: tuple[str, ...] | None = None) -> LoadReport:
     """Load a local weights file (or state dict) into `module`, finding the key layout.
 
+    A packed handkit checkpoint (``key::int8`` + ``key::scale``) is dequantised first.
     ``features.N`` keys (PeCLR/SiMHand Lightning files, minimal-hand DetNet checkpoints) are
     renamed to torchvision's child names as in `peclr_to_torchvision`, other keys kept. Then the
     prefix that
@@ -210,6 +213,10 @@ def load_weights(module: nn.Module, weights: str | Path | Mapping[str, Tensor], 
     source = str(weights) if isinstance(weights, (str, Path)) else "<state dict>"
     state = read_state_dict(weights) if isinstance(weights, (str, Path)) else dict(weights)
     layout = "plain"
+    if any(k.endswith("::int8") for k in state):  # a `handkit export --pack` file (the shipped one)
+        from handkit.models.checkpoint import unpack_state_dict  # local: checkpoint → registry
+
+        state, layout = unpack_state_dict(state), "packed"
     if any(_FEATURES_RE.match(k) for k in state):
         state, layout = _rename_features(state, source), "peclr"
     if skip is None:
