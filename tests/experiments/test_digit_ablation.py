@@ -5,7 +5,7 @@ import math
 import pytest
 
 from handkit.experiments.digit_ablation import (VARIANTS, DigitAblation, run_ablation,
-                                                table_lines, variant_config)
+                                                run_name, table_lines, variant_config)
 
 
 def test_each_variant_differs_only_in_its_segmentation(tmp_path):
@@ -24,15 +24,31 @@ def test_each_variant_differs_only_in_its_segmentation(tmp_path):
                                                                 fused.trainer)
 
 
-def test_the_table_says_which_variant_beats_the_reference():
+def test_the_table_says_which_run_beats_the_reference_and_averages_the_seeds():
     row = {"mpjpe_sh": 1.0, "mpjpe_ih": 2.0, "mrrpe": 3.0, "handedness_acc": 0.5,
            "train_s": 60.0}
-    res = {"fused": {**row, "mpjpe_all": 9.0}, "none": {**row, "mpjpe_all": 11.0},
-           "mean_pose": {**row, "mpjpe_all": 10.0}}
+    res = {"fused": {**row, "mpjpe_all": 9.0, "variant": "fused", "seed": 1},
+           "fused_seed2": {**row, "mpjpe_all": 7.0, "variant": "fused", "seed": 2},
+           "none": {**row, "mpjpe_all": 11.0, "variant": "none", "seed": 1},
+           "mean_pose": {**row, "mpjpe_all": 10.0}, "setup": {}}
     lines = table_lines(res)
-    assert len(lines) == 5 and lines[-1].startswith("| mean pose (reference) | 1.00 | 2.00 | 10.00")
-    assert lines[2].startswith("| fused |") and "| yes |" in lines[2]
-    assert lines[3].startswith("| none |") and "| no |" in lines[3]
+    assert len(lines) == 7
+    assert lines[-1].startswith("| mean pose (reference) | | 1.00 | 2.00 | 10.00")
+    assert lines[2].startswith("| fused | 1 |") and "| yes, by 1.0 mm |" in lines[2]
+    assert lines[3].startswith("| fused | 2 |") and "| yes, by 3.0 mm |" in lines[3]
+    assert lines[4].startswith("| **fused, mean** | 2 seeds | 1.00 | 2.00 | 8.00 |")
+    assert lines[5].startswith("| none | 1 |") and "| no |" in lines[5]
+
+
+def test_seeds_encoder_and_depth_bins_reach_every_variant(tmp_path):
+    exp = DigitAblation(image_size=96, seeds=(1, 2), backbone="resnet18_s4", init="w.pt")
+    c1, c2 = (variant_config("none", exp, tmp_path, seed) for seed in (1, 2))
+    assert (c1.seed, c2.seed) == (1, 2) and run_name("none", 1) == "none"
+    assert run_name("none", 2) == "none_seed2"
+    assert c1.model.backbone == "resnet18_s4" and c1.init == "w.pt"
+    assert c1.model.options["depth_bins"] == 24  # the heat-map side, the official ratio
+    assert variant_config("fused", DigitAblation(depth_bins=64), tmp_path
+                          ).model.options["depth_bins"] == 64
 
 
 @pytest.mark.slow

@@ -176,3 +176,35 @@ def test_batch_mpjpe_root_aligns_and_skips_roots():
     valid[1, 41] = False
     n = 40 + 20  # frame 0: 40 non-root joints; frame 1: the right hand's 20
     assert batch_mpjpe(pred, gt, valid).item() == pytest.approx(4.0 / n)
+
+
+def test_depth_bins_set_the_scale_of_z_in_targets_lifting_and_the_model():
+    """With d = 16 bins (the CPU twin's 64 px crop: the heat-map side, the official ratio)
+    z_rel = +0.1 m is bin (0.1 / 0.2 + 1) / 2 · 16 = 12, and bin 12 lifts back to +0.1 m;
+    with the official 64 bins the same bin would be −0.125 m."""
+    from handkit.losses.digit import lift_42
+    from handkit.models.registry import create_model
+
+    uv, z = _frame()
+    z = z.clone()
+    z[0, 5] = z[0, 20] + 0.1  # a right-hand joint 0.1 m behind its root
+    t = encode_25d(uv, z, torch.ones(1, 42, dtype=torch.bool), torch.tensor([True]),
+                   depth_bins=16)
+    assert float(t.joints[0, 5, 2]) == pytest.approx(12.0)
+    assert float(t.joints[0, 20, 2]) == pytest.approx(8.0)
+    K = torch.eye(3, dtype=torch.float64)
+    joints = torch.zeros(1, 42, 3, dtype=torch.float64)
+    joints[..., 2] = 12.0
+    roots = torch.tensor([[0.5, 0.5]], dtype=torch.float64)
+    assert float(lift_42(joints, K, roots, px_per_hm=4, depth_bins=16)[0, 0, 2]) == \
+        pytest.approx(0.6)
+    assert float(lift_42(joints, K, roots, px_per_hm=4)[0, 0, 2]) == pytest.approx(0.375)
+    model = create_model("digit", backbone="stem4", image_size=64, size="small", depth_bins=16)
+    assert model.depth_bins == 16 and model.cfg.options["depth_bins"] == 16
+    out = type("Out", (), {"joints": joints.float()})()
+    xyz = model.decode(out, K.float()[None], roots.float())[1]
+    assert float(xyz[0, 0, 0, 2]) == pytest.approx(0.6)  # right wrist (handkit order)
+    assert "depth_bins" not in create_model("digit", backbone="stem4", image_size=64,
+                                            size="small").cfg.options
+    with pytest.raises(ValueError, match="depth_bins"):
+        create_model("digit", backbone="stem4", image_size=64, size="small", depth_bins=0)

@@ -155,7 +155,8 @@ def test_train_digit_is_registered_with_packaged_configs():
     assert official.model.backbone == "hrnet_w32" and official.loss.segm == 10.0
     assert official == DigitConfig(data=official.data)  # the file restates the defaults
     cpu = load_config(spec.config, config_path("digit/cpu_synth", "digit"), [], {})
-    assert cpu.model.options == {"size": "small"} and cpu.trainer.accelerator == "cpu"
+    assert cpu.model.options == {"size": "small", "depth_bins": 16}  # 64 px: hm side 16
+    assert cpu.trainer.accelerator == "cpu"
 
 
 def test_training_reads_the_lmdb_files_in_worker_processes(synth, tmp_path):

@@ -88,17 +88,21 @@ class MeanPose:
     whatever the image. A trained model should beat it; `fit` computes it.
 
     Attributes:
-        image_size, stride, depth_range: as `DigitModel`'s (the crops it is fitted on).
+        image_size, stride, depth_range, depth_bins: as `DigitModel`'s (the crops it is
+            fitted on).
     """
 
     def __init__(self, joints: Tensor, rel_root: float, hand_prob: Tensor, *,
-                 image_size: int, stride: int = 4, depth_range: float = 0.4):
+                 image_size: int, stride: int = 4, depth_range: float = 0.4,
+                 depth_bins: int = 64):
         self.joints, self.rel_root, self.hand_prob = joints, rel_root, hand_prob
         self.image_size, self.stride, self.depth_range = image_size, stride, depth_range
+        self.depth_bins = depth_bins
 
     @classmethod
     def fit(cls, root: str | Path, split: str = "train", *, image_size: int = 256,
-            stride: int = 4, depth_range: float = 0.4, limit: int | None = None) -> "MeanPose":
+            stride: int = 4, depth_range: float = 0.4, depth_bins: int = 64,
+            limit: int | None = None) -> "MeanPose":
         """The means over `split`'s GT-box crops (no augmentation)."""
         ds = InterHand26M(root, split)
         n = len(ds) if limit is None else min(limit, len(ds))
@@ -113,7 +117,7 @@ class MeanPose:
             t = encode_25d(batch["uv"].double(), batch["z"].double(), batch["valid"],
                            batch["interacting"], patch_size=image_size,
                            hm_size=image_size // stride, depth_range=depth_range,
-                           root_depth_range=depth_range)
+                           depth_bins=depth_bins, root_depth_range=depth_range)
             w = t.joint_valid.double()[..., None]
             joint_sum += (t.joints * w).sum(0)
             joint_count += w.sum(0)
@@ -125,7 +129,8 @@ class MeanPose:
             raise ValueError(f"{root}: no usable frame in split {split!r} for the mean pose.")
         rel = rel_sum / rel_count if rel_count else float(encode_depth(torch.tensor(0.0)))
         return cls(joint_sum / joint_count.clamp_min(1), rel, hand_sum / frames,
-                   image_size=image_size, stride=stride, depth_range=depth_range)
+                   image_size=image_size, stride=stride, depth_range=depth_range,
+                   depth_bins=depth_bins)
 
     def eval(self) -> "MeanPose":
         return self
@@ -143,7 +148,8 @@ class MeanPose:
 @torch.no_grad()
 def _predict(model: DigitModel | MeanPose, batch: dict) -> dict[str, np.ndarray]:
     out = model(batch["image"])
-    lift = {"px_per_hm": model.stride, "depth_range": model.depth_range}
+    lift = {"px_per_hm": model.stride, "depth_range": model.depth_range,
+            "depth_bins": model.depth_bins}
     K_patch = batch["T"].double() @ batch["K"].double()  # lifting through T K = through K
     joints, depth = out.joints.double(), batch["abs_depth"].double()
     rel = decode_depth(out.rel_root.double(), depth_range=model.depth_range)

@@ -189,7 +189,7 @@ def lift_25d(uv_image: Tensor, z_rel: Tensor, K: Tensor, root_depth: Tensor) -> 
 
 
 def lift_42(joints: Tensor, K: Tensor, root_depth: Tensor, *, px_per_hm: float,
-            depth_range: float = 0.4) -> Tensor:
+            depth_range: float = 0.4, depth_bins: int = 64) -> Tensor:
     """Both hands' 2.5D (hm units, bins) → camera-frame 3D, each hand with its root depth.
 
     Args:
@@ -198,7 +198,7 @@ def lift_42(joints: Tensor, K: Tensor, root_depth: Tensor, *, px_per_hm: float,
             K' = T K: the lifting through it equals mapping the 2D back to the image first).
         root_depth: (B, 2) float, meters, the right and left roots' absolute depths.
         px_per_hm: pixels per hm unit (the backbone's stride: 256 / 64 = 4).
-        depth_range: D of `decode_depth`.
+        depth_range, depth_bins: D and d of `decode_depth` (official 0.4 m, 64).
 
     Returns:
         (B, 42, 3) float, meters, camera frame, InterHand order.
@@ -206,7 +206,7 @@ def lift_42(joints: Tensor, K: Tensor, root_depth: Tensor, *, px_per_hm: float,
     b = check_shape(joints, "B 42 3", name="joints")["B"]
     check_shape(root_depth, f"{b} 2", name="root_depth")
     uv = joints[..., :2] * px_per_hm
-    z_rel = decode_depth(joints[..., 2], depth_range=depth_range)
+    z_rel = decode_depth(joints[..., 2], depth_range=depth_range, depth_bins=depth_bins)
     return torch.cat([lift_25d(uv[:, h], z_rel[:, h], K, root_depth[:, k])
                       for k, h in enumerate((INTERHAND_RIGHT, INTERHAND_LEFT))], dim=1)
 

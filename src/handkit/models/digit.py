@@ -315,6 +315,9 @@ class DigitModel(nn.Module):
         net: the `DIGITNet` (stored as ``pose_reg``, the official name).
         cfg: how it was built.
         depth_range: D of `losses.digit.encode_depth` (official 0.4 m for joints and root).
+        depth_bins: d, the joints' relative-depth bins (official 64, the heat-map side at
+            256 px: ``output_hm_shape = (64, 64, 64)``); the root head keeps its
+            `DigitSizes.root_bins`.
     """
 
     frame = "camera"
@@ -323,9 +326,11 @@ class DigitModel(nn.Module):
     uses_K = True
     assumed_root_depth = 0.7
 
-    def __init__(self, net: DIGITNet, cfg: ModelConfig, depth_range: float = 0.4):
+    def __init__(self, net: DIGITNet, cfg: ModelConfig, depth_range: float = 0.4,
+                 depth_bins: int = 64):
         super().__init__()
         self.pose_reg, self.cfg, self.depth_range = net, cfg, depth_range
+        self.depth_bins = depth_bins
 
     @property
     def image_size(self) -> int:
@@ -378,7 +383,8 @@ class DigitModel(nn.Module):
             [right, left], handkit order.
         """
         stride = self.stride
-        xyz = lift_42(out.joints, K, root_depth, px_per_hm=stride, depth_range=self.depth_range)
+        xyz = lift_42(out.joints, K, root_depth, px_per_hm=stride, depth_range=self.depth_range,
+                      depth_bins=self.depth_bins)
         return from_interhand42(out.joints[..., :2] * stride), from_interhand42(xyz)
 
     @torch.no_grad()
@@ -510,13 +516,24 @@ def resnet18_s4(width: int = 64) -> Backbone:
 @register_model("digit")
 def digit(backbone: str = "hrnet_w32", image_size: int = 256,
           size: Literal["official", "small"] = "official",
-          segmentation: Literal["fused", "auxiliary", "none"] = "fused") -> DigitModel:
-    """DIGIT; official: hrnet_w32, 256 px, ``size="official"``, ``segmentation="fused"``
-    (§1.7); the other `segmentation` values are the ablation's baselines."""
+          segmentation: Literal["fused", "auxiliary", "none"] = "fused",
+          depth_bins: int = 64) -> DigitModel:
+    """DIGIT; official: hrnet_w32, 256 px, ``size="official"``, ``segmentation="fused"``,
+    ``depth_bins=64`` (§1.7); the other `segmentation` values are the ablation's baselines.
+    `depth_bins` is the joints' relative-depth range in bins; the official 64 equals its
+    heat-map side, and a smaller crop keeps that ratio with ``depth_bins = image_size // 4``
+    (the CPU twin: else z, in bins 4× the hm units of x and y, dominates the joint loss and
+    pulls the heat-maps, whose softmax also weights the depth maps; docs/digit.md)."""
     check_choice(size, SIZES, name="size")
+    if not isinstance(depth_bins, int) or depth_bins < 1:
+        raise ValueError(f"depth_bins: expected a positive int, got {depth_bins!r}.")
     net = DIGITNet(backbone, SIZES[size], segmentation=segmentation)
     if backbone.startswith("hrnet"):
         _init_backbone_official(net.backbone)
-    options = {"size": size} if segmentation == "fused" else {"size": size,
-                                                              "segmentation": segmentation}
-    return DigitModel(net, ModelConfig("digit", backbone, image_size, options))
+    options: dict = {"size": size}
+    if segmentation != "fused":
+        options["segmentation"] = segmentation
+    if depth_bins != 64:
+        options["depth_bins"] = depth_bins
+    return DigitModel(net, ModelConfig("digit", backbone, image_size, options),
+                      depth_bins=depth_bins)

@@ -99,7 +99,7 @@ class DigitTask(TaskBase):
         size = self.cfg.model.image_size
         return encode_25d(batch["uv"], batch["z"], batch["valid"], batch["interacting"],
                           patch_size=size, hm_size=size // self.net.stride,
-                          depth_range=self.cfg.loss.depth_range,
+                          depth_range=self.cfg.loss.depth_range, depth_bins=self.net.depth_bins,
                           root_depth_range=self.cfg.loss.depth_range)
 
     def losses(self, batch: dict) -> dict[str, Tensor]:
@@ -114,8 +114,8 @@ class DigitTask(TaskBase):
         out = self.net(batch["image"])
         target = self._targets(batch)
         K_patch = batch["T"].to(batch["K"].dtype) @ batch["K"]
-        lift = {"px_per_hm": self.net.stride,
-                "depth_range": self.cfg.loss.depth_range}
+        lift = {"px_per_hm": self.net.stride, "depth_range": self.cfg.loss.depth_range,
+                "depth_bins": self.net.depth_bins}
         pred, gt = (lift_42(j.to(K_patch.dtype), K_patch, batch["abs_depth"].to(K_patch.dtype),
                             **lift) for j in (out.joints, target.joints))
         return {**terms, "mpjpe_mm": batch_mpjpe(pred, gt, target.joint_valid)}
