@@ -23,7 +23,7 @@ Sizes (``size="official"``, §1.7): backbone 28,535,552 parameters, hand_segm 43
 conv_segm_feat 314,496, merge_layer 4,631,264, conv_hm / conv_depth 22,890 each, conv_head
 6,582,208, root_fc 295,488, hand_fc 263,682; total 40,711,475. ``size="small"`` narrows every
 layer after the backbone for CPU tests and the synthetic twin (use it with the ``stem4``
-backbone registered here).
+or ``resnet18_s4`` backbones registered here; the latter loads a ResNet-18 file).
 """
 
 from __future__ import annotations
