@@ -25,15 +25,18 @@ def main() -> None:
     add_experiment_arguments(p, d, VARIANTS)
     p.add_argument("--noise-px", type=float, default=d.noise_px)
     p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--config", default=d.config,
+                   help="the packaged stage config every variant starts from")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    exp = SynthExperiment(**size_kwargs(a), noise_px=a.noise_px, dropout=a.dropout)
+    exp = SynthExperiment(**size_kwargs(a), noise_px=a.noise_px, dropout=a.dropout,
+                          config=a.config)
     t0 = time.perf_counter()
     res = run_experiment(exp, a.out, tuple(a.variants))
     res["wall_s"] = time.perf_counter() - t0
     write_json(a.out / "results.json", res)
     print(f"S2HAND on the synthetic world: {a.n_train} training / {a.n_test} test images "
-          f"(shifted look) at {a.size} px, {a.epochs} epochs, batch {a.batch_size}, noise "
+          f"(shifted look) at {a.size} px, {a.config}, {a.epochs} epochs, batch {a.batch_size}, noise "
           f"{a.noise_px} px, dropout {a.dropout}; wall clock {res['wall_s'] / 60:.1f} min")
     print("| variant | PA-MPJPE mm | projected 2D px | median depth m (true) | median extent px "
           "| training min |")
@@ -44,6 +47,9 @@ def main() -> None:
               f"{r['median_depth_m']:.2f} ({r['gt_median_depth_m']:.2f}) | "
               f"{r['median_extent_px']:.1f} | {r['train_s'] / 60:.1f} |")
     print(f"| mean pose (reference) | {res['mean_pose']['pa_mpjpe_mm']:.2f} | | | | |")
+    for name, what in (("fit_noisy", "noisy"), ("fit_clean", "true")):
+        print(f"| refinement alone on the {what} 2D (reference) | "
+              f"{res[name]['pa_mpjpe_mm']:.2f} | | | | |")
     print(json.dumps({"results": str(a.out / "results.json")}))
 
 

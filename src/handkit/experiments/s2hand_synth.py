@@ -8,7 +8,10 @@ Variants (all SSL-e2e at the CPU twin's sizes unless said):
 - ``clean``: the true 2D labels;
 - ``noisy_no_photo``: ``noisy`` without the photometric/texture terms (texture, mrgb, mtex);
 - ``mean_pose``: no network: every test hand gets the training set's mean wrist-relative pose
-  (PA-MPJPE aligns rotation, translation and scale, so this is the floor any model must beat).
+  (PA-MPJPE aligns rotation, translation and scale, so this is the floor any model must beat);
+- ``fit_noisy`` / ``fit_clean`` (references, no network): S2HAND's test-time refinement
+  (`fit_hand`, 151 iterations from its own initial guess) on each test image's noisy or true
+  2D keypoints: how much 3D the hand model recovers from 2D alone.
 
 The test set is drawn with another seed and the ``shifted`` appearance (darker skin, coloured
 light, photo backgrounds, more occluders). Every stage reuses its output when it exists.
@@ -28,11 +31,13 @@ from handkit.data.s2hand import S2HandDataConfig, S2HandItems
 from handkit.data.synth.runner import synthesize
 from handkit.eval.metrics import pa_mpjpe, procrustes_mean
 from handkit.models.checkpoint import load_model
+from handkit.models.s2hand import S2HandHand
+from handkit.models.s2hand_fit import FIT_SCHEDULE, fit_hand
 from handkit.tasks.s2hand import S2HandConfig, train_s2hand
 from handkit.utils.config import config_path, load_config, replace_config
 
-__all__ = ["SynthExperiment", "VARIANTS", "mean_pose_pa_mpjpe", "whole_image_scores",
-           "run_variant", "run_experiment"]
+__all__ = ["SynthExperiment", "VARIANTS", "mean_pose_pa_mpjpe", "fit_pa_mpjpe",
+           "whole_image_scores", "run_variant", "run_experiment"]
 
 VARIANTS = ("noisy", "clean", "noisy_no_photo")
 _PHOTO = ("texture", "mrgb", "mtex")
@@ -76,6 +81,30 @@ def mean_pose_pa_mpjpe(train_root: Path, test_roots: list[tuple[Path, str]],
         np.stack([s.keypoints_3d[0] for s in open_dataset("freihand", root, split)])
         for root, split in test_roots]), dtype=torch.float64)
     return float(1000 * pa_mpjpe(mean.expand_as(gt), gt))
+
+
+def fit_pa_mpjpe(root: Path, split: str, size: int, noise_px: float, dropout: float,
+                 batch_size: int = 64, iterations: int = 151, adam: str = "official") -> float:
+    """PA-MPJPE (mm) of `fit_hand` (the official schedule, OpenHand) on the 2D keypoints of a
+    FreiHAND-layout split, with the same noise and dropout draws as training's detections
+    (``noise_px`` 0 and ``dropout`` 0: the true labels); ``size``: the image side, px.
+    ``iterations``/``adam``: 151/"official" is the released refinement (`FIT_SCHEDULE`, stretched
+    to other lengths); it stops far from convergence (docs/s2hand.md)."""
+    items = S2HandItems(open_dataset("freihand", root, split),
+                        S2HandDataConfig(root=str(root), noise_px=noise_px, dropout=dropout),
+                        size)
+    hand = S2HandHand().double()
+    pred, gt = [], []
+    for start in range(0, len(items), batch_size):
+        batch = [items[i] for i in range(start, min(len(items), start + batch_size))]
+        fit = fit_hand(hand, torch.stack([b["det"] for b in batch]).double(),
+                       torch.stack([b["conf"] for b in batch]).double(),
+                       torch.stack([b["K"] for b in batch]).double(), iterations=iterations,
+                       adam=adam, schedule=tuple((round(start * iterations / 151), lr)
+                                                  for start, lr in FIT_SCHEDULE))
+        pred.append(fit.joints.detach())
+        gt.append(torch.stack([b["xyz_gt"] for b in batch]).double())
+    return float(1000 * pa_mpjpe(torch.cat(pred), torch.cat(gt)))
 
 
 def whole_image_scores(ckpt: Path, root: Path, split: str, batch_size: int = 32) -> dict:
@@ -147,4 +176,8 @@ def run_experiment(exp: SynthExperiment, out: str | Path,
         results[name] = {**whole_image_scores(ckpt, test_root, "training"), "train_s": train_s}
     results["mean_pose"] = {"pa_mpjpe_mm": mean_pose_pa_mpjpe(
         train_root, [(test_root, "training")])}
+    results["fit_noisy"] = {"pa_mpjpe_mm": fit_pa_mpjpe(test_root, "training", exp.size,
+                                                        exp.noise_px, exp.dropout)}
+    results["fit_clean"] = {"pa_mpjpe_mm": fit_pa_mpjpe(test_root, "training", exp.size,
+                                                        0.0, 0.0)}
     return results
