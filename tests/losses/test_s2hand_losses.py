@@ -77,6 +77,25 @@ def test_bone_direction_counts_one_turned_bone_with_its_joint_confidences():
     assert float(L.bone_direction_loss(_chain(det_vec * 3), _chain(det_vec), conf)) < 1e-9
 
 
+def test_bone_length_2d_counts_one_stretched_bone_and_ignores_turn_and_shift():
+    det_vec = torch.tensor([[10.0, 0.0]] * 20, dtype=D)
+    pred_vec = det_vec.clone()
+    pred_vec[0] = torch.tensor([0.0, 16.0])  # bone wrist → thumb CMC: 16 px instead of 10
+    conf = torch.ones(1, 21, dtype=D)
+    conf[0, 1] = 0.5  # bones (0, 1) and (1, 2) weigh 0.5, the other 18 weigh 1: Σw = 19
+    det = _chain(det_vec)
+    assert float(L.bone_length_2d_loss(_chain(pred_vec), det, conf)) == \
+        pytest.approx(0.5 * 6 / 19)
+    # a point-sized hand at the detections' centre misses every bone by its whole 10 px
+    point = det.mean(1, keepdim=True).expand_as(det)
+    assert float(L.bone_length_2d_loss(point, det, conf)) == pytest.approx(10.0)
+    # turned by 90° and moved: every length is kept
+    turned = det.flip(-1) * torch.tensor([-1.0, 1.0], dtype=D) + torch.tensor([7.0, -3.0], dtype=D)
+    assert float(L.bone_length_2d_loss(turned, det, conf)) == pytest.approx(0.0, abs=1e-12)
+    # no confident joint: 0, not NaN
+    assert float(L.bone_length_2d_loss(turned, det, torch.zeros_like(conf))) == 0.0
+
+
 def test_mean_scale_pulls_the_middle_mcp_pip_bone_to_28mm():
     joints = torch.zeros(2, 21, 3, dtype=D)
     joints[:, :, 2] = 0.5

@@ -33,7 +33,7 @@ __all__ = [
     "TSA_AXIS_WEIGHTS", "TEXTURE_WEIGHT_RULES", "MTEX_MODES",
     "robust_distance", "clean_detections", "texture_weights",
     "open_2dj_loss", "hm_integral_loss", "kp_cons_loss", "bone_direction_loss",
-    "mean_scale_loss", "tsa_pose_loss", "tsa_bounds", "shape_prior_loss", "cotangent_laplacian",
+    "bone_length_2d_loss", "mean_scale_loss", "tsa_pose_loss", "tsa_bounds", "shape_prior_loss", "cotangent_laplacian",
     "laplacian_loss", "texture_loss", "mean_rgb_loss", "texture_regularity_loss",
     "silhouette_loss", "combine",
 ]
@@ -254,6 +254,34 @@ def bone_direction_loss(j2d: Tensor, det: Tensor, conf: Tensor) -> Tensor:
     children = [c for _, c in BONES]
     w = conf[:, parents] * conf[:, children]
     return (((unit(j2d) - unit(det)) ** 2).sum(-1) * w).mean()
+
+
+def bone_length_2d_loss(j2d: Tensor, det: Tensor, conf: Tensor) -> Tensor:
+    """Projected bone lengths against the detections' (``bone_len_2d``; handkit's, not S2HAND's).
+
+    Σ_{b,bone} | ‖e_pred‖ − ‖e_det‖ | c_parent c_child / Σ c_parent c_child over the 20 `BONES`.
+    S2HAND's 2D terms leave the image size of the hand free: a hand turned the wrong way in
+    the image fits the detections better as a point at their centre than at full size, and the
+    decoder's translation gets there by moving the hand away (docs/s2hand.md, the synthetic
+    experiment). This term anchors the depth through the projected size; it is invariant to
+    where the hand is and how it is turned in the image, so it never pulls against the
+    orientation that the other terms teach.
+
+    Args:
+        j2d: (B, 21, 2) float px. det: (B, 21, 2) float px. conf: (B, 21) float.
+
+    Returns:
+        () float, pixels; 0 when no bone has both ends detected.
+    """
+    b = _check_kp(j2d, "j2d")
+    _check_kp(det, "det", b)
+    conf = _check_conf(conf, b)
+    zero = torch.zeros_like(j2d[:, :20])
+    length = _distance(_bone_vectors(j2d), zero) - _distance(_bone_vectors(det), zero)
+    parents = [p for p, _ in BONES]
+    children = [c for _, c in BONES]
+    w = conf[:, parents] * conf[:, children]
+    return _ratio((length.abs() * w).sum(), w.sum())
 
 
 def mean_scale_loss(joints: Tensor, bone_m: float = MEAN_BONE_M) -> Tensor:

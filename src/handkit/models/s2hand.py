@@ -64,13 +64,14 @@ __all__ = ["S2Hand", "S2HandHand", "S2HandOutput", "HandGeometry", "openhand_pca
            "LOSS_NAMES", "PARTS_OF_LOSS", "s2hand"]
 
 LOSS_NAMES = ("open_2dj", "hm_integral", "kp_cons", "open_bone_direc", "mscale", "tsa_poses",
-              "mshape", "triangle", "texture", "mrgb", "mtex", "sil")
-"""Every term `S2Hand.loss` computes (specs/mesh.md §2.5); a stage lists the ones that count."""
+              "mshape", "triangle", "texture", "mrgb", "mtex", "sil", "bone_len_2d")
+"""Every term `S2Hand.loss` computes (specs/mesh.md §2.5, and handkit's ``bone_len_2d`` depth
+anchor, in no official config); a stage lists the ones that count."""
 PARTS_OF_LOSS = {
     "open_2dj": {"hand"}, "hm_integral": {"heatmaps"}, "kp_cons": {"heatmaps", "hand"},
     "open_bone_direc": {"hand"}, "mscale": {"hand"}, "tsa_poses": {"hand"}, "mshape": {"hand"},
     "triangle": {"hand"}, "texture": {"hand", "render"}, "mrgb": {"hand", "render"},
-    "mtex": {"hand", "texture"}, "sil": {"hand", "render"},
+    "mtex": {"hand", "texture"}, "sil": {"hand", "render"}, "bone_len_2d": {"hand"},
 }
 """Which parts of the network each loss needs (SSL-kp runs the hourglass only, SSL-shape the
 3D branch only, as the official ``hm_train`` / ``train`` tasks)."""
@@ -356,7 +357,7 @@ class S2Hand(PoseNet):
         """
         unknown = sorted(set(weights) - set(LOSS_NAMES))
         if unknown:
-            raise ValueError(f"losses: unknown term(s) {unknown}; S2HAND's are {list(LOSS_NAMES)}.")
+            raise ValueError(f"losses: unknown term(s) {unknown}; known: {list(LOSS_NAMES)}.")
         if "sil" in weights and mask is None:
             raise ValueError("losses: 'sil' needs ground-truth masks (mask=...); no released "
                              "config lists it.")
@@ -390,6 +391,8 @@ class S2Hand(PoseNet):
             t["kp_cons"] = L.kp_cons_loss(out.hm_uv[-1], out.j2d)
         if "open_bone_direc" in names:
             t["open_bone_direc"] = L.bone_direction_loss(out.j2d, det, conf)
+        if "bone_len_2d" in names:
+            t["bone_len_2d"] = L.bone_length_2d_loss(out.j2d, det, conf)
         if "mscale" in names:
             t["mscale"] = L.mean_scale_loss(out.joints, self.hand.bone_m)
         if "tsa_poses" in names:

@@ -68,6 +68,7 @@ class S2HandWeights:
     mrgb: float = 1e-3
     mtex: float = 5e-3
     sil: float = 1.0
+    bone_len_2d: float = 1e-2  # handkit's depth anchor (losses.s2hand.bone_length_2d_loss)
 
 
 @dataclass(frozen=True)
