@@ -2,6 +2,8 @@
 
 
 import dataclasses
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,10 @@ from handkit.data.schema import Sample
 from handkit.data.smhr_inputs import SMHRItems
 from handkit.infer.evaluate_multihand import evaluate_multihand
 from handkit.models.prediction import HandPrediction, Prediction
+from handkit.models.registry import create_model
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "models"))  # SMHR fed the world's labels
+from _smhr_fixture import inject, stored_parameter_maps, stored_world  # noqa: E402
 
 
 def _sample(n, seed):
@@ -156,3 +162,35 @@ def test_gallery_draws_the_meshes(tmp_path):
     assert plain.shape == mesh.shape
     bluish = lambda png: ((png[..., 2] > png[..., 0] + 40) & (png[..., 2] > 120)).sum()  # noqa
     assert bluish(mesh) > bluish(plain) + 500  # the shaded light-blue square
+
+
+def test_gt_parameters_score_zero_pa_mpjpe(tmp_path, monkeypatch):
+    """An SMHR whose maps hold the synthetic world's ground truth (each hand's stored OpenHand
+    parameters in its side's set, a centre peak and its true side at its cell; `_smhr_fixture`)
+    scores perfectly: every hand is found and matched (AP 1), and PA-MPJPE is 0 on the matched
+    detections and at the labelled centres. So both paths pair each hand with its own label,
+    joint by joint, for left and right hands.
+
+    Bounds, from the worst-case rounding budget of `_smhr_fixture` (< 2.5e-3 mm and < 1.5e-3
+    px per joint coordinate), not from a run: PA-MPJPE ≤ the RMS error after the least-squares
+    similarity fit ≤ that of the fit "no rotation, no scale, roots matched", whose error is the
+    root-relative one, < 2.5e-3·√3 = 4.3e-3 mm < 1e-2; a joint's 2D error < 1.5e-3·√2 =
+    2.1e-3 px < 1e-2.
+    """
+    dataset, hands = stored_world(tmp_path / "mh")
+    assert {h["handedness"] for image in hands for h in image} == {"left", "right"}
+    net = create_model("smhr", backbone="resnet18", image_size=128, hand_model="openhand",
+                       camera="intrinsics", channels=8, max_hands=4)
+    batch, maps = stored_parameter_maps(net, dataset, hands)
+    w = net.image_size // net.stride
+    for ind, slot in zip(batch["ind"], batch["slot"]):  # SMHR's 5×5 NMS keeps every centre
+        cells = [divmod(int(c), w) for c in ind[slot]]
+        assert all(max(abs(a[0] - b[0]), abs(a[1] - b[1])) > 2
+                   for i, a in enumerate(cells) for b in cells[:i]), "centres too close"
+    inject(monkeypatch, net, maps)
+    out = evaluate_multihand(net, dataset, gt_centres=True)
+    n = sum(map(len, hands))
+    assert out["num_gt"] == out["num_pred"] == out["matched"] == out["gtc_hands"] == n
+    assert out["ap"] == 1 and out["handedness"] == 1 and out["gtc_handedness"] == 1
+    assert out["pa_mpjpe_mm"] < 1e-2 and out["gtc_pa_mpjpe_mm"] < 1e-2, out
+    assert out["uv_px"] < 1e-2 and out["gtc_uv_px"] < 1e-2, out

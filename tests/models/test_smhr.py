@@ -16,6 +16,7 @@ from handkit.models.smhr import (HM_BIAS, stage_channels, decode_peaks,
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "hand"))  # the fabricated MANO pickles
 from _mano_fixture import mano_arrays, mirror_arrays, write_mano_pickle  # noqa: E402
+from _smhr_fixture import inject, stored_parameter_maps, stored_world  # noqa: E402
 
 
 def _tiny(**kw):
@@ -250,3 +251,38 @@ def test_photometric_render_by_hand_and_its_gradient(assert_descends):
     assert_descends(lambda: net.loss(black, **kw)["loss"], texture, decrease=1e-4)
     with pytest.raises(ValueError, match="skin mask"):
         net.loss(black, **{**kw, "mask": None})
+
+
+def test_stored_world_parameters_give_zero_3d_and_2d_loss(tmp_path, monkeypatch):
+    """The synthetic world's stored OpenHand parameters, written into the ``params`` map at each
+    hand's centre cell in its side's set, reproduce its labels through SMHR's loss: joint order,
+    the left set's mirroring, the camera frame, metres and the translation decoding all agree
+    with the world's (`_smhr_fixture`). With the two halves swapped, each hand is posed from
+    the other side's half (0 at its cell: a flat, unturned hand), tens of mm from its label.
+
+    Bounds, from the worst-case rounding budget of `_smhr_fixture` (< 2.5e-3 mm and < 1.5e-3
+    px per joint coordinate), not from a run: joints3d (mean |·|, mm) < 2.5e-3 < 1e-2;
+    reprojection (0.01 × mean squared px) < 0.01 · (1.5e-3)² ≈ 2e-8 < 1e-6; the bone term
+    (mean over bones of ‖Δ unit direction‖² ≈ (perpendicular error / length)²), with ≤ 4.2e-3
+    px on each bone vector over this world's projected bones (0.6 px shortest, 4.9 px median),
+    is < 2e-6 per side, < 1e-5. Independent roundings give ~100× less than these.
+    """
+    dataset, hands = stored_world(tmp_path / "mh")
+    assert {h["handedness"] for image in hands for h in image} == {"left", "right"}
+    net = _tiny(image_size=128, camera="intrinsics", channels=8, max_hands=4).eval()
+    batch, maps = stored_parameter_maps(net, dataset, hands)
+    images = net.preprocess(batch["image"])
+    kw = {k: batch[k] for k in ("hm", "ind", "uv", "valid", "is_right", "handmap", "xyz", "K")}
+
+    def loss(params, slot):
+        inject(monkeypatch, net, {"params": params})
+        with torch.no_grad():
+            return net.loss(images, slot=slot, **kw)
+
+    for right in (False, True):  # each side on its own: a mean over both could hide one
+        out = loss(maps["params"], batch["slot"] & (batch["is_right"] == right))
+        assert out["joints3d"] < 1e-2, (right, out)
+        assert out["reprojection"] < 1e-6 and out["bone"] < 1e-5, (right, out)
+    s = net.set_size
+    swapped = torch.cat([maps["params"][:, s:], maps["params"][:, :s]], 1)  # right | left
+    assert loss(swapped, batch["slot"])["joints3d"] > 10  # 4000× the budget
