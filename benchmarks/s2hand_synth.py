@@ -39,17 +39,17 @@ def main() -> None:
           f"(shifted look) at {a.size} px, {a.config}, {a.epochs} epochs, batch {a.batch_size}, noise "
           f"{a.noise_px} px, dropout {a.dropout}; wall clock {res['wall_s'] / 60:.1f} min")
     print("| variant | PA-MPJPE mm | projected 2D px | median depth m (true) | median extent px "
-          "| training min |")
-    print("|---|---:|---:|---:|---:|---:|")
+          "| median turn error deg | training min |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name in a.variants:
         r = res[name]
         print(f"| {name} | {r['pa_mpjpe_mm']:.2f} | {r['proj_px']:.2f} | "
               f"{r['median_depth_m']:.2f} ({r['gt_median_depth_m']:.2f}) | "
-              f"{r['median_extent_px']:.1f} | {r['train_s'] / 60:.1f} |")
-    print(f"| mean pose (reference) | {res['mean_pose']['pa_mpjpe_mm']:.2f} | | | | |")
+              f"{r['median_extent_px']:.1f} | {r['median_turn_deg']:.0f} | {r['train_s'] / 60:.1f} |")
+    print(f"| mean pose (reference) | {res['mean_pose']['pa_mpjpe_mm']:.2f} | | | | | |")
     for name, what in (("fit_noisy", "noisy"), ("fit_clean", "true")):
         print(f"| refinement alone on the {what} 2D (reference) | "
-              f"{res[name]['pa_mpjpe_mm']:.2f} | | | | |")
+              f"{res[name]['pa_mpjpe_mm']:.2f} | | | | | |")
     print(json.dumps({"results": str(a.out / "results.json")}))
 
 

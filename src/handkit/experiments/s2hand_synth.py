@@ -36,7 +36,7 @@ from handkit.models.s2hand_fit import FIT_SCHEDULE, fit_hand
 from handkit.tasks.s2hand import S2HandConfig, train_s2hand
 from handkit.utils.config import config_path, load_config, replace_config
 
-__all__ = ["SynthExperiment", "VARIANTS", "mean_pose_pa_mpjpe", "fit_pa_mpjpe",
+__all__ = ["SynthExperiment", "VARIANTS", "mean_pose_pa_mpjpe", "fit_pa_mpjpe", "inplane_angle_error",
            "whole_image_scores", "run_variant", "run_experiment"]
 
 VARIANTS = ("noisy", "clean", "noisy_no_photo")
@@ -107,11 +107,24 @@ def fit_pa_mpjpe(root: Path, split: str, size: int, noise_px: float, dropout: fl
     return float(1000 * pa_mpjpe(torch.cat(pred), torch.cat(gt)))
 
 
+def inplane_angle_error(uv: torch.Tensor, uv_gt: torch.Tensor) -> torch.Tensor:
+    """(N,) degrees in [0, 180]: how far the predicted hand is turned in the image, the angle
+    between the wrist → middle-MCP directions (handkit joints 0 → 9) of (N, 21, 2) px
+    predictions and labels. A network that has not learnt the orientation scores about 90°
+    (the median of a uniform turn) with 1/6 of the hands within 30°."""
+    def angle(kp: torch.Tensor) -> torch.Tensor:
+        d = kp[:, 9] - kp[:, 0]
+        return torch.atan2(d[:, 1], d[:, 0])
+    diff = torch.remainder(angle(uv) - angle(uv_gt) + torch.pi, 2 * torch.pi) - torch.pi
+    return torch.rad2deg(diff.abs())
+
+
 def whole_image_scores(ckpt: Path, root: Path, split: str, batch_size: int = 32) -> dict:
     """PA-MPJPE (mm) and the projected joints' 2D error (px) of a checkpoint on whole images
     (as S2HAND evaluates: the FreiHAND-like image itself, its K), labels as the reference; and
     the diagnostics of the far-away collapse: the median predicted and true hand depth (m) and
-    the median projected hand extent (px)."""
+    the median projected hand extent (px); and of the orientation: the median in-plane turn
+    error (degrees, `inplane_angle_error`)."""
     net = load_model(ckpt)[0]
     items = S2HandItems(open_dataset("freihand", root, split),
                         S2HandDataConfig(root=str(root)), net.cfg.image_size)
@@ -130,11 +143,13 @@ def whole_image_scores(ckpt: Path, root: Path, split: str, batch_size: int = 32)
     uv = torch.cat(uv)
     err2d = (uv - torch.cat(uv_gt)).norm(dim=-1)
     extent = (uv.amax(1) - uv.amin(1)).amax(-1)  # the projected hand's larger side, px
+    turn = inplane_angle_error(uv, torch.cat(uv_gt))
     return {"pa_mpjpe_mm": float(1000 * pa_mpjpe(pred, gt)),
             "proj_px": float(err2d[torch.isfinite(err2d)].mean()),
             "median_depth_m": float(pred[..., 2].mean(-1).median()),
             "gt_median_depth_m": float(gt[..., 2].mean(-1).median()),
-            "median_extent_px": float(extent.median())}
+            "median_extent_px": float(extent.median()),
+            "median_turn_deg": float(turn[torch.isfinite(turn)].median())}
 
 
 def run_variant(name: str, exp: SynthExperiment, train_root: Path, out: Path) -> Path:
