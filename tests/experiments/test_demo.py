@@ -51,6 +51,18 @@ def test_mean_pose_report_is_zero_for_similar_copies_and_positive_otherwise():
     assert mean_pose_report(train, other).metrics["pa_mpjpe_mm"] > 1.0
 
 
+def test_mean_pose_is_the_procrustes_mean_not_a_blur_of_turned_copies():
+    rng = np.random.default_rng(1)
+    pose = rng.normal(0, 0.03, (21, 3))
+    turns = [np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+             for a in (0.0, 2.0, 4.0)]
+    # one pose seen turned three ways: averaging the camera-frame copies would blur it into
+    # another shape; the Procrustes mean is the pose itself, so a copy of it scores 0
+    train = _hands([pose @ R.T + [0, 0, 0.5] for R in turns])
+    report = mean_pose_report(train, _hands([0.8 * pose + [0, 0.1, 0.6]]))
+    assert report.metrics["pa_mpjpe_mm"] == pytest.approx(0, abs=1e-6)
+
+
 @pytest.mark.slow
 def test_quick_demo_runs_every_stage_and_reports(tmp_path):
     from handkit.experiments.demo import run_demo

@@ -7,8 +7,10 @@ each test hand takes the 3D pose of its nearest labelled hand (cosine similarity
 the PA-MPJPE between that retrieved pose and the test hand's true pose (Procrustes removes the
 global rotation, scale and position, so only the articulation counts).
 
-Three references frame the number: *mean pose* (every test hand gets the mean root-relative
-labelled pose: what a model that ignores the image would score), *true 2D pose* (retrieval by
+Three references frame the number: *mean pose* (every test hand gets the labelled poses'
+generalised Procrustes mean, `eval.metrics.procrustes_mean`: what a model that ignores the
+image would score; a plain mean of camera-frame poses blurs over the hands' rotations and
+scores about twice as much, 42 against 21 mm on the synthetic world), *true 2D pose* (retrieval by
 the miner's embedding of the true 2D keypoints, `mining.embed.embed_poses`: what a feature that
 knew the 2D pose exactly would score) and *oracle* (the labelled hand whose true 3D pose is
 closest after Procrustes: the best any retrieval can do with this labelled set). A
@@ -28,7 +30,7 @@ from handkit.data.crop import box_crop_matrix, keypoint_box, warp_crop
 from handkit.data.formats import detect_format, open_dataset
 from handkit.data.formats._base import LOAD_ERRORS
 from handkit.data.hands import prepare_hand
-from handkit.eval.metrics import pa_mpjpe
+from handkit.eval.metrics import pa_mpjpe, procrustes_mean
 from handkit.eval.report import EvalReport
 from handkit.eval.scoring import score_predictions
 from handkit.geometry.camera import apply_affine_2d
@@ -134,9 +136,10 @@ def reference_errors(train_set: HandSet, test_set: HandSet) -> dict[str, float]:
 
 
 def mean_pose_report(train_set: HandSet, test_set: HandSet) -> EvalReport:
-    """The standard metrics of the mean-pose reference: every test hand gets `train_set`'s mean
-    root-relative pose placed at its true wrist (only the aligned metrics are meaningful)."""
-    train = train_set.xyz - train_set.xyz[:, :1]
-    pred = train.mean(axis=0, keepdims=True) + test_set.xyz[:, :1]
+    """The standard metrics of the mean-pose reference: every test hand gets `train_set`'s
+    generalised Procrustes mean pose (module doc) with its wrist at the test hand's true wrist
+    (only the aligned metrics are meaningful: the mean has no orientation of its own)."""
+    mean = procrustes_mean(train_set.xyz).numpy()
+    pred = (mean - mean[:1])[None] + test_set.xyz[:, :1]
     return score_predictions(pred, test_set.xyz, np.ones(test_set.xyz.shape[:2], bool),
                              name="mean pose")
