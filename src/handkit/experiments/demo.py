@@ -113,9 +113,10 @@ def run_demo(out_dir: str | Path = "runs/demo", *, quick: bool = False,
         for key in report.metrics])
     demo_mm, mean_mm = report.metrics["pa_mpjpe_mm"], mean_pose.metrics["pa_mpjpe_mm"]
     shipped_mm = shipped.metrics["pa_mpjpe_mm"]
-    doc.text(f"The mean pose is the labelled set's mean root-relative pose given to every test "
-             f"hand, whatever the image: what a model that ignores the image scores. It has no "
-             f"position or scale, so only the Procrustes-aligned metrics apply to it. "
+    doc.text(f"The mean pose is the labelled set's generalised Procrustes mean pose given to "
+             f"every test hand, whatever the image: what a model that ignores the image scores. "
+             f"It has no position, rotation or scale, so only the Procrustes-aligned metrics "
+             f"apply to it. "
              f"PA-MPJPE: this demo's model {demo_mm:.1f} mm, which "
              f"{'beats' if demo_mm < mean_mm else 'does not beat'} the mean pose "
              f"({mean_mm:.1f} mm); the shipped checkpoint (the same model fine-tuned for an hour "
