@@ -122,7 +122,7 @@ def _end_to_end(args, n_images: int = 12) -> None:
 
     def run(finder, image, runner):
         for box in finder.find_hands(image)[:1]:
-            predict_hand(runner, image, box.xyxy, passes=finder.passes)
+            predict_hand(runner, image, box.xyxy, passes=finder.passes, known=box.prediction)
 
     methods = []
     if mp:
@@ -141,11 +141,12 @@ def _end_to_end(args, n_images: int = 12) -> None:
             methods.append((f"handkit predict, --detector trained on {name}",
                             lambda im, f=finder, r=runner: run(f, im, r)))
     for name, runner in (("torch", net), ("onnxruntime", ort)):
-        hk = HandkitFinder(runner)
         methods += [(f"handkit predict, --detector centre (no scoring), network on {name}",
-                     lambda im, r=runner: run(centre, im, r)),
-                    (f"handkit predict, --detector handkit, network on {name}",
-                     lambda im, r=runner, f=hk: run(f, im, r))]
+                     lambda im, r=runner: run(centre, im, r))]
+        for around in (4, 3):
+            methods += [(f"handkit predict, --detector handkit ({around} shifted crops), "
+                         f"network on {name}",
+                         lambda im, r=runner, f=HandkitFinder(runner, around=around): run(f, im, r))]
     table = {}
     for label, group in groups:
         for name, fn in methods:

@@ -69,8 +69,46 @@ def test_handkit_finder_sees_no_hand(shipped):
             assert finder.find_hands(image) == [], name
         else:
             scores[name] = finder.score_box(image, centre_box(*image.shape[:2], 0.7))[0]
-    # measured 0.18-0.34 with the shipped checkpoint (threshold 0.5 by definition)
+    # measured 0.11-0.41 with the shipped checkpoint (threshold 0.5 by definition)
     assert max(scores.values()) < finder.threshold, scores
+
+
+def test_handkit_finder_shifts_are_evenly_spaced_around_the_candidate(shipped):
+    for around in (3, 4, 6):
+        d = HandkitFinder(shipped, around=around).unit_shifts
+        assert d.shape == (1 + around, 2) and np.allclose(d[0], 0)  # the candidate first
+        assert np.allclose(np.linalg.norm(d[1:], axis=1), 1)
+        assert np.allclose(d[1:].sum(0), 0, atol=1e-12)  # they average to the candidate
+        # both image axes are measured: the shifts' scatter matrix is (around / 2)·I
+        assert np.allclose(d[1:].T @ d[1:], around / 2 * np.eye(2))
+    assert np.allclose(HandkitFinder(shipped).unit_shifts[1:],
+                       [[0, 1], [-1, 0], [0, -1], [1, 0]], atol=1e-12)
+    with pytest.raises(ValueError, match="around"):
+        HandkitFinder(shipped, around=2)
+
+
+def test_handkit_finder_box_is_its_scored_crop_and_predict_reuses_it(shipped, monkeypatch):
+    from handkit.data.synth.scenes import freihand_scene
+    from handkit.infer import predict as predict_module
+    from handkit.infer.predict import predict_hand
+
+    image = freihand_scene(0, 3, size=224).image
+    finder = HandkitFinder(shipped, threshold=0.0)  # keep whatever it scores
+    (found,) = finder.find_hands(image)
+    assert np.allclose(found.xyxy, centre_box(224, 224, 0.7))
+    fresh = predict_hand(shipped, image, found.xyxy)  # the same crop computed again
+    calls, original = [], predict_module.predict_on_boxes
+    monkeypatch.setattr(predict_module, "predict_on_boxes",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    reused = predict_hand(shipped, image, found.xyxy, known=found.prediction)
+    assert calls == []  # no network run: the finder's prediction is the answer
+    assert np.allclose(reused.uv, fresh.uv, atol=1e-4) and np.allclose(reused.xyz, fresh.xyz,
+                                                                         atol=1e-5)
+    assert np.allclose(reused.last_crop, fresh.last_crop)
+    # a left hand must be mirrored in, and 2 passes crop again: both run the network
+    predict_hand(shipped, image, found.xyxy, known=found.prediction, left=True)
+    predict_hand(shipped, image, found.xyxy, known=found.prediction, passes=2)
+    assert len(calls) == 2
 
 
 @pytest.mark.skipif(not mediapipe_available(), reason="mediapipe not installed "

@@ -12,7 +12,9 @@ so each defaults to 1) and ``find_hands(image) -> list[Box]``, best first.
 - `HandkitFinder` ("handkit", no extra needed): handkit's own pose network on a centred square
   crop, scored by whether its prediction follows the image or the crop (`crop_following`).
   This is the old centred-crop logic with a measured score, **not** a trained detector: it
-  looks only at the centre of the image and finds at most one hand. A detector trained on the
+  looks only at the centre of the image and finds at most one hand. Its box is the centred
+  square it scored, and its prediction there comes with the box, so `predict` does not run
+  the network on that crop again. A detector trained on the
   synthetic world (issue 18, item 1a) is still to come.
 - `DetectorFinder` ("trained", no extra needed): handkit's trained hand detector
   (`models.hand_detector`, `handkit train detector`) on the whole image: every hand's box,
@@ -27,17 +29,17 @@ Every finder returns no hand for a blank image (`is_blank`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from handkit.data.crop import box_crop_matrix, centre_box, keypoint_box, warp_crop
+from handkit.data.crop import box_crop_matrix, centre_box, warp_crop
 from handkit.data.smhr_inputs import whole_matrix
 from handkit.external.mediapipe import MediaPipeHands, mediapipe_available, shared_hands
-from handkit.infer.pipeline import DEFAULT_FILL, photo_K, run_crops
+from handkit.infer.pipeline import DEFAULT_FILL, CropPrediction, photo_K, run_crops
 from handkit.models.posenet import PoseNet
 from handkit.utils.check import check_choice, check_shape
 
@@ -60,6 +62,9 @@ class Box:
         score: confidence in [0, 1] (its meaning is the finder's), or None (`CentreFinder`).
         is_right: True / False, or None when the finder does not say.
         source: the finder's name.
+        prediction: the pose network's one-pass prediction on this box's crop (the pipeline's
+            fill, unmirrored) when the finder already ran it (`HandkitFinder`), else None;
+            `predict` uses it instead of computing the same crop again.
     """
 
     x0: float
@@ -69,6 +74,7 @@ class Box:
     score: float | None
     is_right: bool | None
     source: str
+    prediction: CropPrediction | None = None
 
     @property
     def xyxy(self) -> np.ndarray:
@@ -162,49 +168,64 @@ class HandkitFinder:
     """handkit's pose network on the image's central square, scored by `crop_following`.
 
     The candidate is the centred square that, cropped with the pipeline's fill, covers the
-    central min(H, W) square. The network runs on it and on four copies shifted by ±`shift` of
-    its side along x and y (one batch of five). score = clip(1 − crop_following, 0, 1): 1 when
-    the five predictions agree on the image (something the network recognises is there), 0
+    central min(H, W) square. The network runs on it and on `around` copies shifted by `shift`
+    of its side in directions evenly spaced on the circle, starting straight up (one batch;
+    4 = ±x and ±y). score = clip(1 − crop_following, 0, 1): 1 when the predictions agree on
+    the image (something the network recognises is there), 0
     when they move with the crop (what a network does on an image it cannot read). The box is
-    the mean prediction's keypoint box.
+    the candidate, with the network's prediction on it (`Box.prediction`): on the real
+    development photos that crop's prediction was closer than a new crop around the
+    predictions' keypoint box (docs/predict.md), and it costs no further network run.
 
     Args:
         net: the single-hand pose network `predict` uses.
         threshold: hands scoring below it are not returned. 0.5 is the midpoint of the two
             cases above, chosen by that definition, not fitted to photos.
         shift: crop displacement as a fraction of the candidate's side.
+        around: shifted copies (>= 3), one network input each (docs/predict.md has the latency and the no-hand scores of 3 and 4).
         passes: crop passes `predict` runs on the box.
     """
 
     name = "handkit"
 
     def __init__(self, net: PoseNet, threshold: float = 0.5, *, shift: float = 0.1,
-                 passes: int = 1):
+                 around: int = 4, passes: int = 1):
         if not shift > 0:
             raise ValueError(f"shift: expected > 0, got {shift}.")
+        if around < 3:
+            raise ValueError(f"around: expected >= 3 shifted crops (both image axes), got "
+                             f"{around}.")
         self.net, self.threshold, self.shift, self.passes = net, float(threshold), shift, passes
+        angle = np.pi / 2 + 2 * np.pi * np.arange(around) / around
+        self.unit_shifts = np.concatenate([np.zeros((1, 2)), np.stack(
+            [np.cos(angle), np.sin(angle)], 1)])  # (1 + around, 2): the candidate first
 
-    def score_box(self, image: np.ndarray, box: np.ndarray) -> tuple[float, np.ndarray]:
-        """(score, mean keypoints (21, 2) image px) of the network around `box` (4,) px."""
+    def score_box(self, image: np.ndarray, box: np.ndarray
+                  ) -> tuple[float, np.ndarray, CropPrediction]:
+        """(score, mean keypoints (21, 2) image px, the prediction on `box`'s own unshifted
+        crop) of the network around `box` (4,) px."""
         side = max(box[2] - box[0], box[3] - box[1])
-        unit = np.array([[0, 0], [1, 0], [-1, 0], [0, 1], [0, -1]], np.float64)
-        shifts = unit * self.shift * side
+        shifts = self.unit_shifts * self.shift * side
         boxes = [box + np.tile(s, 2) for s in shifts]
         size = self.net.cfg.image_size
         T = np.stack([box_crop_matrix(b, size, DEFAULT_FILL) for b in boxes])
         K = np.repeat(photo_K(*image.shape[:2])[None], len(boxes), 0)
-        _, pred, _ = run_crops(self.net, [image] * len(boxes), T, K)
+        _, pred, crops = run_crops(self.net, [image] * len(boxes), T, K)
         uv = pred.stack("uv").double().cpu().numpy()
         score = float(np.clip(1.0 - crop_following(uv, shifts), 0.0, 1.0))
-        return score, uv.mean(0)
+        own = CropPrediction(replace(pred, hands=pred.hands[:1]), T[:1], crops[:1])
+        return score, uv.mean(0), own
 
     def find_hands(self, image: np.ndarray) -> list[Box]:
         """At most one box (the central hand) for (H, W, 3) uint8 RGB `image`."""
         if is_blank(image):
             return []
         h, w = image.shape[:2]
-        score, uv = self.score_box(image, centre_box(h, w, DEFAULT_FILL))
-        return [_box(keypoint_box(uv), score, None, self.name)] if score >= self.threshold else []
+        box = centre_box(h, w, DEFAULT_FILL)
+        score, _, own = self.score_box(image, box)
+        if score < self.threshold:
+            return []
+        return [replace(_box(box, score, None, self.name), prediction=own)]
 
 
 class DetectorFinder:

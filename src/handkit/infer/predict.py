@@ -43,7 +43,7 @@ from handkit.hand.skeleton import JOINT_NAMES, mirror_xyz
 from handkit.eval.plots import image_mesh, overlay_gallery, plot_skeleton_3d
 from handkit.infer.finders import Box, DetectorFinder, HandFinder, is_blank, make_finder
 from handkit.infer.fit_mesh import mesh_from_keypoints
-from handkit.infer.pipeline import DEFAULT_FILL, photo_K, predict_on_boxes
+from handkit.infer.pipeline import DEFAULT_FILL, CropPrediction, photo_K, predict_on_boxes
 from handkit.models.checkpoint import load_model
 from handkit.models.posenet import PoseNet
 from handkit.utils.check import check_choice
@@ -173,13 +173,17 @@ class PhotoHand(NamedTuple):
 
 
 def predict_hand(net: PoseNet, image: np.ndarray, box: np.ndarray, *, left: bool = False,
-                 passes: int = 1, fill: float = DEFAULT_FILL) -> PhotoHand:
+                 passes: int = 1, fill: float = DEFAULT_FILL,
+                 known: CropPrediction | None = None) -> PhotoHand:
     """One hand of a photo: mirror a left hand in, run the crop pipeline, mirror out.
 
     Args:
         image: (H, W, 3) uint8 RGB. box: (4,) (x0, y0, x1, y1) pixels, the first-pass box.
         left: the hand is a left hand (the model sees its mirror image).
         passes, fill: see `infer.pipeline.predict_on_boxes`.
+        known: the one-pass prediction on `box` at the pipeline's fill, already computed by a
+            finder (`infer.finders.Box.prediction`): used as is for a right hand with 1 pass
+            at that fill instead of running the network again.
 
     Returns:
         `PhotoHand`: uv (21, 2) image px; xyz (21, 3) the model's 3D (its unit and frame,
@@ -192,7 +196,10 @@ def predict_hand(net: PoseNet, image: np.ndarray, box: np.ndarray, *, left: bool
     if left:  # mirror in: a right hand for the model (K stays centred: cx' = W - cx)
         image, _, _, _ = mirror_to_right(image, np.zeros((0, 2)))
         first = np.array([w - first[2], first[1], w - first[0], first[3]])
-    out = predict_on_boxes(net, [image], first[None], K[None], passes=passes, fill=fill)
+    if known is not None and not left and passes == 1 and fill == DEFAULT_FILL:
+        out = known
+    else:
+        out = predict_on_boxes(net, [image], first[None], K[None], passes=passes, fill=fill)
     uv, xyz = out.uv[0], out.xyz[0]
     verts = None if out.vertices is None else out.vertices[0]
     faces = out.prediction.faces
@@ -241,7 +248,7 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
         passes = finder.passes if passes is None else passes
     side = found.handedness if hand == "auto" else hand
     left = side == "left"
-    photo = predict_hand(net, image, found.xyxy, left=left, passes=passes)
+    photo = predict_hand(net, image, found.xyxy, left=left, passes=passes, known=found.prediction)
     uv, xyz, last = photo.uv, photo.xyz, photo.last_crop
     bone = _assumed_bone_m(net)
     cam = xyz * bone if net.frame == "camera" else None
