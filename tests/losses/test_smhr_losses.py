@@ -10,6 +10,7 @@ from handkit.hand.model import mirror_pose
 from handkit.losses.centernet import (clamped_sigmoid, draw_umich_gaussian, focal_loss,
                                       gaussian_radius)
 from handkit.losses.smhr import (SMHR_POSE_LIMITS_LEFT, SMHR_POSE_LIMITS_RIGHT, SMHR_WEIGHTS,
+                                 joints3d_loss,
                                  bone_direction_loss, norm_prior, photometric_loss,
                                  reprojection_loss)
 
@@ -94,6 +95,25 @@ def test_bone_direction_by_hand():
     valid = torch.ones(21, dtype=torch.bool)
     valid[1:] = False  # no bone has both ends valid: 0
     assert bone_direction_loss(pts, rot, valid).item() == 0.0
+
+
+def test_joints3d_is_root_relative_mm_and_rotation_alignment_forgives_only_the_turn():
+    rng = np.random.default_rng(0)
+    gt = torch.tensor(rng.normal(0, 0.03, (2, 21, 3)))
+    moved = gt + torch.tensor([0.1, -0.2, 0.5], dtype=torch.float64)  # another root place
+    assert joints3d_loss(moved, gt).tolist() == pytest.approx([0.0, 0.0], abs=1e-9)
+    bent = gt.clone()
+    bent[:, 8, 0] += 0.021  # one joint 21 mm off in x: 21 / 63 coordinates = 1/3 mm mean
+    assert joints3d_loss(bent, gt).tolist() == pytest.approx([1 / 3, 1 / 3], rel=1e-9)
+    c, s_ = math.cos(1.0), math.sin(1.0)
+    R = torch.tensor([[c, -s_, 0], [s_, c, 0], [0, 0, 1]], dtype=torch.float64)
+    turned = gt @ R.T  # the same hand turned 57° about z (root-relative: turned about its wrist)
+    assert (joints3d_loss(turned, gt) > 5).all()  # SMHR's term counts the turn
+    assert joints3d_loss(turned, gt, align="rotation").tolist() == pytest.approx([0, 0], abs=1e-9)
+    # the alignment is a rotation only: a scaled hand is still penalised
+    assert (joints3d_loss(1.5 * gt, gt, align="rotation") > 5).all()
+    with pytest.raises(ValueError, match="joints3d_align"):
+        joints3d_loss(gt, gt, align="scale")
 
 
 def test_norm_prior_hinge_and_left_mirror():

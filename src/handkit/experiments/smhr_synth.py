@@ -8,7 +8,9 @@ the experiment's sizes):
 
 - ``full``: centre, handedness, 2D reprojection, bone directions, norm prior and the 3D joints
   term (× 10, SMHR's multi-hand path);
-- ``weak``: the same without the 3D term (2D keypoints only: SMHR's weakly supervised setting).
+- ``weak``: the same without the 3D term (2D keypoints only: SMHR's weakly supervised setting);
+- ``full_aligned``: ``full`` with handkit's rotation-aligned 3D term (``joints3d_align:
+  rotation``, `losses.smhr.joints3d_loss`: articulation only, not SMHR's).
 
 Scores per test world (`infer.evaluate_multihand`): detection AP at keypoint similarity (KS) ≥
 0.5 and ≥ 0.25, recall, handedness of matched hands, and the network read at every labelled
@@ -52,7 +54,7 @@ from handkit.utils.files import write_json
 __all__ = ["MultiHandExperiment", "VARIANTS", "mean_pose_reference", "run_variant",
            "score_variant", "run_experiment"]
 
-VARIANTS = ("full", "weak")
+VARIANTS = ("full", "weak", "full_aligned")
 _SCORES = ("ap", "ap@0.25", "recall", "precision", "num_pred", "num_gt", "handedness", "matched",
            "uv_px", "ks", "pa_mpjpe_mm", "gtc_uv_px", "gtc_ks", "gtc_pa_mpjpe_mm",
            "gtc_handedness", "gtc_hands")
@@ -167,6 +169,8 @@ def _config(name: str, exp: MultiHandExperiment, train_root: Path) -> SMHRConfig
                "trainer.progress_bar": False}
     if name == "weak":
         changes["loss.joints3d"] = 0.0
+    if name == "full_aligned":
+        changes["joints3d_align"] = "rotation"
     return replace_config(cfg, changes)
 
 

@@ -44,7 +44,7 @@ from handkit.hand.model import mirror_pose
 from handkit.hand.openhand import JOINT_LIMITS, OpenHand, pose_to_angles
 from handkit.losses.centernet import clamped_sigmoid, focal_loss
 from handkit.losses.smhr import (SMHR_POSE_LIMITS_LEFT, SMHR_POSE_LIMITS_RIGHT, SMHR_WEIGHTS,
-                                 bone_direction_loss, norm_prior, photometric_loss,
+                                 bone_direction_loss, joints3d_loss, norm_prior, photometric_loss,
                                  reprojection_loss)
 from handkit.models.backbones import (IMAGENET_MEAN, IMAGENET_STD, ResNetBackbone, check_image,
                                       create_backbone)
@@ -572,8 +572,8 @@ class SMHR(nn.Module):
              valid: Tensor, is_right: Tensor, handmap: Tensor | None = None,
              K: Tensor | None = None, xyz: Tensor | None = None,
              mask: Tensor | None = None, weights: Mapping[str, float] | None = None,
-             mask_empty_slots: bool = True,
-             hard_fraction: float | None = None) -> dict[str, Tensor]:
+             mask_empty_slots: bool = True, hard_fraction: float | None = None,
+             joints3d_align: str = "none") -> dict[str, Tensor]:
         """SMHR's training loss on a batch with centre targets (`data.centers.center_targets`).
 
         Args:
@@ -594,6 +594,7 @@ class SMHR(nn.Module):
                 multi-hand path, empty slots (cell 0, keypoints (0, 0)) included.
             hard_fraction: None: mean over the batch; 0.7: SMHR's hard-example mining (the mean
                 of the largest 70 % per-sample totals).
+            joints3d_align: ``"none"`` (SMHR) or ``"rotation"`` (`losses.smhr.joints3d_loss`).
 
         Returns:
             dict with "loss" (scalar) and each term's batch mean (unweighted).
@@ -631,8 +632,7 @@ class SMHR(nn.Module):
             terms["handedness"] = focal_loss(maps["handmap"], handmap)
         if xyz is not None and weights.get("joints3d", 0) > 0:
             pred = out["joints"].reshape(b, s, 21, 3)
-            rel = (pred - pred[..., :1, :]) - (xyz - xyz[..., :1, :])
-            terms["joints3d"] = per_image(1000 * rel.abs().mean((-1, -2)))
+            terms["joints3d"] = per_image(joints3d_loss(pred, xyz, align=joints3d_align))
         if weights.get("photometric", 0) > 0:
             if mask is None:
                 raise ValueError("mask: the photometric term needs the (B, H, W) skin mask.")

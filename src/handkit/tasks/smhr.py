@@ -80,6 +80,7 @@ class SMHRConfig:
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=150))
     mask_empty_slots: bool = True
     hard_fraction: float | None = None
+    joints3d_align: Literal["none", "rotation"] = "none"  # losses.smhr.joints3d_loss
 
 
 class SMHRTask(TaskBase):
@@ -117,7 +118,8 @@ class SMHRTask(TaskBase):
                              mask=self._mask(batch),
                              weights=dataclasses.asdict(self.cfg.loss),
                              mask_empty_slots=self.cfg.mask_empty_slots,
-                             hard_fraction=self.cfg.hard_fraction)
+                             hard_fraction=self.cfg.hard_fraction,
+                             joints3d_align=self.cfg.joints3d_align)
 
     def validation_metrics(self, batch: dict) -> dict[str, Tensor]:
         """The loss and SMHR's protocol at the GT centres (`eval.multihand.gt_centre_scores`,
