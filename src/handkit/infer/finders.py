@@ -171,8 +171,8 @@ class HandkitFinder:
     central min(H, W) square. The network runs on it and on `around` copies shifted by `shift`
     of its side in directions evenly spaced on the circle, starting straight up (one batch;
     4 = ±x and ±y). score = clip(1 − crop_following, 0, 1): 1 when the predictions agree on
-    the image (something the network recognises is there), 0
-    when they move with the crop (what a network does on an image it cannot read). The box is
+    the image (something the network recognises is there), 0 when they move with the crop
+    (what a network does on an image it cannot read). The box is
     the candidate, with the network's prediction on it (`Box.prediction`): on the real
     development photos that crop's prediction was closer than a new crop around the
     predictions' keypoint box (docs/predict.md), and it costs no further network run.
@@ -182,7 +182,8 @@ class HandkitFinder:
         threshold: hands scoring below it are not returned. 0.5 is the midpoint of the two
             cases above, chosen by that definition, not fitted to photos.
         shift: crop displacement as a fraction of the candidate's side.
-        around: shifted copies (>= 3), one network input each (docs/predict.md has the latency and the no-hand scores of 3 and 4).
+        around: shifted copies (>= 3), one network input each (docs/predict.md: the latency
+            and the no-hand scores of 3 and 4).
         passes: crop passes `predict` runs on the box.
     """
 
@@ -200,10 +201,9 @@ class HandkitFinder:
         self.unit_shifts = np.concatenate([np.zeros((1, 2)), np.stack(
             [np.cos(angle), np.sin(angle)], 1)])  # (1 + around, 2): the candidate first
 
-    def score_box(self, image: np.ndarray, box: np.ndarray
-                  ) -> tuple[float, np.ndarray, CropPrediction]:
-        """(score, mean keypoints (21, 2) image px, the prediction on `box`'s own unshifted
-        crop) of the network around `box` (4,) px."""
+    def score_box(self, image: np.ndarray, box: np.ndarray) -> tuple[float, CropPrediction]:
+        """(score, the prediction on `box`'s own unshifted crop) of the network around `box`
+        (4,) px."""
         side = max(box[2] - box[0], box[3] - box[1])
         shifts = self.unit_shifts * self.shift * side
         boxes = [box + np.tile(s, 2) for s in shifts]
@@ -214,7 +214,7 @@ class HandkitFinder:
         uv = pred.stack("uv").double().cpu().numpy()
         score = float(np.clip(1.0 - crop_following(uv, shifts), 0.0, 1.0))
         own = CropPrediction(replace(pred, hands=pred.hands[:1]), T[:1], crops[:1])
-        return score, uv.mean(0), own
+        return score, own
 
     def find_hands(self, image: np.ndarray) -> list[Box]:
         """At most one box (the central hand) for (H, W, 3) uint8 RGB `image`."""
@@ -222,7 +222,7 @@ class HandkitFinder:
             return []
         h, w = image.shape[:2]
         box = centre_box(h, w, DEFAULT_FILL)
-        score, _, own = self.score_box(image, box)
+        score, own = self.score_box(image, box)
         if score < self.threshold:
             return []
         return [replace(_box(box, score, None, self.name), prediction=own)]
