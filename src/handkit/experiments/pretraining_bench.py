@@ -211,7 +211,7 @@ def format_probe(probe: dict) -> str:
         v = np.array(values)
         std = float(v.std(ddof=1)) if len(v) > 1 else float("nan")
         lines.append(f"| {variant} | {len(v)} | {_pm(float(v.mean()), std, 1)} |")
-    references = {"mean_pose": "mean labelled pose (ignores the image)",
+    references = {"mean_pose": "mean labelled pose, Procrustes mean (ignores the image)",
                   "true_2d_pose": "retrieval by the true 2D keypoints",
                   "oracle": "oracle nearest 3D pose"}
     lines += [f"| *reference: {text}* | — | {probe['reference'][key]:.1f} |"
