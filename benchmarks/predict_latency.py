@@ -144,9 +144,9 @@ def _end_to_end(args, n_images: int = 12) -> None:
         methods += [(f"handkit predict, --detector centre (no scoring), network on {name}",
                      lambda im, r=runner: run(centre, im, r))]
         for around in (4, 3):
+            finder = HandkitFinder(runner, around=around)
             methods += [(f"handkit predict, --detector handkit ({around} shifted crops), "
-                         f"network on {name}",
-                         lambda im, r=runner, f=HandkitFinder(runner, around=around): run(f, im, r))]
+                         f"network on {name}", lambda im, r=runner, f=finder: run(f, im, r))]
     table = {}
     for label, group in groups:
         for name, fn in methods:

@@ -45,7 +45,8 @@ def main() -> None:
         r = res[name]
         print(f"| {name} | {r['pa_mpjpe_mm']:.2f} | {r['proj_px']:.2f} | "
               f"{r['median_depth_m']:.2f} ({r['gt_median_depth_m']:.2f}) | "
-              f"{r['median_extent_px']:.1f} | {r['median_turn_deg']:.0f} | {r['train_s'] / 60:.1f} |")
+              f"{r['median_extent_px']:.1f} | {r['median_turn_deg']:.0f} | "
+              f"{r['train_s'] / 60:.1f} |")
     print(f"| mean pose (reference) | {res['mean_pose']['pa_mpjpe_mm']:.2f} | | | | | |")
     for name, what in (("fit_noisy", "noisy"), ("fit_clean", "true")):
         print(f"| refinement alone on the {what} 2D (reference) | "

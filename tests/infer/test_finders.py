@@ -109,6 +109,9 @@ def test_handkit_finder_box_is_its_scored_crop_and_predict_reuses_it(shipped, mo
     predict_hand(shipped, image, found.xyxy, known=found.prediction, left=True)
     predict_hand(shipped, image, found.xyxy, known=found.prediction, passes=2)
     assert len(calls) == 2
+    # a prediction made on another crop is refused, not returned for this box
+    with pytest.raises(ValueError, match="known"):
+        predict_hand(shipped, image, found.xyxy + 5.0, known=found.prediction)
 
 
 @pytest.mark.skipif(not mediapipe_available(), reason="mediapipe not installed "

@@ -36,8 +36,8 @@ from handkit.models.s2hand_fit import FIT_SCHEDULE, fit_hand
 from handkit.tasks.s2hand import S2HandConfig, train_s2hand
 from handkit.utils.config import config_path, load_config, replace_config
 
-__all__ = ["SynthExperiment", "VARIANTS", "mean_pose_pa_mpjpe", "fit_pa_mpjpe", "inplane_angle_error",
-           "whole_image_scores", "run_variant", "run_experiment"]
+__all__ = ["SynthExperiment", "VARIANTS", "mean_pose_pa_mpjpe", "fit_pa_mpjpe",
+           "inplane_angle_error", "whole_image_scores", "run_variant", "run_experiment"]
 
 VARIANTS = ("noisy", "clean", "noisy_no_photo")
 _PHOTO = ("texture", "mrgb", "mtex")

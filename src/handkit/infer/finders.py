@@ -172,10 +172,10 @@ class HandkitFinder:
     of its side in directions evenly spaced on the circle, starting straight up (one batch;
     4 = ±x and ±y). score = clip(1 − crop_following, 0, 1): 1 when the predictions agree on
     the image (something the network recognises is there), 0 when they move with the crop
-    (what a network does on an image it cannot read). The box is
-    the candidate, with the network's prediction on it (`Box.prediction`): on the real
-    development photos that crop's prediction was closer than a new crop around the
-    predictions' keypoint box (docs/predict.md), and it costs no further network run.
+    (what a network does on an image it cannot read). The box is the candidate, with the
+    network's prediction on it (`Box.prediction`): on the real development photos that crop's
+    prediction was closer than a new crop around the predictions' keypoint box
+    (docs/predict.md), and it costs no further network run.
 
     Args:
         net: the single-hand pose network `predict` uses.

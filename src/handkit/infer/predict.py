@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from handkit.data.crop import box_crop_matrix
 from handkit.data.hands import mirror_to_right
 from handkit.geometry.camera import fit_translation
 from handkit.hand.skeleton import JOINT_NAMES, mirror_xyz
@@ -183,7 +184,8 @@ def predict_hand(net: PoseNet, image: np.ndarray, box: np.ndarray, *, left: bool
         passes, fill: see `infer.pipeline.predict_on_boxes`.
         known: the one-pass prediction on `box` at the pipeline's fill, already computed by a
             finder (`infer.finders.Box.prediction`): used as is for a right hand with 1 pass
-            at that fill instead of running the network again.
+            at that fill instead of running the network again; a prediction whose crop is not
+            `box`'s is a ValueError (it would answer for another crop).
 
     Returns:
         `PhotoHand`: uv (21, 2) image px; xyz (21, 3) the model's 3D (its unit and frame,
@@ -197,6 +199,9 @@ def predict_hand(net: PoseNet, image: np.ndarray, box: np.ndarray, *, left: bool
         image, _, _, _ = mirror_to_right(image, np.zeros((0, 2)))
         first = np.array([w - first[2], first[1], w - first[0], first[3]])
     if known is not None and not left and passes == 1 and fill == DEFAULT_FILL:
+        if not np.allclose(known.T[0], box_crop_matrix(first, net.cfg.image_size, fill)):
+            raise ValueError(f"known: its crop is not the one of box {first.tolist()} at fill "
+                             f"{fill}; pass the finder's Box.prediction with that Box.")
         out = known
     else:
         out = predict_on_boxes(net, [image], first[None], K[None], passes=passes, fill=fill)

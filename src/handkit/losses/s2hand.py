@@ -33,7 +33,8 @@ __all__ = [
     "TSA_AXIS_WEIGHTS", "TEXTURE_WEIGHT_RULES", "MTEX_MODES",
     "robust_distance", "clean_detections", "texture_weights",
     "open_2dj_loss", "hm_integral_loss", "kp_cons_loss", "bone_direction_loss",
-    "bone_length_2d_loss", "mean_scale_loss", "tsa_pose_loss", "tsa_bounds", "shape_prior_loss", "cotangent_laplacian",
+    "bone_length_2d_loss", "mean_scale_loss", "tsa_pose_loss", "tsa_bounds", "shape_prior_loss",
+    "cotangent_laplacian",
     "laplacian_loss", "texture_loss", "mean_rgb_loss", "texture_regularity_loss",
     "silhouette_loss", "combine",
 ]
