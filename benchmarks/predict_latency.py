@@ -7,7 +7,8 @@ on synthetic 224-px hands (one group MediaPipe found, one it did not: palm detec
 the one-off start-up costs. Tables give the
 median of --repeats timed runs after a warm-up.
 End to end (`--what end-to-end`): per image, MediaPipe alone beside handkit's predict path with
-each finder (finder + crop + network + 3D), in one run.
+each finder (finder + crop + network + 3D; with MediaPipe also its default, MediaPipe's own
+keypoints with their 3D placed under the assumed camera, no network), in one run.
 Run alone: `flock /tmp/handkit-bench.lock .venv/bin/python benchmarks/predict_latency.py`.
 """
 
@@ -26,7 +27,8 @@ from handkit.infer.export import (OnnxDetector, OnnxPoseNet, export_detector_onn
                                   onnx_session, run_onnx)
 from handkit.infer.finders import (CentreFinder, DetectorFinder, HandkitFinder, MediaPipeFinder,
                                    load_detector)
-from handkit.infer.predict import predict_hand
+from handkit.infer.pipeline import photo_K
+from handkit.infer.predict import ASSUMED_BONE_M, place_finder_keypoints, predict_hand
 from handkit.models.checkpoint import load_model
 from handkit.external.mediapipe import MEDIAPIPE_SETUP, MediaPipeHands, mediapipe_available
 from handkit.utils.timing import median_time
@@ -124,9 +126,16 @@ def _end_to_end(args, n_images: int = 12) -> None:
         for box in finder.find_hands(image)[:1]:
             predict_hand(runner, image, box.xyxy, passes=finder.passes, known=box.prediction)
 
+    def run_finder_keypoints(image):
+        for box in mp.find_hands(image)[:1]:
+            place_finder_keypoints(box.keypoints, photo_K(*image.shape[:2]), net.unit,
+                                   ASSUMED_BONE_M[net.unit])
+
     methods = []
     if mp:
         methods += [("MediaPipe Hands alone (2D)", lambda im: mp.find_hands(im))]
+        methods += [("handkit predict, --detector mediapipe, its keypoints (the default; 2D + "
+                     "placed 3D, no network)", run_finder_keypoints)]
         methods += [(f"handkit predict, --detector mediapipe, network on {name}",
                      lambda im, r=runner: run(mp, im, r)) for name, runner in
                     (("torch", net), ("onnxruntime", ort))]

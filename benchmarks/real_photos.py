@@ -19,6 +19,12 @@ counts matched hands). Left hands are mirrored for the network (trained on right
 the label's handedness on the labelled box (right when unknown), with the finder's otherwise.
 The mean pose is the mean 2D pose of synthetic FreiHAND-layout hands (seed 0), each scaled to
 its keypoint box, placed in a box (mirrored for a left hand): it ignores the image.
+
+A second table scores 3D on the hands labelled with it (InterHand2.6M, RHD): PA-MPJPE in mm
+(similarity-aligned, so neither the unknown hand size nor the camera matters) of the network on
+the labelled box, of MediaPipe's 3D landmarks (what `predict` answers with when MediaPipe is
+the finder), and of the generalised-Procrustes mean of the synthetic hands' 3D poses (mirrored
+for a left hand), the reference any 3D must beat.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from PIL import Image
 from handkit.data.crop import keypoint_box
 from handkit.data.formats.freihand import FreiHAND
 from handkit.data.synth.runner import synthesize
+from handkit.eval.metrics import pa_mpjpe, procrustes_mean
 from handkit.external.mediapipe import mediapipe_available
 from handkit.infer.finders import (CentreFinder, DetectorFinder, HandkitFinder, MediaPipeFinder,
                                    load_detector)
@@ -53,6 +60,7 @@ class Hand:
     box: np.ndarray        # (4,) px, the source's box
     kp: np.ndarray         # (21, 2) px, NaN where unlabelled
     is_right: bool | None  # None: unknown
+    xyz: np.ndarray | None = None  # (21, 3) m, camera frame, where the source labels 3D
 
 
 @dataclass
@@ -76,18 +84,23 @@ def load_realdata(root: Path) -> list[Photo]:
             hands = [Hand(np.asarray(h["box"], np.float64),
                           np.array([[np.nan, np.nan] if p is None else p
                                     for p in h["keypoints_2d"]], np.float64),
-                          {"right": True, "left": False}.get(h["handedness"]))
+                          {"right": True, "left": False}.get(h["handedness"]),
+                          None if h.get("keypoints_3d_cam_m") is None
+                          else np.asarray(h["keypoints_3d_cam_m"], np.float64))
                      for h in img["hands"]]
             photos.append(Photo(source, img["file"], image, hands))
     return photos
 
 
-def synthetic_poses(n: int = 64) -> list[np.ndarray]:
-    """2D keypoints (21, 2) px of `n` synthetic right hands (FreiHAND layout, seed 0)."""
+def synthetic_poses(n: int = 64) -> tuple[list[np.ndarray], np.ndarray]:
+    """2D keypoints (21, 2) px of `n` synthetic right hands (FreiHAND layout, seed 0), and
+    their 3D keypoints (n, 21, 3) m, camera frame."""
     with tempfile.TemporaryDirectory() as tmp:
         root = synthesize("freihand", Path(tmp) / "synth", n, seed=0, size=128, progress=False)
-        return [np.asarray(s.keypoints_2d[0], np.float64) for split in ("training", "evaluation")
-                for s in FreiHAND(root, split, masks=False)]
+        samples = [s for split in ("training", "evaluation")
+                   for s in FreiHAND(root, split, masks=False)]
+        return ([np.asarray(s.keypoints_2d[0], np.float64) for s in samples],
+                np.stack([s.keypoints_3d[0] for s in samples]).astype(np.float64))
 
 
 def mean_pose(poses: list[np.ndarray]) -> np.ndarray:
@@ -194,6 +207,12 @@ def total_of(by_source: dict[str, Tally], sources) -> Tally:
     return total
 
 
+def _cell_3d(errors: list) -> str:
+    found = [e for e in errors if e is not None]
+    mean = f"{np.mean(found):.1f}" if found else "–"
+    return f"{mean} · {len(found)}/{len(errors)}"
+
+
 def add_realdata_argument(parser: argparse.ArgumentParser) -> None:
     """``--realdata DIR`` (default $HANDKIT_REALDATA)."""
     parser.add_argument("--realdata", default=os.environ.get("HANDKIT_REALDATA"),
@@ -220,8 +239,9 @@ def main() -> None:
     t0 = time.perf_counter()
     photos = load_realdata(Path(args.realdata))
     net, config = load_model(args.ckpt)
-    poses = synthetic_poses()
+    poses, poses_3d = synthetic_poses()
     pose = mean_pose(poses)
+    pose_3d = procrustes_mean(poses_3d).numpy()
     fills = training_fill(poses, config.get("augment") or {})
     train_fill = float(np.median(fills))
     finders = [HandkitFinder(net), CentreFinder()]
@@ -231,17 +251,27 @@ def main() -> None:
     if mp is not None:
         finders.insert(0, mp)
     tallies: dict[str, dict[str, Tally]] = {}
+    errors_3d: dict[str, dict[str, list]] = {}  # method -> source -> PA-MPJPE mm, None: missed
 
     def add(method: str, source: str, pred, hand: Hand) -> None:
         tallies.setdefault(method, {}).setdefault(source, Tally()).add(pred, hand)
+
+    def add_3d(method: str, source: str, xyz, hand: Hand) -> None:
+        if hand.xyz is not None:
+            errors_3d.setdefault(method, {}).setdefault(source, []).append(
+                None if xyz is None else 1e3 * float(pa_mpjpe(xyz[None], hand.xyz[None])))
 
     for photo in photos:
         img, hands, src = photo.image, photo.hands, photo.source
         for hand in hands:  # the network and the mean pose on the labelled box
             left = hand.is_right is False
             for passes in (1, 2):
-                uv = predict_hand(net, img, hand.box, left=left, passes=passes)[0]
+                uv, xyz = predict_hand(net, img, hand.box, left=left, passes=passes)[:2]
                 add(f"network on the labelled box, {passes} pass(es)", src, uv, hand)
+                if passes == 1:
+                    add_3d("network on the labelled box, 1 pass", src, xyz, hand)
+            add_3d("mean pose (Procrustes mean of synthetic 3D)", src,
+                   pose_3d * [-1.0 if left else 1.0, 1.0, 1.0], hand)
             uv = predict_hand(net, img, hand.box, left=left, fill=train_fill)[0]
             add("network on the labelled box, 1 pass(es), training fill", src, uv, hand)
             add("mean pose in the labelled box", src, place(pose, hand.box, hand.is_right), hand)
@@ -250,6 +280,8 @@ def main() -> None:
             for hand, mh in zip(hands, match(found, hands, box_of=lambda h: h.box)):
                 add("MediaPipe's own landmarks", src, None if mh is None else mh.keypoints,
                     hand)
+                add_3d("MediaPipe's 3D landmarks (predict's default with MediaPipe)", src,
+                       None if mh is None else mh.world_m.astype(np.float64), hand)
         for finder in finders:
             dets = finder.find_hands(img)
             for hand, det in zip(hands, match(dets, hands)):
@@ -280,6 +312,15 @@ def main() -> None:
         total = total_of(by_source, real)
         cells = [by_source.get(s, Tally()).cell() for s in SOURCES]
         print(f"| {method} | " + " | ".join(cells) + f" | {total.cell()} |")
+    with_3d = [s for s in SOURCES if any(s in v for v in errors_3d.values())]
+    print("\n3D on the hands labelled with it: PA-MPJPE mm (mean over the hands found) · "
+          "found/hands")
+    print("| method | " + " | ".join(with_3d) + " | all |")
+    print("|---|" + "---|" * (len(with_3d) + 1))
+    for method, by_source in errors_3d.items():
+        cells = [_cell_3d(by_source.get(s, [])) for s in with_3d]
+        every = [e for s in with_3d for e in by_source.get(s, [])]
+        print(f"| {method} | " + " | ".join(cells) + f" | {_cell_3d(every)} |")
     print("\nDoes the second pass help? Hands (real sources) whose mean error is lower with 2 "
           "passes than with 1, of the hands found:")
     names = ["labelled"] + [f.name for f in finders]

@@ -112,7 +112,7 @@ def main() -> None:
     header = ("| world (look) | " + " | ".join(rp.SOURCES) +
               " | all real | synth s · train s |")
     rows = [row("mean pose in the labelled box (reference)",
-                score(None, photos, rp.mean_pose(rp.synthetic_poses())), "–")]
+                score(None, photos, rp.mean_pose(rp.synthetic_poses()[0])), "–")]
     start, _ = load_model(args.init)
     rows.append(row(f"starting weights ({args.init or 'shipped checkpoint'}), no fine-tuning",
                     score(start, photos), "–"))

@@ -32,6 +32,11 @@ def _side(label: str, score: float = 0.9):
     return NS(classification=[NS(label=label, score=score)])
 
 
+def _world(z: float):
+    """21 world landmarks at (j / 100, -j / 200, z) meters."""
+    return NS(landmark=[NS(x=j / 100, y=-j / 200, z=z) for j in range(21)])
+
+
 def _result():
     """Two hands: A at x 0.1..0.5, B at x 0.5..0.9; palm detections listed B first."""
     pa = np.array([[0.1 + j / 50, 0.2 + j / 100] for j in range(21)])[[0, 5, 9, 13, 17]].mean(0)
@@ -52,6 +57,19 @@ def test_pixels_handedness_and_palm_scores():
     assert [h.handedness_score for h in hands] == [0.75, 0.6]
 
 
+def test_world_landmarks_come_with_their_hand_and_are_checked():
+    res = _result()
+    assert [h.world_m for h in hands_from_result(res, 80, 40)] == [None, None]  # none given
+    res.multi_hand_world_landmarks = [_world(0.01), _world(-0.02)]
+    hands = hands_from_result(res, width=80, height=40)
+    # meters as given: neither the image size nor the pixel convention touch them
+    np.testing.assert_allclose(hands[0].world_m[20], [0.2, -0.1, 0.01], rtol=1e-6)
+    np.testing.assert_allclose(hands[1].world_m[:, 2], -0.02, rtol=1e-6)
+    res.multi_hand_world_landmarks[1].landmark.pop()
+    with pytest.raises(ValueError, match="20 world landmarks, expected 21"):
+        hands_from_result(res, 80, 40)
+
+
 def test_empty_results_and_missing_palms():
     assert hands_from_result(NS(multi_hand_landmarks=None, multi_handedness=None,
                                 palm_detections=None), 10, 10) == []
@@ -64,6 +82,8 @@ def test_empty_results_and_missing_palms():
 
 
 class _FakeGraph:
+    version = "fake"
+
     def __init__(self, result):
         self.result = result
 
@@ -78,6 +98,9 @@ def test_finder_thresholds_sorts_and_reports_blank(monkeypatch):
     img = np.random.default_rng(0).integers(20, 255, (40, 80, 3), dtype=np.uint8)
     found = MediaPipeFinder(threshold=0.5, max_hands=2).find_hands(img)
     assert [(b.score, b.is_right, b.source) for b in found] == [(0.8, True, "mediapipe")]
+    # the box carries MediaPipe's own landmarks, in the image's pixels
+    np.testing.assert_allclose(found[0].keypoints.uv[20], [40.0, 16.0], rtol=1e-6)
+    assert found[0].keypoints.source == "mediapipe fake landmarks"
     np.testing.assert_allclose(found[0].xyxy, [8.0, 8.0, 40.0, 16.0], rtol=1e-6)
     both = MediaPipeFinder(threshold=0.1, max_hands=2).find_hands(img)
     assert [b.score for b in both] == [0.8, 0.3] and both[1].handedness == "left"

@@ -28,17 +28,19 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def hands(tmp_path_factory):
-    """(images (50, 224, 224, 3) uint8, labels (50, 21, 2) px): right hands, seed 0."""
+    """(images (50, 224, 224, 3) uint8, labels (50, 21, 2) px, 3D labels (50, 21, 3) m,
+    camera frame): right hands, seed 0."""
     root = synthesize("freihand", tmp_path_factory.mktemp("mp") / "synth", 50, seed=0,
                       progress=False)
     samples = [s for split in ("training", "evaluation") for s in FreiHAND(root, split,
                                                                             masks=False)]
     return (np.stack([s.image for s in samples]),
-            np.stack([s.keypoints_2d[0] for s in samples]))
+            np.stack([s.keypoints_2d[0] for s in samples]),
+            np.stack([s.keypoints_3d[0] for s in samples]))
 
 
 def test_keypoints_detection_rate_and_error(hands):
-    images, labels = hands
+    images, labels, _ = hands
     det = MediaPipeKeypoints().detect(np.arange(len(images)), images)
     assert det.found.sum() >= 6  # measured 12 of 50
     err = np.linalg.norm(det.keypoints[det.found] - labels[det.found], axis=-1).mean(1)
@@ -47,7 +49,7 @@ def test_keypoints_detection_rate_and_error(hands):
 
 
 def test_handedness_is_swapped_and_mirroring_flips_it(hands):
-    images, labels = hands
+    images, labels, _ = hands
     worker = shared_hands()
     found = [i for i in range(len(images)) if worker.hands(images[i])]
     sides = [worker.hands(images[i])[0].handedness for i in found]
@@ -61,7 +63,7 @@ def test_handedness_is_swapped_and_mirroring_flips_it(hands):
 
 
 def test_non_square_image_pixels_and_find_hands_box(hands):
-    images, labels = hands
+    images, labels, _ = hands
     worker = shared_hands()
     for i in range(len(images)):
         canvas = np.full((224, 448, 3), 128, np.uint8)
@@ -77,3 +79,25 @@ def test_non_square_image_pixels_and_find_hands_box(hands):
     assert found[0].source == "mediapipe"
     np.testing.assert_allclose(found[0].xyxy, padded[0].box)
     assert found[0].x0 >= 224 - 10  # the hand is in the right half
+
+
+def test_world_landmarks_are_in_the_cameras_axes(hands):
+    """MediaPipe's 3D shape has the camera's axes (z away from the camera, as
+    `infer.predict` assumes when it places it): scaled to the true size and root-aligned,
+    it is closer to the true camera-frame 3D than its mirror in z or in x."""
+    images, _, xyz = hands
+    worker = shared_hands()
+    errs = {"as given": [], "z flipped": [], "x flipped": []}
+    for i in range(len(images)):
+        found = worker.hands(images[i])
+        if not found:
+            continue
+        truth = xyz[i] - xyz[i, :1]
+        rel = found[0].world_m - found[0].world_m[:1]
+        rel = rel * np.linalg.norm(truth, axis=1).sum() / np.linalg.norm(rel, axis=1).sum()
+        for name, flip in (("as given", [1, 1, 1]), ("z flipped", [1, 1, -1]),
+                           ("x flipped", [-1, 1, 1])):
+            errs[name].append(np.linalg.norm(rel * flip - truth, axis=1).mean())
+    assert len(errs["as given"]) >= 6
+    med = {k: float(np.median(v)) for k, v in errs.items()}
+    assert med["as given"] < min(med["z flipped"], med["x flipped"]), med

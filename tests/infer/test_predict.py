@@ -10,8 +10,11 @@ from PIL import Image
 
 from handkit.cli import main
 from handkit.models.checkpoint import load_model
-from handkit.infer.finders import CentreFinder
-from handkit.infer.predict import output_stems, predict, predict_image, read_image_rgb
+from handkit.geometry.camera import project_points
+from handkit.infer.finders import Box, CentreFinder, FinderKeypoints
+from handkit.infer.pipeline import photo_K
+from handkit.infer.predict import (ASSUMED_BONE_M, _write, output_stems, predict, predict_image,
+                                   read_image_rgb, unit_length)
 
 from _infer_ckpt import tiny_checkpoint  # pytest (prepend mode) puts tests/infer on sys.path
 
@@ -147,3 +150,78 @@ def test_onnx_runtime_gives_torchs_keypoints_and_says_so(tmp_path, ckpt):
         == "torch"
     with pytest.raises(ValueError, match="runtime"):
         predict(tmp_path / "hand.png", ckpt=ckpt, out_dir=tmp_path / "x", runtime="tensorrt")
+
+
+class _LandmarkFinder:
+    """A MediaPipe-like finder: one box with its own 2D and 3D keypoints."""
+
+    name, threshold, passes = "fake-landmarks", 0.5, 1
+
+    def __init__(self, uv, xyz_m):
+        self.uv, self.xyz_m = uv, xyz_m
+
+    def find_hands(self, image):
+        x0, y0 = self.uv.min(0)
+        x1, y1 = self.uv.max(0)
+        kp = FinderKeypoints(self.uv.astype(np.float32), self.xyz_m, "fake landmarks")
+        return [Box(float(x0), float(y0), float(x1), float(y1), 0.9, False, self.name,
+                    keypoints=kp)]
+
+
+def _camera_hand(bone_m: float) -> np.ndarray:
+    """(21, 3) m: a hand-like point set 0.5 m in front of the camera whose middle MCP-PIP bone
+    (joints 9-10) is `bone_m` long, joints spread in x, y and z."""
+    rng = np.random.default_rng(3)
+    xyz = rng.uniform(-0.04, 0.04, (21, 3)) + [0.02, -0.01, 0.5]
+    d = xyz[10] - xyz[9]
+    xyz[10] = xyz[9] + d / np.linalg.norm(d) * bone_m
+    return xyz
+
+
+def test_finder_keypoints_answer_by_default_with_their_shape_at_the_assumed_size(tmp_path, ckpt):
+    Image.fromarray(_hand_image()).save(tmp_path / "hand.png")
+    net = load_model(ckpt)[0]
+    bone = ASSUMED_BONE_M[net.unit]
+    truth = _camera_hand(bone)
+    K = photo_K(100, 120)
+    uv = project_points(truth, K)
+    # the finder's 3D: the same shape, 1.7x too large and about another origin
+    finder = _LandmarkFinder(uv, (1.7 * (truth - truth.mean(0))).astype(np.float32))
+    result = predict_image(net, tmp_path / "hand.png", finder=finder)
+    assert result.keypoints_source == "fake landmarks" and result.handedness == "left"
+    np.testing.assert_allclose(result.uv, uv, atol=1e-4)
+    # the unit bone is 1 in bone units; scale and placement recover the true camera-frame 3D
+    assert np.linalg.norm(result.xyz_bone[10] - result.xyz_bone[9]) == pytest.approx(1, 1e-5)
+    np.testing.assert_allclose(result.xyz_cam_m, truth, atol=1e-5)
+    np.testing.assert_allclose(result.xyz_bone, (truth - truth[0]) / bone, atol=1e-4)
+    _write(result, tmp_path / "out", net, "hand")
+    record = json.loads((tmp_path / "out" / "hand.json").read_text())
+    assert record["keypoints_source"] == "fake landmarks" and record["crop"]["passes"] == 0
+    np.testing.assert_allclose(record["keypoints_3d_cam_m"], truth, atol=1e-4)
+
+
+def test_network_keypoints_on_request_and_finder_keypoints_only_where_given(tmp_path, ckpt):
+    Image.fromarray(_hand_image()).save(tmp_path / "hand.png")
+    net = load_model(ckpt)[0]
+    truth = _camera_hand(ASSUMED_BONE_M[net.unit])
+    uv = project_points(truth, photo_K(100, 120))
+    finder = _LandmarkFinder(uv, truth.astype(np.float32))
+    by_net = predict_image(net, tmp_path / "hand.png", finder=finder, keypoints="network")
+    assert by_net.keypoints_source == "network" and by_net.crop["passes"] == 1
+    assert np.abs(by_net.uv - uv).max() > 1.0  # a random tiny network, not the landmarks
+    with pytest.raises(ValueError, match="'centre' finder gives no keypoints"):
+        predict_image(net, tmp_path / "hand.png", finder=CentreFinder(), keypoints="finder")
+    assert predict_image(net, tmp_path / "hand.png", finder=CentreFinder()).keypoints_source \
+        == "network"
+    with pytest.raises(ValueError, match="keypoints"):
+        predict_image(net, tmp_path / "hand.png", finder=finder, keypoints="mediapipe")
+    no_3d = _LandmarkFinder(uv, None)
+    with pytest.raises(ValueError, match="fake landmarks gave no 3D for this hand"):
+        predict_image(net, tmp_path / "hand.png", finder=no_3d)
+
+
+def test_unit_length_reads_the_named_bone():
+    xyz = np.zeros((21, 3))
+    xyz[10] = [0.0, 3.0, 4.0]
+    assert unit_length(xyz, "bone:middle_mcp-middle_pip") == 5.0
+    assert unit_length(xyz, "m") == 1.0

@@ -27,6 +27,6 @@ def test_scores_the_labels_perfectly_and_the_mean_pose_poorly():
             tallies.setdefault(photo.source, rp.Tally()).add(np.nan_to_num(hand.kp), hand)
     line = sa.row("labels", tallies)
     assert line.count("1.00 · 0.0 px") == len(rp.SOURCES) + 1
-    mean = sa.score(None, photos, rp.mean_pose(rp.synthetic_poses(16)))
+    mean = sa.score(None, photos, rp.mean_pose(rp.synthetic_poses(16)[0]))
     total = rp.total_of(mean, [s for s in rp.SOURCES if s != "rhd"])
     assert total.hands == 32 and total.within / total.labelled < 0.2

@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runtime", default="torch", choices=["torch", "onnx"],
                         help="where the pose network runs (onnx: exported to a temporary "
                         "file and run in onnxruntime; keypoint models; default %(default)s)")
+    parser.add_argument("--keypoints", default="auto", choices=["auto", "network", "finder"],
+                        help="who gives the keypoints: network (the pose network on the "
+                        "found box), finder (the finder's own: MediaPipe's 2D landmarks and "
+                        "3D shape, placed under the assumed K; docs/predict.md) or auto (the "
+                        "finder's when it has them, else the network; default)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--root-depth", type=number(0), metavar="M",
                         help="DIGIT checkpoints: the right hand's root depth in meters "
@@ -65,6 +70,7 @@ def _run_multihand(args: argparse.Namespace) -> int:
                                         ("--passes", args.passes is not None),
                                         ("--hand", args.hand != "auto"),
                                         ("--box", args.box is not None),
+                                        ("--keypoints", args.keypoints != "auto"),
                                         ("--runtime", args.runtime != "torch")) if value]
     if ignored:
         print(f"note: {', '.join(ignored)} ignored: a multi-hand model finds every hand itself "
@@ -111,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{flag}: only for DIGIT checkpoints (docs/digit.md).")
     if digit:  # two hands per image (docs/digit.md)
         ignored = [f for f, v in (("--passes", args.passes is not None),
-                                  ("--hand", args.hand != "auto")) if v]
+                                  ("--hand", args.hand != "auto"),
+                                  ("--keypoints", args.keypoints != "auto")) if v]
         if ignored:
             print(f"note: {', '.join(ignored)} ignored: DIGIT predicts both hands of one crop")
         K = None
@@ -139,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
                      passes=args.passes, mesh_format=args.mesh_format,
                      fit_mesh=args.fit_mesh, mano_dir=args.mano,
                      detector_ckpt=args.detector_ckpt, runtime=args.runtime,
-                     progress=not args.quiet)
+                     keypoints=args.keypoints, progress=not args.quiet)
     notes = sorted({n for r in result.results for n in r.notes})
     for note in notes:
         print(f"note: {note}")

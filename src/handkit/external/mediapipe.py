@@ -62,6 +62,9 @@ class MediaPipeHand:
         label: MediaPipe's own label ("Left"/"Right", mirrored-image convention).
         score: the palm detector's score in [0, 1] for this hand (its detection confidence).
         handedness_score: MediaPipe's confidence in `label`, in [0.5, 1].
+        world_m: (21, 3) float32 meters, MediaPipe's 3D landmarks (its "world landmarks":
+            x right, y down, z away from the camera, origin near the hand's centre, the size
+            its model guesses), or None when the result has none.
     """
 
     keypoints: np.ndarray
@@ -69,6 +72,7 @@ class MediaPipeHand:
     label: str
     score: float
     handedness_score: float
+    world_m: np.ndarray | None = None
 
     @property
     def box(self) -> np.ndarray:
@@ -89,8 +93,9 @@ def hands_from_result(result: Any, width: int, height: int) -> list[MediaPipeHan
         result: an object with ``multi_hand_landmarks`` (each with 21 ``landmark`` having
             ``x, y`` normalised to the image), ``multi_handedness`` (``classification[0]`` with
             ``label``, ``score``) and ``palm_detections`` (``score[0]``,
-            ``location_data.relative_bounding_box`` with ``xmin, ymin, width, height``); any may
-            be None.
+            ``location_data.relative_bounding_box`` with ``xmin, ymin, width, height``) and
+            ``multi_hand_world_landmarks`` (21 ``landmark`` with ``x, y, z`` meters, one per
+            hand); any may be None or absent.
         width, height: the image's size in pixels.
 
     Each hand gets the score of the unused palm detection whose box centre is nearest to its
@@ -104,12 +109,18 @@ def hands_from_result(result: Any, width: int, height: int) -> list[MediaPipeHan
     for det in palms:
         b = det.location_data.relative_bounding_box
         centres.append((b.xmin + b.width / 2, b.ymin + b.height / 2))
+    worlds = list(getattr(result, "multi_hand_world_landmarks", None) or [])
+    worlds += [None] * (len(marks) - len(worlds))
     free = list(range(len(palms)))
     hands = []
-    for lm, side in zip(marks, sides):
+    for lm, side, world in zip(marks, sides, worlds):
         xy = np.asarray([[p.x, p.y] for p in lm.landmark], np.float64)
         if xy.shape != (21, 2):
             raise ValueError(f"mediapipe: a hand has {len(xy)} landmarks, expected 21.")
+        xyz = None if world is None else np.asarray(
+            [[p.x, p.y, p.z] for p in world.landmark], np.float32)
+        if xyz is not None and xyz.shape != (21, 3):
+            raise ValueError(f"mediapipe: a hand has {len(xyz)} world landmarks, expected 21.")
         score = 0.0
         if free:
             palm = xy[_PALM].mean(0)
@@ -119,7 +130,7 @@ def hands_from_result(result: Any, width: int, height: int) -> list[MediaPipeHan
         cls = side.classification[0]
         hands.append(MediaPipeHand((xy * [width, height]).astype(np.float32),
                                    _TRUE_SIDE.get(str(cls.label), "unknown"), str(cls.label),
-                                   score, float(cls.score)))
+                                   score, float(cls.score), xyz))
     return hands
 
 
@@ -186,7 +197,8 @@ class MediaPipeHands:
                     "palmdetectioncpu__TensorsToDetectionsCalculator.min_score_thresh":
                         float(min_detection),
                     "handlandmarkcpu__ThresholdingCalculator.threshold": float(min_presence)},
-                outputs=["multi_hand_landmarks", "multi_handedness", "palm_detections"])
+                outputs=["multi_hand_landmarks", "multi_hand_world_landmarks",
+                         "multi_handedness", "palm_detections"])
             # The graph opens its calculators (and logs) on its own threads: one image waits
             # for all of them, so their start-up logs land here and not on the user's terminal.
             self._graph.process({"image": np.zeros((64, 64, 3), np.uint8)})

@@ -8,7 +8,9 @@ so each defaults to 1) and ``find_hands(image) -> list[Box]``, best first.
 - `MediaPipeFinder` ("mediapipe", the optional extra ``handkit[mediapipe]``): MediaPipe
   Hands' palm detector + landmark model in this process (`external.mediapipe`). The box is
   the landmarks' bounding box, the score the palm detector's, the handedness MediaPipe's
-  (swapped to the unmirrored view).
+  (swapped to the unmirrored view); its 2D and 3D landmarks come with the box
+  (`Box.keypoints`), and `predict` answers with them by default (docs/predict.md: on real
+  photos they are far closer than handkit's network on the same box).
 - `HandkitFinder` ("handkit", no extra needed): handkit's own pose network on a centred square
   crop, scored by whether its prediction follows the image or the crop (`crop_following`).
   This is the old centred-crop logic with a measured score, **not** a trained detector: it
@@ -43,7 +45,7 @@ from handkit.infer.pipeline import DEFAULT_FILL, CropPrediction, photo_K, run_cr
 from handkit.models.posenet import PoseNet
 from handkit.utils.check import check_choice, check_shape
 
-__all__ = ["Box", "HandFinder", "MediaPipeFinder", "HandkitFinder", "DetectorFinder",
+__all__ = ["Box", "FinderKeypoints", "HandFinder", "MediaPipeFinder", "HandkitFinder", "DetectorFinder",
            "CentreFinder", "make_finder", "load_detector", "is_blank", "crop_following",
            "FINDERS", "BLANK_STD"]
 
@@ -51,6 +53,22 @@ FINDERS = ("auto", "mediapipe", "handkit", "trained", "centre")
 BLANK_STD = 1.0
 """An image whose every channel varies by less than this (std over pixels, 8-bit levels) is
 blank: it holds no hand, whatever its colour."""
+
+
+@dataclass(frozen=True)
+class FinderKeypoints:
+    """A finder's own keypoints for the hand it found.
+
+    Attributes:
+        uv: (21, 2) float32 pixels of the image searched, handkit order.
+        xyz_m: (21, 3) float32 meters, root-relative or not, in the camera's axes (x right,
+            y down, z away from the camera) up to a translation; None without 3D.
+        source: what produced them (e.g. "mediapipe 0.10.21 landmarks").
+    """
+
+    uv: np.ndarray
+    xyz_m: np.ndarray | None
+    source: str
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,7 @@ class Box:
         prediction: the pose network's one-pass prediction on this box's crop (the pipeline's
             fill, unmirrored) when the finder already ran it (`HandkitFinder`), else None;
             `predict` uses it instead of computing the same crop again.
+        keypoints: the finder's own keypoints for this hand (`MediaPipeFinder`), else None.
     """
 
     x0: float
@@ -75,6 +94,7 @@ class Box:
     is_right: bool | None
     source: str
     prediction: CropPrediction | None = None
+    keypoints: FinderKeypoints | None = None
 
     @property
     def xyxy(self) -> np.ndarray:
@@ -133,8 +153,10 @@ class MediaPipeFinder:
         """Boxes of (H, W, 3) uint8 RGB `image`, most confident first."""
         if is_blank(image):
             return []
-        found = [_box(h.box, h.score, {"right": True, "left": False}.get(h.handedness),
-                      self.name) for h in self.hands.hands(image)]
+        source = f"mediapipe {self.hands.version} landmarks"
+        found = [replace(_box(h.box, h.score, {"right": True, "left": False}.get(h.handedness),
+                              self.name), keypoints=FinderKeypoints(h.keypoints, h.world_m, source))
+                 for h in self.hands.hands(image)]
         return sorted((b for b in found if b.score >= self.threshold), key=lambda b: -b.score)
 
 

@@ -3,7 +3,8 @@
 For each image: read it robustly (`read_image_rgb`: grayscale, 16-bit, palette, alpha, EXIF
 rotation, huge images reduced on decode), find the hand (`infer.finders`: MediaPipe when
 installed, else handkit's own), mirror a left hand into a right one, run the crop pipeline
-(`infer.pipeline`, the finder's number of passes), mirror back, and write ``<name>.json`` (2D
+(`infer.pipeline`, the finder's number of passes), mirror back (or take the finder's own
+keypoints, below), and write ``<name>.json`` (2D
 and 3D keypoints, handedness, which finder and score, the crops, the assumptions made),
 ``<name>_overlay.png`` and ``<name>_3d.png``. When no detection passes the finder's score
 threshold (a blank image, a cat) the image gets "no hand" and a JSON saying so. A bad image is
@@ -18,6 +19,16 @@ mesh is drawn where the translation fitted to the 2D keypoints puts it
 (`geometry.camera.fit_translation`, under the assumed K and hand size). With ``fit_mesh``, a
 model without a mesh gets one fitted to its 2D keypoints (`infer.fit_mesh`, S2HAND's
 refinement: OpenHand or MANO, camera frame under the assumed K; the JSON says so).
+
+**Keypoints from the finder.** MediaPipe's finder comes with its own 2D landmarks and a 3D
+shape (its "world landmarks"). On the real development photos its 2D is far closer than
+handkit's network on the same box (docs/predict.md), so by default (``keypoints="auto"``)
+`predict` answers with them and does not run the network: the 2D as given; the 3D shape,
+wrist-relative, scaled so that the model's unit bone has the assumed length (MediaPipe's own
+metric size varies by 2-3x between photos of adult hands), then translated to where it
+projects best onto the 2D under the assumed K (`geometry.camera.fit_translation`). The JSON's
+``keypoints_source`` says which it was; ``keypoints="network"`` restores the network on
+MediaPipe's box.
 
 **Assumptions for photos** (written into every JSON): the camera is unknown, so
 K = [[f, 0, W/2], [0, f, H/2], [0, 0, 1]] with f = max(W, H) (about 53° across the long side),
@@ -42,7 +53,8 @@ from handkit.data.hands import mirror_to_right
 from handkit.geometry.camera import fit_translation
 from handkit.hand.skeleton import JOINT_NAMES, mirror_xyz
 from handkit.eval.plots import image_mesh, overlay_gallery, plot_skeleton_3d
-from handkit.infer.finders import Box, DetectorFinder, HandFinder, is_blank, make_finder
+from handkit.infer.finders import (Box, DetectorFinder, FinderKeypoints, HandFinder, is_blank,
+                                   make_finder)
 from handkit.infer.fit_mesh import mesh_from_keypoints
 from handkit.infer.pipeline import DEFAULT_FILL, CropPrediction, photo_K, predict_on_boxes
 from handkit.models.checkpoint import load_model
@@ -52,7 +64,8 @@ from handkit.utils.files import write_json
 from handkit.utils.mesh_io import write_mesh
 
 __all__ = ["predict", "predict_image", "predict_hand", "read_image_rgb", "PredictResult", "PredictRun", "NoHand",
-           "PhotoHand", "output_stems", "check_box_on_image", "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS", "MESH_FORMATS"]
+           "PhotoHand", "output_stems", "unit_length", "place_finder_keypoints",
+           "KEYPOINT_SOURCES", "check_box_on_image", "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS", "MESH_FORMATS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 ASSUMED_BONE_M = {"bone:middle_mcp-middle_pip": 0.03, "bone:wrist-middle_mcp": 0.095, "m": 1.0}
@@ -63,6 +76,7 @@ MAX_PIXELS = 250_000_000
 _WORK_SIDE = 2048
 MESH_FORMATS = ("obj", "ply")
 RUNTIMES = ("torch", "onnx")
+KEYPOINT_SOURCES = ("auto", "network", "finder")
 
 
 @dataclass
@@ -84,6 +98,7 @@ class PredictResult:
     faces: np.ndarray | None = None  # (F, 3) int64, for `vertices_rel_m`
     K: np.ndarray | None = None  # (3, 3) px, the assumed intrinsics of the original image
     mesh_source: str = "model"  # "model", or "fit" (fitted to the 2D keypoints, camera frame)
+    keypoints_source: str = "network"  # "network", or the finder's keypoints' source
 
 
 class NoHand(ValueError):
@@ -221,7 +236,7 @@ def predict_hand(net: PoseNet, image: np.ndarray, box: np.ndarray, *, left: bool
 def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None = None,
                   hand: str = "auto", box: tuple[float, float, float, float] | None = None,
                   passes: int | None = None, fit_mesh: bool = False,
-                  mano_dir: str | None = None) -> PredictResult:
+                  mano_dir: str | None = None, keypoints: str = "auto") -> PredictResult:
     """One image → `PredictResult` (ValueError for a bad image; `NoHand` when the finder
     returns no hand above its threshold).
 
@@ -233,7 +248,12 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
             on real photos a second pass made the labelled box's result worse, docs/predict.md).
         fit_mesh: a model without a mesh gets one fitted to its 2D keypoints (module doc);
             `mano_dir` picks MANO instead of OpenHand.
+        keypoints: who answers: "network" (the pose network on the found box), "finder" (the
+            finder's own keypoints, `Box.keypoints`: MediaPipe's 2D and 3D landmarks; a
+            ValueError for a finder without them) or "auto" (the finder's when it has them,
+            else the network). Module doc, "Keypoints from the finder".
     """
+    check_choice(keypoints, KEYPOINT_SOURCES, name="keypoints")
     image, factor = read_image_rgb(path)
     finder = make_finder("auto", net) if finder is None and box is None else finder
     if box is not None:
@@ -251,28 +271,37 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
         # A single-hand model predicts the most confident hand (every hand: issue 18).
         found = hands[0]
         passes = finder.passes if passes is None else passes
-    side = found.handedness if hand == "auto" else hand
+    side = "left" if (found.handedness if hand == "auto" else hand) == "left" else "right"
     left = side == "left"
-    photo = predict_hand(net, image, found.xyxy, left=left, passes=passes, known=found.prediction)
-    uv, xyz, last = photo.uv, photo.xyz, photo.last_crop
-    bone = _assumed_bone_m(net)
-    cam = xyz * bone if net.frame == "camera" else None
-    crop = {"passes": passes, "fill": DEFAULT_FILL,
-            "first_box_px": (found.xyxy * factor).round(2).tolist(),
-            "last_crop_px": (last * factor).round(2).tolist()}
     h, w = image.shape[:2]
     K_orig = np.diag([factor, factor, 1.0]) @ photo_K(h, w)  # the same camera, original px
-    result = PredictResult(path=str(path), uv=uv * factor, xyz_bone=xyz - xyz[:1],
-                           xyz_cam_m=cam, handedness="left" if left else "right",
-                           score=found.score,
-                           finder={"name": found.source, "score": found.score,
-                                   "threshold": threshold, "handedness": found.handedness},
-                           crop=crop, K=K_orig)
-    if photo.vertices is not None and photo.faces is not None:
-        result.vertices_rel_m = (photo.vertices - xyz[:1]) * bone
+    bone = _assumed_bone_m(net)
+    finder_record = {"name": found.source, "score": found.score, "threshold": threshold,
+                     "handedness": found.handedness}
+    if keypoints == "finder" and found.keypoints is None:
+        raise ValueError(f"keypoints: 'finder', but the {found.source!r} finder gives no "
+                         "keypoints of its own (MediaPipe does); use 'network' or 'auto'.")
+    if keypoints != "network" and found.keypoints is not None:
+        result = _finder_result(str(path), found, finder_record, K_orig, factor, net.unit,
+                                bone, side=side)
+        photo = None
+    else:
+        photo = predict_hand(net, image, found.xyxy, left=left, passes=passes,
+                             known=found.prediction)
+        xyz = photo.xyz
+        crop = {"passes": passes, "fill": DEFAULT_FILL,
+                "first_box_px": (found.xyxy * factor).round(2).tolist(),
+                "last_crop_px": (photo.last_crop * factor).round(2).tolist()}
+        result = PredictResult(path=str(path), uv=photo.uv * factor, xyz_bone=xyz - xyz[:1],
+                               xyz_cam_m=xyz * bone if net.frame == "camera" else None,
+                               handedness=side, score=found.score, finder=finder_record,
+                               crop=crop, K=K_orig)
+    if photo is not None and photo.vertices is not None and photo.faces is not None:
+        result.vertices_rel_m = (photo.vertices - photo.xyz[:1]) * bone
         result.faces = photo.faces
-        result.mesh_origin_m = cam[0] if cam is not None else fit_translation(
-            result.xyz_bone * bone, result.uv, K_orig).numpy()
+        result.mesh_origin_m = (result.xyz_cam_m[0] if result.xyz_cam_m is not None else
+                                fit_translation(result.xyz_bone * bone, result.uv,
+                                                K_orig).numpy())
     elif fit_mesh:
         fitted = mesh_from_keypoints(result.uv, K_orig, w * factor, hand=result.handedness,
                                      mano_dir=mano_dir)
@@ -282,6 +311,58 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
         result.notes.append(f"mesh fitted to the 2D keypoints (S2HAND's refinement), "
                             f"{fitted.reprojection_px:.1f} px mean reprojection error")
     return result
+
+
+def unit_length(xyz: np.ndarray, unit: str) -> float:
+    """The length of `unit` ("m" or "bone:A-B", `PoseNet.unit`) in (21, 3) keypoints `xyz`,
+    in `xyz`'s own unit."""
+    if unit == "m":
+        return 1.0
+    a, b = unit.removeprefix("bone:").split("-")
+    return float(np.linalg.norm(xyz[JOINT_NAMES.index(a)] - xyz[JOINT_NAMES.index(b)]))
+
+
+def place_finder_keypoints(kp: FinderKeypoints, K: np.ndarray, unit: str, bone_m: float, *,
+                           factor: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A finder's own keypoints as `predict`'s answer (module doc, "Keypoints from the
+    finder").
+
+    Args:
+        kp: the finder's keypoints, with 3D. K: (3, 3) the image's assumed intrinsics, pixels
+            of the original image. unit, bone_m: the unit bone (`PoseNet.unit`) and its
+            assumed length in meters. factor: original image px per px of the searched image.
+
+    Returns:
+        uv (21, 2) original px; xyz_bone (21, 3) wrist-relative, in units of the unit bone;
+        xyz_cam_m (21, 3) meters, camera frame: the shape scaled to the assumed bone length and
+        translated to project best onto uv under K (`geometry.camera.fit_translation`).
+    """
+    if kp.xyz_m is None:
+        raise ValueError(f"keypoints: {kp.source} gave no 3D for this hand; use --keypoints "
+                         "network.")
+    uv = kp.uv.astype(np.float64) * factor
+    rel = kp.xyz_m.astype(np.float64) - kp.xyz_m[0]
+    length = unit_length(rel, unit)
+    if not length > 0:
+        raise ValueError(f"keypoints: {kp.source}'s 3D has a zero-length {unit} bone.")
+    xyz_bone = rel / length
+    cam = xyz_bone * bone_m
+    return uv, xyz_bone, cam + fit_translation(cam, uv, K).numpy()
+
+
+def _finder_result(path: str, found: Box, finder_record: dict, K: np.ndarray, factor: float,
+                   unit: str, bone_m: float, *, side: str) -> PredictResult:
+    """`PredictResult` from the finder's own keypoints (`place_finder_keypoints`); no network
+    runs."""
+    kp = found.keypoints
+    uv, xyz_bone, cam = place_finder_keypoints(kp, K, unit, bone_m, factor=factor)
+    return PredictResult(
+        path=path, uv=uv, xyz_bone=xyz_bone, xyz_cam_m=cam, handedness=side,
+        score=found.score, finder=finder_record, K=K, keypoints_source=kp.source,
+        crop={"passes": 0, "first_box_px": (found.xyxy * factor).round(2).tolist()},
+        notes=[f"keypoints from the finder ({kp.source}), not the network: its 2D as given; "
+               f"its 3D shape scaled to the assumed {unit} length ({bone_m} m) and placed to "
+               "project onto the 2D under the assumed K"])
 
 
 def _crop_box(T: np.ndarray, size: int) -> np.ndarray:
@@ -327,6 +408,7 @@ def _write(result: PredictResult, out_dir: Path, net: PoseNet, stem: str,
     record = {
         "image": result.path, "hand_found": True, "handedness": result.handedness,
         "score": result.score, "finder": result.finder, "crop": result.crop,
+        "keypoints_source": result.keypoints_source,
         "joint_names": list(JOINT_NAMES),
         "keypoints_2d_px": result.uv.round(3).tolist(),
         "keypoints_3d_bone_units": result.xyz_bone.round(5).tolist(),
@@ -401,7 +483,7 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
             box: tuple[float, float, float, float] | None = None, passes: int | None = None,
             mesh_format: str = "obj", fit_mesh: bool = False, mano_dir: str | None = None,
             detector_ckpt: str | Path | None = None, runtime: str = "torch",
-            progress: bool = True) -> PredictRun:
+            keypoints: str = "auto", progress: bool = True) -> PredictRun:
     """Predict every image of a file or folder; images without a hand and bad images are
     reported, never raised.
 
@@ -418,8 +500,10 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
         runtime: "torch" or "onnx" (the network, and the trained detector when it is the
             finder, exported to temporary ONNX files and run in onnxruntime,
             `infer.export.OnnxPoseNet` / `OnnxDetector`; keypoint models only).
+        keypoints: "auto", "network" or "finder", see `predict_image`.
     """
     check_choice(mesh_format, MESH_FORMATS, name="mesh_format")
+    check_choice(keypoints, KEYPOINT_SOURCES, name="keypoints")
     check_choice(runtime, RUNTIMES, name="runtime")
     with tempfile.TemporaryDirectory(prefix="handkit-onnx-") as tmp:
         net = load_model(ckpt)[0]
@@ -431,7 +515,7 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
             finder.net = _onnx_detector(finder.net, Path(tmp))
         return _predict_files(net, source, out_dir, progress=progress, hand=hand,
                               box=box, passes=passes, fit_mesh=fit_mesh, mano_dir=mano_dir,
-                              mesh_format=mesh_format, finder=finder)
+                              mesh_format=mesh_format, finder=finder, keypoints=keypoints)
 
 
 def _onnx_runner(net: PoseNet, folder: Path):
@@ -456,7 +540,8 @@ def _onnx_detector(net, folder: Path):
 
 
 def _predict_files(net, source, out_dir, *, progress: bool, hand: str, box, passes,
-                   fit_mesh: bool, mano_dir, mesh_format: str, finder) -> PredictRun:
+                   fit_mesh: bool, mano_dir, mesh_format: str, finder,
+                   keypoints: str = "auto") -> PredictRun:
     """`predict`'s loop over the images of `source` with a loaded `net` and `finder`."""
     from tqdm import tqdm
 
@@ -467,7 +552,7 @@ def _predict_files(net, source, out_dir, *, progress: bool, hand: str, box, pass
         stem = stems[path]
         try:
             result = predict_image(net, path, finder=finder, hand=hand, box=box, passes=passes,
-                                   fit_mesh=fit_mesh, mano_dir=mano_dir)
+                                   fit_mesh=fit_mesh, mano_dir=mano_dir, keypoints=keypoints)
             _write(result, Path(out_dir), net, stem, mesh_format)
         except NoHand as err:
             why = str(err).replace(f"{path}: ", "").removeprefix("no hand: ")
