@@ -177,3 +177,33 @@ def test_a_step_with_nonfinite_gradients_is_skipped_and_counted(synth, tmp_path,
     col = rows[0].split(",").index("train/nonfinite_grad_steps")
     counted = [float(r.split(",")[col]) for r in rows[1:] if r.split(",")[col]]
     assert sum(counted) == 1 and len(calls) == 2
+
+
+@pytest.mark.parametrize("turns_3d", [False, True])
+def test_rotated_detections_are_the_projections_of_the_3d_each_mode_asks_for(synth, turns_3d):
+    """Official (K' = A·K): the unchanged 3D projects with K' onto the rotated detections.
+    rotation_turns_3d: the 3D turned about the optical axis (R_z) projects onto them, and K'
+    is K itself when the principal point is the image centre and fx = fy."""
+    from handkit.geometry.camera import project, rotate_about_z
+
+    task = build_s2hand_task(_cfg(synth, rotation_turns_3d=turns_3d))
+    size, b = 64, 4
+    xyz = torch.randn(b, 21, 3, dtype=torch.float64) * 0.04 + torch.tensor([0.01, -0.02, 0.5],
+                                                                          dtype=torch.float64)
+    K = torch.tensor([[[90.0, 0.0, 29.0], [0.0, 70.0, 35.0], [0.0, 0.0, 1.0]],
+                      [[80.0, 0.0, 32.0], [0.0, 80.0, 32.0], [0.0, 0.0, 1.0]]] * 2,
+                     dtype=torch.float64)
+    batch = {"image": torch.zeros(b, 3, size, size, dtype=torch.uint8), "det": project(xyz, K),
+             "K": K}
+    _, det, K_new = task.augment(batch)
+    angle = None
+    if turns_3d:  # the angle is the one the augmentation drew: read it off the detections
+        a, c = batch["det"][:, 1] - batch["det"][:, 0], det[:, 1] - det[:, 0]
+        angle = torch.rad2deg(torch.atan2(a[:, 1], a[:, 0]) - torch.atan2(c[:, 1], c[:, 0]))
+        target = rotate_about_z(xyz, angle)
+        assert torch.allclose(K_new[1], K[1], atol=1e-9)  # centred, fx = fy: K unchanged
+        assert not torch.allclose(K_new[0], K[0], atol=1e-3)
+    else:
+        target = xyz
+    assert not torch.allclose(det, batch["det"], atol=1e-3)  # the detections did turn
+    assert torch.allclose(project(target, K_new), det, atol=1e-6)

@@ -25,6 +25,7 @@ from handkit.utils.check import check_shape
 __all__ = [
     "project",
     "project_points",
+    "optical_axis_rotation",
     "backproject",
     "pixel_rays",
     "inverse_3x3",
@@ -269,6 +270,18 @@ def flip_K(K: Any, width: float) -> Tensor:
     return out
 
 
+def optical_axis_rotation(angle_deg: Tensor) -> Tensor:
+    """(B, 3, 3) the rotation matrices of `rotate_about_z`: R_z · xyz = rotate_about_z(xyz).
+
+    Args:
+        angle_deg: (B,) float, degrees, + = counter-clockwise on screen.
+    """
+    a = torch.deg2rad(angle_deg)
+    c, s, zero, one = torch.cos(a), torch.sin(a), torch.zeros_like(a), torch.ones_like(a)
+    return torch.stack([torch.stack([c, s, zero], -1), torch.stack([-s, c, zero], -1),
+                        torch.stack([zero, zero, one], -1)], dim=-2)
+
+
 def rotate_about_z(xyz: Tensor, angle_deg: Tensor) -> Tensor:
     """Rotate camera-frame points about the optical axis as an in-plane image rotation does.
 
@@ -281,10 +294,7 @@ def rotate_about_z(xyz: Tensor, angle_deg: Tensor) -> Tensor:
         (B, J, 3): (c·x + s·y, −s·x + c·y, z): for points near the optical axis the projection
         turns exactly as the image does.
     """
-    a = torch.deg2rad(angle_deg.to(xyz.dtype))
-    c, s = torch.cos(a)[:, None], torch.sin(a)[:, None]
-    x, y, z = xyz.unbind(-1)
-    return torch.stack([c * x + s * y, -s * x + c * y, z], dim=-1)
+    return xyz @ optical_axis_rotation(angle_deg.to(xyz.dtype)).transpose(-1, -2)
 
 
 def apply_affine_2d(uv: Any, T: Any) -> Any:

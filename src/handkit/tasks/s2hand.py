@@ -2,7 +2,8 @@
 
 The task wires parts and does no maths: the data (`data.s2hand`: images, K, 2D
 detections), S2HAND's in-plane rotation augmentation (U(−max, max) about the image centre,
-the detections warped alike and K' = A K; the 3D is never used), the model's own loss
+the detections warped alike and K' = A K; the 3D is never used; `rotation_turns_3d` below),
+the model's own loss
 (`models.s2hand.S2Hand.loss`: the stage's listed terms, skipped batches), Adam and MultiStepLR.
 
 | stage | official config | trains (by the listed losses) |
@@ -18,6 +19,17 @@ Packaged configs (``handkit/configs/s2hand/``): the official recipes ``ssl_shape
 **Stage initialisation** (``init.ssl_shape`` / ``init.ssl_kp``): the encoder and decoder from
 an SSL-shape checkpoint, the hourglass from an SSL-kp checkpoint; a checkpoint of another
 stage or another model fails with a message naming both.
+
+**Which 3D a rotated image asks for** (``rotation_turns_3d``). The official K' = A·K keeps the
+camera-frame 3D the network must predict unchanged while the image turns: the hand's
+orientation in the image is then (augmentation angle + its own), and the orientation to
+predict is its own alone. On FreiHAND, whose hands are mostly upright, the network can tell how
+far an image was turned; on a world whose hands are turned uniformly (handkit's synthetic
+world) it cannot, and the in-plane orientation is unlearnable (docs/s2hand.md). With
+``rotation_turns_3d: true`` (handkit's, off by default) the 3D turns with the image about the
+optical axis, R_z (`geometry.camera.rotate_about_z`), and K' = A·K·R_zᵀ, which is K itself
+when the principal point is the image centre and fx = fy: the rotated detections are the
+projections of the turned 3D, and the orientation to predict is the one the image shows.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from torch import Tensor
 
 from handkit.data.augment import rotation_about, transform_keypoints, warp_affine
 from handkit.eval.metrics import pa_mpjpe
+from handkit.geometry.camera import optical_axis_rotation
 from handkit.models.checkpoint import read_checkpoint
 from handkit.models.registry import ModelConfig, build_model
 from handkit.models.s2hand import LOSS_NAMES, S2Hand
@@ -110,6 +123,7 @@ class S2HandConfig:
     init: S2HandInitConfig = field(default_factory=S2HandInitConfig)
     rotate: bool = True
     max_angle_deg: float = 180.0
+    rotation_turns_3d: bool = False
     texture_weight_rule: Literal["freihand", "ho3d"] = "freihand"
     mtex_mode: Literal["official", "per_sample"] = "official"
     seed: int = 5
@@ -145,7 +159,8 @@ class S2HandTask(TaskBase):
 
     def augment(self, batch: dict) -> tuple[Tensor, Tensor, Tensor]:
         """(images (B, 3, S, S) in [0, 1], detections (B, 21, 2) px, K (B, 3, 3)) after the
-        stage's rotation about the image centre."""
+        stage's rotation about the image centre (module doc: K' = A·K, or A·K·R_zᵀ with
+        `rotation_turns_3d`)."""
         images = batch["image"].float() / 255.0
         det, K = batch["det"], batch["K"]
         if not self.cfg.rotate:
@@ -156,8 +171,10 @@ class S2HandTask(TaskBase):
             * self.cfg.max_angle_deg
         centre = torch.full((b, 2), size / 2, dtype=torch.float64, device=images.device)
         A = rotation_about(angle.to(images.device), centre)
-        return (warp_affine(images, A), transform_keypoints(det, A),
-                A.to(K.dtype) @ K)
+        K_new = A @ K.to(torch.float64)
+        if self.cfg.rotation_turns_3d:
+            K_new = K_new @ optical_axis_rotation(angle.to(images.device)).transpose(1, 2)
+        return warp_affine(images, A), transform_keypoints(det, A), K_new.to(K.dtype)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
         self.count_bad(batch.get("bad", []))
