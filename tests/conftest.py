@@ -13,6 +13,20 @@ def generator() -> torch.Generator:
     return torch.Generator().manual_seed(0)
 
 
+@pytest.fixture
+def blocky_image():
+    """`make(h, w) -> (h, w, 3) uint8`: random colours in 4 x 4 px blocks (h, w multiples of 4),
+    an image with spatial structure that finders search (pure pixel noise they refuse,
+    `infer.finders.is_noise`)."""
+    import numpy as np
+
+    def make(h: int, w: int) -> "np.ndarray":
+        rng = np.random.default_rng(0)
+        cells = rng.integers(20, 255, (h // 4, w // 4, 3), dtype=np.uint8)
+        return np.repeat(np.repeat(cells, 4, 0), 4, 1)
+    return make
+
+
 def _descent_step(loss_fn, params, step_norm: float | None, decrease: float | None
                   ) -> tuple[float, float]:
     """(predicted, actual) decrease of `loss_fn()` for one step along -grad, of norm `step_norm`

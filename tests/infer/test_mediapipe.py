@@ -93,9 +93,9 @@ class _FakeGraph:
         return hands_from_result(self.result, image.shape[1], image.shape[0])
 
 
-def test_finder_thresholds_sorts_and_reports_blank(monkeypatch):
+def test_finder_thresholds_sorts_and_reports_blank(monkeypatch, blocky_image):
     monkeypatch.setattr(finders, "shared_hands", lambda **kw: _FakeGraph(_result()))
-    img = np.random.default_rng(0).integers(20, 255, (40, 80, 3), dtype=np.uint8)
+    img = blocky_image(40, 80)
     found = MediaPipeFinder(threshold=0.5, max_hands=2).find_hands(img)
     assert [(b.score, b.is_right, b.source) for b in found] == [(0.8, True, "mediapipe")]
     # the box carries MediaPipe's own landmarks, in the image's pixels

@@ -102,10 +102,10 @@ class _FixedDetector(HandDetector):
         return self.fixed
 
 
-def test_finder_maps_letterboxed_boxes_back_to_the_image():
+def test_finder_maps_letterboxed_boxes_back_to_the_image(blocky_image):
     # a 200×400 image letterboxes into 256: scale 0.64, 64 px of padding above and below
     net = _FixedDetector([[64, 96, 128, 160], [0, 64, 32, 96]], [0.9, 0.1], [0.8, 0.2])
-    image = np.random.default_rng(0).integers(0, 255, (200, 400, 3), dtype=np.uint8)
+    image = blocky_image(200, 400)
     boxes = DetectorFinder(net, max_hands=2).find_hands(image)
     assert len(boxes) == 1  # the second scores below the threshold
     assert boxes[0].xyxy == pytest.approx([100, 50, 200, 150])
@@ -123,7 +123,7 @@ def test_trained_finder_needs_a_checkpoint_and_refuses_other_models(tmp_path):
         load_detector(ckpt)
 
 
-def test_train_detector_writes_a_checkpoint_the_finder_loads(tmp_path):
+def test_train_detector_writes_a_checkpoint_the_finder_loads(tmp_path, blocky_image):
     from handkit.data.synth.runner import synthesize
     from handkit.tasks.hand_detector import DetectorConfig, train_detector
     from handkit.utils.config import config_path, load_config
@@ -136,7 +136,7 @@ def test_train_detector_writes_a_checkpoint_the_finder_loads(tmp_path):
     ckpt = train_detector(cfg, tmp_path / "run")
     net = load_detector(ckpt)
     assert isinstance(net, HandDetector) and net.image_size == 64
-    image = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    image = blocky_image(96, 128)
     boxes = make_finder("trained", detector_ckpt=ckpt, threshold=0.0, max_hands=3).find_hands(image)
     assert len(boxes) == 3 and all(b.score is not None for b in boxes)
     assert [b.score for b in boxes] == sorted((b.score for b in boxes), reverse=True)
@@ -156,7 +156,7 @@ def test_train_detector_writes_a_checkpoint_the_finder_loads(tmp_path):
     assert record["finder"]["score"] == pytest.approx(boxes[0].score, abs=1e-4)
 
 
-def test_onnx_detector_gives_torchs_maps_and_runs_in_the_finder(tmp_path):
+def test_onnx_detector_gives_torchs_maps_and_runs_in_the_finder(tmp_path, blocky_image):
     from handkit.infer.export import DETECTOR_MAPS, OnnxDetector, export_detector_onnx, onnx_session
 
     net = _net()
@@ -169,7 +169,7 @@ def test_onnx_detector_gives_torchs_maps_and_runs_in_the_finder(tmp_path):
     for name, value in zip(DETECTOR_MAPS, got):
         scale = ref[name].abs().max().item()
         assert np.abs(value - ref[name].numpy()).max() <= 1e-4 * max(scale, 1.0), name
-    image = np.random.default_rng(0).integers(0, 255, (80, 64, 3), dtype=np.uint8)
+    image = blocky_image(80, 64)
     boxes = DetectorFinder(OnnxDetector(net, session), threshold=0.0, max_hands=2).find_hands(image)
     assert len(boxes) == 2 and all(b.source == "trained" for b in boxes)
 

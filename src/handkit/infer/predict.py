@@ -53,8 +53,8 @@ from handkit.data.hands import mirror_to_right
 from handkit.geometry.camera import fit_translation
 from handkit.hand.skeleton import JOINT_NAMES, mirror_xyz
 from handkit.eval.plots import image_mesh, overlay_gallery, plot_skeleton_3d
-from handkit.infer.finders import (Box, DetectorFinder, FinderKeypoints, HandFinder, is_blank,
-                                   make_finder)
+from handkit.infer.finders import (Box, DetectorFinder, FinderKeypoints, HandFinder,
+                                   holds_nothing, make_finder)
 from handkit.infer.fit_mesh import mesh_from_keypoints
 from handkit.infer.pipeline import DEFAULT_FILL, CropPrediction, photo_K, predict_on_boxes
 from handkit.models.checkpoint import load_model
@@ -265,7 +265,8 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
         hands = finder.find_hands(image)
         threshold = finder.threshold
         if not hands:
-            why = ("the image is blank (a single colour)" if is_blank(image) else
+            empty = holds_nothing(image)
+            why = (f"the image is {empty}" if empty else
                    f"no detection of the {finder.name!r} finder scored >= {threshold}")
             raise NoHand(f"{path}: no hand: {why}.", finder=finder.name, threshold=threshold)
         # A single-hand model predicts the most confident hand (every hand: issue 18).
