@@ -93,3 +93,37 @@ def test_intrinsics_camera_with_rotated_crops_is_refused(tmp_path):
                                                       "camera": "intrinsics"}})
     with pytest.raises(ValueError, match="rotated K"):
         smhr(cfg, tmp_path / "run")
+
+
+def test_init_starts_a_run_from_another_smhr_checkpoint(tmp_path):
+    """SMHR's second stage from its first: every tensor of the checkpoint copied, the heads it
+    lacks kept; another model's checkpoint or a backbone that does not fit refused."""
+    from dataclasses import replace
+
+    from handkit.models.registry import build_model
+    from handkit.tasks.smhr import load_init
+
+    cfg = load_config(SMHRConfig, config_path("smhr/cpu_multi"), values={"model.image_size": 64})
+    torch.manual_seed(0)
+    first = build_model(cfg.model)
+    path = tmp_path / "first.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in first.state_dict().items()},
+                "hyper_parameters": {"config": {"model": {"name": "smhr"}}}}, path)
+    options = {**cfg.model.options, "photometric": True}
+    torch.manual_seed(1)
+    second = build_model(replace(cfg.model, options=options))
+    copied, kept = load_init(second, path)
+    assert copied == len(first.state_dict()) and kept == len(second.state_dict()) - copied
+    for k, v in first.state_dict().items():
+        assert torch.equal(second.state_dict()[k], v), k
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"config": {"model": {"name": "rn25d"}}}},
+               other)
+    with pytest.raises(ValueError, match="model 'rn25d'"):
+        load_init(second, other)
+    deeper = build_model(replace(cfg.model, backbone="resnet34"))
+    with pytest.raises(ValueError, match="lacks .* outside its heads"):
+        load_init(deeper, path)  # resnet34's extra blocks would stay random: refused
+    wider = build_model(replace(cfg.model, backbone="resnet50"))
+    with pytest.raises(ValueError, match="do not fit"):
+        load_init(wider, path)

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from handkit.eval.multihand import gt_centre_scores
+from handkit.models.checkpoint import read_checkpoint
 from handkit.models.registry import ModelConfig, build_model
 from handkit.models.smhr import SMHR
 from handkit.tasks.base import TaskBase
@@ -81,6 +82,7 @@ class SMHRConfig:
     mask_empty_slots: bool = True
     hard_fraction: float | None = None
     joints3d_align: Literal["none", "rotation"] = "none"  # losses.smhr.joints3d_loss
+    init: str | None = None  # an SMHR checkpoint whose weights start the run (`load_init`)
 
 
 class SMHRTask(TaskBase):
@@ -143,6 +145,42 @@ class SMHRTask(TaskBase):
                                                          "interval": "epoch"}}
 
 
+def load_init(net: SMHR, path: str | Path) -> tuple[int, int]:
+    """Start `net` from the weights of an SMHR checkpoint: SMHR's second stage from its first
+    (``Single_pho`` from ``Single``, specs/mesh.md §3.5; ``init:`` in a config).
+
+    Every network tensor of the checkpoint must exist in `net` with the same shape, and every
+    tensor of `net` outside its heads must come from the checkpoint; head tensors it lacks keep
+    their initialisation (a photometric stage's texture and light heads started from a first
+    stage without them).
+
+    Returns:
+        (tensors copied, tensors kept).
+
+    Raises:
+        ValueError: not an SMHR checkpoint (naming the model it is), or a tensor that does not
+            fit `net` (another backbone, size or parameter set).
+    """
+    state, hparams = read_checkpoint(path)
+    config = hparams.get("config", {}) if isinstance(hparams, dict) else {}
+    model = (config.get("model") or {}).get("name")
+    if model != "smhr":
+        raise ValueError(f"init: {path} is a checkpoint of model {model!r}; the smhr task "
+                         "starts from an 'smhr' checkpoint.")
+    theirs = {k[len("net."):]: v for k, v in state.items() if k.startswith("net.")}
+    own = net.state_dict()
+    wrong = sorted(k for k, v in theirs.items() if k not in own or own[k].shape != v.shape)
+    if wrong:
+        raise ValueError(f"init: {path}: {len(wrong)} tensors do not fit this model (e.g. "
+                         f"{wrong[:3]}); build the same backbone, size and parameter set.")
+    missing = sorted(k for k in own if k not in theirs and ".heads." not in f".{k}")
+    if missing:
+        raise ValueError(f"init: {path} lacks {len(missing)} tensors of this model outside its "
+                         f"heads (e.g. {missing[:3]}); build the same backbone and size.")
+    net.load_state_dict(theirs, strict=False)
+    return len(theirs), len(own) - len(theirs)
+
+
 def smhr(cfg: SMHRConfig, out_dir: str | Path, *, resume: bool = False,
          callbacks: list | None = None) -> Path:
     """Train SMHR; returns `out_dir/checkpoints/last.ckpt` (resumable with `resume`)."""
@@ -159,6 +197,8 @@ def smhr(cfg: SMHRConfig, out_dir: str | Path, *, resume: bool = False,
 
     def build(c: SMHRConfig) -> tuple[SMHRTask, SMHRDataModule]:
         net = build_model(c.model)
+        if c.init:  # a resumed run then restores its own weights over these
+            load_init(net, c.init)
         return SMHRTask(net, c), SMHRDataModule(c.data, image_size=c.model.image_size,
                                                 max_objs=net.max_hands, seed=c.seed)
 
