@@ -32,7 +32,8 @@ def main() -> None:
     require_realdata(args, "digit_real_crop")
     finder = digit_finder(args.detector)
     print(f"finder: {finder.name if finder else 'none (whole image)'}; margin {MARGIN}")
-    print("| image | hands labelled | boxes found | crop | joints inside | crop side / labelled side |")
+    print("| image | hands labelled | boxes found | crop | joints inside "
+          "| crop side / labelled side |")
     print("|---|---:|---:|---|---:|---:|")
     for photo in load_realdata(Path(args.realdata)):
         if photo.source not in args.sources:

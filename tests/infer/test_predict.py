@@ -13,8 +13,8 @@ from handkit.models.checkpoint import load_model
 from handkit.geometry.camera import project_points
 from handkit.infer.finders import Box, CentreFinder, FinderKeypoints
 from handkit.infer.pipeline import photo_K
-from handkit.infer.predict import (ASSUMED_BONE_M, _write, output_stems, predict, predict_image,
-                                   read_image_rgb, unit_length)
+from handkit.infer.predict import (ASSUMED_BONE_M, _predict_files, _write, output_stems, predict,
+                                   predict_image, read_image_rgb, unit_length)
 
 from _infer_ckpt import tiny_checkpoint  # pytest (prepend mode) puts tests/infer on sys.path
 
@@ -218,6 +218,16 @@ def test_network_keypoints_on_request_and_finder_keypoints_only_where_given(tmp_
     no_3d = _LandmarkFinder(uv, None)
     with pytest.raises(ValueError, match="fake landmarks gave no 3D for this hand"):
         predict_image(net, tmp_path / "hand.png", finder=no_3d)
+    nan_3d = truth.astype(np.float32)
+    nan_3d[4, 2] = np.nan
+    with pytest.raises(ValueError, match="xyz_m is not \\(21, 3\\) finite"):
+        predict_image(net, tmp_path / "hand.png", finder=_LandmarkFinder(uv, nan_3d))
+    # through predict's folder loop a bad finder answer is a skipped image, not a crash
+    run = _predict_files(net, tmp_path / "hand.png", tmp_path / "out", progress=False,
+                         hand="auto", box=None, passes=None, fit_mesh=False, mano_dir=None,
+                         mesh_format="obj", finder=_LandmarkFinder(uv, nan_3d),
+                         keypoints="auto")
+    assert run.results == [] and "finite" in run.skipped[0][1]
 
 
 def test_unit_length_reads_the_named_bone():

@@ -121,6 +121,9 @@ def test_init_starts_a_run_from_another_smhr_checkpoint(tmp_path):
                other)
     with pytest.raises(ValueError, match="model 'rn25d'"):
         load_init(second, other)
+    # the task reads `init` when it builds the model
+    with pytest.raises(ValueError, match="model 'rn25d'"):
+        smhr(replace(cfg, init=str(other)), tmp_path / "run")
     deeper = build_model(replace(cfg.model, backbone="resnet34"))
     with pytest.raises(ValueError, match="lacks .* outside its heads"):
         load_init(deeper, path)  # resnet34's extra blocks would stay random: refused

@@ -46,10 +46,10 @@ from handkit.infer.pipeline import DEFAULT_FILL, CropPrediction, photo_K, run_cr
 from handkit.models.posenet import PoseNet
 from handkit.utils.check import check_choice, check_shape
 
-__all__ = ["Box", "FinderKeypoints", "HandFinder", "MediaPipeFinder", "HandkitFinder", "DetectorFinder",
-           "CentreFinder", "make_finder", "load_detector", "is_blank", "is_noise", "holds_nothing",
-           "crop_following",
-           "FINDERS", "BLANK_STD"]
+__all__ = ["Box", "FinderKeypoints", "HandFinder", "MediaPipeFinder", "HandkitFinder",
+           "DetectorFinder", "CentreFinder", "make_finder", "load_detector", "is_blank",
+           "is_noise", "holds_nothing", "crop_following", "FINDERS", "BLANK_STD",
+           "NOISE_CORRELATION"]
 
 FINDERS = ("auto", "mediapipe", "handkit", "trained", "centre")
 BLANK_STD = 1.0
@@ -189,7 +189,8 @@ class MediaPipeFinder:
             return []
         source = f"mediapipe {self.hands.version} landmarks"
         found = [replace(_box(h.box, h.score, {"right": True, "left": False}.get(h.handedness),
-                              self.name), keypoints=FinderKeypoints(h.keypoints, h.world_m, source))
+                              self.name),
+                         keypoints=FinderKeypoints(h.keypoints, h.world_m, source))
                  for h in self.hands.hands(image)]
         return sorted((b for b in found if b.score >= self.threshold), key=lambda b: -b.score)
 

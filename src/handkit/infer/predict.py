@@ -59,13 +59,15 @@ from handkit.infer.fit_mesh import mesh_from_keypoints
 from handkit.infer.pipeline import DEFAULT_FILL, CropPrediction, photo_K, predict_on_boxes
 from handkit.models.checkpoint import load_model
 from handkit.models.posenet import PoseNet
+from handkit.models.prediction import parse_unit
 from handkit.utils.check import check_choice
 from handkit.utils.files import write_json
 from handkit.utils.mesh_io import write_mesh
 
-__all__ = ["predict", "predict_image", "predict_hand", "read_image_rgb", "PredictResult", "PredictRun", "NoHand",
-           "PhotoHand", "output_stems", "unit_length", "place_finder_keypoints",
-           "KEYPOINT_SOURCES", "check_box_on_image", "IMAGE_SUFFIXES", "ASSUMED_BONE_M", "MAX_PIXELS", "MESH_FORMATS"]
+__all__ = ["predict", "predict_image", "predict_hand", "read_image_rgb", "PredictResult",
+           "PredictRun", "NoHand", "PhotoHand", "output_stems", "unit_length",
+           "place_finder_keypoints", "KEYPOINT_SOURCES", "check_box_on_image", "IMAGE_SUFFIXES",
+           "ASSUMED_BONE_M", "MAX_PIXELS", "MESH_FORMATS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 ASSUMED_BONE_M = {"bone:middle_mcp-middle_pip": 0.03, "bone:wrist-middle_mcp": 0.095, "m": 1.0}
@@ -315,12 +317,10 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
 
 
 def unit_length(xyz: np.ndarray, unit: str) -> float:
-    """The length of `unit` ("m" or "bone:A-B", `PoseNet.unit`) in (21, 3) keypoints `xyz`,
-    in `xyz`'s own unit."""
-    if unit == "m":
-        return 1.0
-    a, b = unit.removeprefix("bone:").split("-")
-    return float(np.linalg.norm(xyz[JOINT_NAMES.index(a)] - xyz[JOINT_NAMES.index(b)]))
+    """The length of `unit` ("m" or "bone:A-B", `models.prediction.parse_unit`) in (21, 3)
+    keypoints `xyz`, in `xyz`'s own unit."""
+    bone = parse_unit(unit)
+    return 1.0 if bone is None else float(np.linalg.norm(xyz[bone[0]] - xyz[bone[1]]))
 
 
 def place_finder_keypoints(kp: FinderKeypoints, K: np.ndarray, unit: str, bone_m: float, *,
@@ -341,6 +341,10 @@ def place_finder_keypoints(kp: FinderKeypoints, K: np.ndarray, unit: str, bone_m
     if kp.xyz_m is None:
         raise ValueError(f"keypoints: {kp.source} gave no 3D for this hand; use --keypoints "
                          "network.")
+    for name, value, shape in (("uv", kp.uv, (21, 2)), ("xyz_m", kp.xyz_m, (21, 3))):
+        if np.shape(value) != shape or not np.isfinite(value).all():
+            raise ValueError(f"keypoints: {kp.source}'s {name} is not {shape} finite values "
+                             f"(shape {np.shape(value)}); use --keypoints network.")
     uv = kp.uv.astype(np.float64) * factor
     rel = kp.xyz_m.astype(np.float64) - kp.xyz_m[0]
     length = unit_length(rel, unit)
@@ -542,7 +546,7 @@ def _onnx_detector(net, folder: Path):
 
 def _predict_files(net, source, out_dir, *, progress: bool, hand: str, box, passes,
                    fit_mesh: bool, mano_dir, mesh_format: str, finder,
-                   keypoints: str = "auto") -> PredictRun:
+                   keypoints: str) -> PredictRun:
     """`predict`'s loop over the images of `source` with a loaded `net` and `finder`."""
     from tqdm import tqdm
 
