@@ -1,6 +1,7 @@
 """Real photos: PCK@0.1 of the hand box and mean pixel error per source, side by side in one run,
 for every hand finder (the handkit network on its box, 1 and 2 crop passes), MediaPipe's own
-landmarks, the network on the labelled box, and the mean-pose baseline (docs/predict.md).
+landmarks (on the whole image, and searching the labelled box as ``predict --box`` does), the
+network on the labelled box, and the mean-pose baseline (docs/predict.md).
 
 Run alone, with the development set's folder (never copied into the repository; README there):
 
@@ -275,6 +276,13 @@ def main() -> None:
             uv = predict_hand(net, img, hand.box, left=left, fill=train_fill)[0]
             add("network on the labelled box, 1 pass(es), training fill", src, uv, hand)
             add("mean pose in the labelled box", src, place(pose, hand.box, hand.is_right), hand)
+            if mp is not None:
+                inside = mp.find_in_box(img, hand.box)
+                kp = None if inside is None else inside.keypoints
+                add("MediaPipe's landmarks in the labelled box (predict --box)", src,
+                    None if kp is None else kp.uv, hand)
+                add_3d("MediaPipe's 3D landmarks in the labelled box (predict --box)", src,
+                       None if kp is None else kp.xyz_m.astype(np.float64), hand)
         if mp is not None:
             found = [h for h in mp.hands.hands(img) if h.score >= mp.threshold]
             for hand, mh in zip(hands, match(found, hands, box_of=lambda h: h.box)):

@@ -127,3 +127,76 @@ def test_thresholds_are_checked():
         pytest.skip("mediapipe not installed: the availability check comes first")
     with pytest.raises(ValueError, match="min_detection: expected a score in"):
         MediaPipeHands(min_detection=1.5)
+
+
+class _CropGraph:
+    """A fake MediaPipe that records the image it is given and finds `hands` in it: each a
+    (21, 2) landmark array in that image's pixels with a palm score."""
+
+    version = "fake"
+
+    def __init__(self, hands):
+        self.hands_in_crop, self.seen = hands, []
+
+    def hands(self, image):
+        self.seen.append(image)
+        return [mp_ext.MediaPipeHand(kp.astype(np.float32), "right", "Left", score, 0.9,
+                                     np.zeros((21, 3), np.float32))
+                for kp, score in self.hands_in_crop]
+
+
+def _gradient_image(h: int = 300, w: int = 400) -> np.ndarray:
+    """R = column, G = row (mod 256): a crop's pixel tells where in the image it came from."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.stack([xx % 256, yy % 256, np.full_like(xx, 90)], -1).astype(np.uint8)
+
+
+def test_find_in_box_searches_twice_the_box_and_maps_landmarks_back(monkeypatch):
+    box = np.array([100.0, 80.0, 140.0, 100.0])  # 40 x 20 px, centre (120, 90)
+    # hand-derived crop: side 2 * 40 = 80 px about (120, 90) -> 256 px, so 3.2 crop px per
+    # image px and crop (u, v) = 3.2 * ((x, y) - (80, 50))
+    in_box = np.stack([np.linspace(105, 135, 21), np.linspace(82, 98, 21)], 1)
+    elsewhere = in_box + [60.0, 0.0]  # right of the box, no overlap with it
+    to_crop = lambda xy: 3.2 * (xy - [80.0, 50.0])
+    graph = _CropGraph([(to_crop(elsewhere), 0.95), (to_crop(in_box), 0.7)])
+    monkeypatch.setattr(finders, "shared_hands", lambda **kw: graph)
+    found = MediaPipeFinder().find_in_box(_gradient_image(), box)
+    crop = graph.seen[0]
+    assert crop.shape == (finders.BOX_SEARCH_SIDE, finders.BOX_SEARCH_SIDE, 3)
+    # crop pixel (128, 128) (centre at 128.5) shows image point (120.16, 90.16): column 120
+    assert tuple(crop[128, 128, :2]) == (120, 90)
+    assert tuple(crop[0, 0, :2]) == (80, 50)
+    np.testing.assert_allclose(found.keypoints.uv, in_box, atol=1e-4)
+    assert found.score == 0.7 and found.is_right is True  # the overlapping hand, not the best
+    np.testing.assert_allclose(found.xyxy, [105, 82, 135, 98], atol=1e-4)
+    assert "in the given box" in found.keypoints.source
+
+
+def test_find_in_box_none_when_no_found_hand_overlaps_the_box(monkeypatch):
+    box = np.array([100.0, 80.0, 140.0, 100.0])
+    far = 3.2 * (np.stack([np.linspace(150, 155, 21), np.linspace(82, 98, 21)], 1) - [80, 50])
+    near_but_weak = 3.2 * (np.stack([np.linspace(105, 135, 21),
+                                     np.linspace(82, 98, 21)], 1) - [80, 50])
+    monkeypatch.setattr(finders, "shared_hands",
+                        lambda **kw: _CropGraph([(far, 0.9), (near_but_weak, 0.4)]))
+    assert MediaPipeFinder(threshold=0.5).find_in_box(_gradient_image(), box) is None
+    blank = np.full((300, 400, 3), 40, np.uint8)  # nothing to search: the graph is not asked
+    graph = _CropGraph([(near_but_weak, 0.9)])
+    monkeypatch.setattr(finders, "shared_hands", lambda **kw: graph)
+    assert MediaPipeFinder().find_in_box(blank, box) is None and graph.seen == []
+
+
+def test_find_in_box_falls_back_to_the_whole_image(monkeypatch):
+    box = np.array([100.0, 80.0, 140.0, 100.0])
+    in_box = np.stack([np.linspace(105, 135, 21), np.linspace(82, 98, 21)], 1)
+
+    class WholeImageOnly(_CropGraph):
+        def hands(self, image):  # finds the hand only when shown the whole (300, 400) image
+            found = super().hands(image)  # records the image
+            return found if image.shape[:2] == (300, 400) else []
+
+    graph = WholeImageOnly([(in_box, 0.8)])
+    monkeypatch.setattr(finders, "shared_hands", lambda **kw: graph)
+    found = MediaPipeFinder().find_in_box(_gradient_image(), box)
+    assert [v.shape[:2] for v in graph.seen] == [(256, 256), (300, 400)]
+    np.testing.assert_allclose(found.keypoints.uv, in_box, atol=1e-5)  # no mapping applied

@@ -9,9 +9,11 @@ unlike MediaPipe's training photos, so the point is the plumbing and the convent
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
+from handkit.data.crop import keypoint_box
 from handkit.data.formats.freihand import FreiHAND
 from handkit.data.synth.runner import synthesize
 from handkit.hand.skeleton import mirror_uv
@@ -101,3 +103,26 @@ def test_world_landmarks_are_in_the_cameras_axes(hands):
     assert len(errs["as given"]) >= 6
     med = {k: float(np.median(v)) for k, v in errs.items()}
     assert med["as given"] < min(med["z flipped"], med["x flipped"]), med
+
+
+def test_find_in_box_finds_small_hands_the_whole_image_search_misses(hands):
+    """Each found synthetic hand shrunk to 40 px (its hand ~20 px) on a 448 px canvas:
+    measured, the whole-image search finds 0 of the 12 MediaPipe finds at full size and the
+    box search 10, median error 9.9 px in the 224-px image's units."""
+    images, labels, _ = hands
+    finder = MediaPipeFinder()
+    whole = inside = 0
+    errs = []
+    for image, uv in zip(images, labels):
+        if not finder.find_hands(image):
+            continue
+        canvas = np.full((448, 448, 3), 120, np.uint8)
+        canvas[100:140, 150:190] = cv2.resize(image, (40, 40), interpolation=cv2.INTER_AREA)
+        kp = uv * (40 / 224) + [150, 100]
+        whole += bool(finder.find_hands(canvas))
+        found = finder.find_in_box(canvas, keypoint_box(kp))
+        if found is not None:
+            inside += 1
+            errs.append(np.linalg.norm(found.keypoints.uv - kp, axis=1).mean() * 224 / 40)
+    assert inside >= 6 and inside > whole, (inside, whole)
+    assert np.median(errs) < 20.0  # 224-px units, as the full-size test above

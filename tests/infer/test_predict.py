@@ -11,7 +11,9 @@ from PIL import Image
 from handkit.cli import main
 from handkit.models.checkpoint import load_model
 from handkit.geometry.camera import project_points
-from handkit.infer.finders import Box, CentreFinder, FinderKeypoints
+import handkit.external.mediapipe as mp_ext
+import handkit.infer.finders as finders
+from handkit.infer.finders import Box, CentreFinder, FinderKeypoints, MediaPipeFinder
 from handkit.infer.pipeline import photo_K
 from handkit.infer.predict import (ASSUMED_BONE_M, _predict_files, _write, output_stems, predict,
                                    predict_image, read_image_rgb, unit_length)
@@ -235,3 +237,52 @@ def test_unit_length_reads_the_named_bone():
     xyz[10] = [0.0, 3.0, 4.0]
     assert unit_length(xyz, "bone:middle_mcp-middle_pip") == 5.0
     assert unit_length(xyz, "m") == 1.0
+
+
+class _GraphWithHand:
+    """A fake MediaPipe graph that finds one hand at `uv_crop` (its input's pixels), or none."""
+
+    version = "fake"
+
+    def __init__(self, uv_crop, xyz_m):
+        self.uv_crop, self.xyz_m = uv_crop, xyz_m
+
+    def hands(self, image):
+        if self.uv_crop is None:
+            return []
+        return [mp_ext.MediaPipeHand(self.uv_crop.astype(np.float32), "left", "Right", 0.9,
+                                     0.9, self.xyz_m)]
+
+
+def test_a_given_box_is_searched_by_mediapipe_else_the_network_answers(tmp_path, ckpt,
+                                                                        monkeypatch):
+    Image.fromarray(_hand_image()).save(tmp_path / "hand.png")
+    net = load_model(ckpt)[0]
+    truth = _camera_hand(ASSUMED_BONE_M[net.unit])
+    uv = project_points(truth, photo_K(100, 120))
+    box = tuple(float(v) for v in np.concatenate([uv.min(0), uv.max(0)]))
+    side = max(box[2] - box[0], box[3] - box[1])
+    f = finders.BOX_SEARCH_SIDE / (finders.BOX_CONTEXT * side)  # image px -> crop px
+    centre = (np.array(box[:2]) + box[2:]) / 2
+    uv_crop = f * (uv - centre) + finders.BOX_SEARCH_SIDE / 2
+    monkeypatch.setattr(finders, "shared_hands",
+                        lambda **kw: _GraphWithHand(uv_crop, truth.astype(np.float32)))
+    result = predict_image(net, tmp_path / "hand.png", finder=MediaPipeFinder(), box=box)
+    assert "in the given box" in result.keypoints_source
+    np.testing.assert_allclose(result.uv, uv, atol=1e-3)
+    np.testing.assert_allclose(result.xyz_cam_m, truth, atol=1e-4)
+    assert result.finder["name"] == "mediapipe" and result.crop["given_box_px"] == list(box)
+    by_net = predict_image(net, tmp_path / "hand.png", finder=MediaPipeFinder(), box=box,
+                           keypoints="network")
+    assert by_net.keypoints_source == "network" and by_net.finder["name"] == "box"
+    monkeypatch.setattr(finders, "shared_hands", lambda **kw: _GraphWithHand(None, None))
+    fallback = predict_image(net, tmp_path / "hand.png", finder=MediaPipeFinder(), box=box)
+    assert fallback.keypoints_source == "network" and fallback.finder["name"] == "box"
+    assert any("MediaPipe found no hand in the given box" in n for n in fallback.notes)
+    with pytest.raises(ValueError, match="'finder' with a given box needs MediaPipe"):
+        predict_image(net, tmp_path / "hand.png", finder=None, box=box, keypoints="finder")
+    monkeypatch.setattr(finders, "mediapipe_available", lambda: False)
+    monkeypatch.setattr("handkit.infer.predict.mediapipe_available", lambda: False)
+    with pytest.raises(ValueError, match="'finder' with a given box needs MediaPipe"):
+        predict(tmp_path / "hand.png", ckpt=ckpt, out_dir=tmp_path / "o", box=box,
+                keypoints="finder", progress=False)

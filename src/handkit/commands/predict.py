@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hand", default="auto", choices=["auto", "right", "left"],
                         help="handedness (auto: the detector's; right if unknown)")
     parser.add_argument("--box", type=number(), nargs=4, metavar=("X0", "Y0", "X1", "Y1"),
-                        help="the hand's box in pixels (skips detection)")
+                        help="the hand's box in pixels (no search of the whole image; "
+                        "MediaPipe, when it is the finder, searches the box for its keypoints)")
     parser.add_argument("--mesh-format", default="obj", choices=["obj", "ply"],
                         help="file of the mesh, for models that predict one (default "
                         "%(default)s; written beside the JSON as <name>_mesh.<format>)")

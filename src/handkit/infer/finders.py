@@ -10,7 +10,8 @@ so each defaults to 1) and ``find_hands(image) -> list[Box]``, best first.
   the landmarks' bounding box, the score the palm detector's, the handedness MediaPipe's
   (swapped to the unmirrored view); its 2D and 3D landmarks come with the box
   (`Box.keypoints`), and `predict` answers with them by default (docs/predict.md: on real
-  photos they are far closer than handkit's network on the same box).
+  photos they are far closer than handkit's network on the same box). `find_in_box` searches
+  a box the user gives, zoomed so that small hands are found (``predict --box``).
 - `HandkitFinder` ("handkit", no extra needed): handkit's own pose network on a centred square
   crop, scored by whether its prediction follows the image or the crop (`crop_following`).
   This is the old centred-crop logic with a measured score, **not** a trained detector: it
@@ -41,6 +42,7 @@ import torch
 
 from handkit.data.crop import box_crop_matrix, centre_box, warp_crop
 from handkit.data.smhr_inputs import whole_matrix
+from handkit.eval.multihand import box_iou
 from handkit.external.mediapipe import MediaPipeHands, mediapipe_available, shared_hands
 from handkit.infer.pipeline import DEFAULT_FILL, CropPrediction, photo_K, run_crops
 from handkit.models.posenet import PoseNet
@@ -49,7 +51,7 @@ from handkit.utils.check import check_choice, check_shape
 __all__ = ["Box", "FinderKeypoints", "HandFinder", "MediaPipeFinder", "HandkitFinder",
            "DetectorFinder", "CentreFinder", "make_finder", "load_detector", "is_blank",
            "is_noise", "holds_nothing", "crop_following", "FINDERS", "BLANK_STD",
-           "NOISE_CORRELATION"]
+           "NOISE_CORRELATION", "BOX_CONTEXT", "BOX_SEARCH_SIDE"]
 
 FINDERS = ("auto", "mediapipe", "handkit", "trained", "centre")
 BLANK_STD = 1.0
@@ -59,6 +61,15 @@ NOISE_CORRELATION = 0.3
 """An image whose neighbouring pixels' grey levels correlate below this, along both axes, is
 noise: nothing in it has a shape. Photos sit far above (0.73-0.99 on the 27 real development
 photos, 0.92-0.97 on scikit-image's), independent pixel noise at ~0.0."""
+
+
+BOX_CONTEXT = 2.0
+"""`MediaPipeFinder.find_in_box` searches a square this many times the given box's longer side:
+the scale MediaPipe's own graph puts around a hand's landmark box for its next search (its
+landmarks-to-ROI rectangle transformation, scale 2.0)."""
+BOX_SEARCH_SIDE = 256
+"""The side in pixels that `MediaPipeFinder.find_in_box` resamples its square to (MediaPipe's
+palm detector reads 192 px, its landmark model 224 px crops of that)."""
 
 
 @dataclass(frozen=True)
@@ -193,6 +204,39 @@ class MediaPipeFinder:
                          keypoints=FinderKeypoints(h.keypoints, h.world_m, source))
                  for h in self.hands.hands(image)]
         return sorted((b for b in found if b.score >= self.threshold), key=lambda b: -b.score)
+
+    def find_in_box(self, image: np.ndarray, box: np.ndarray) -> Box | None:
+        """The hand in a box given by the user (``predict --box``). First MediaPipe on the
+        square of `BOX_CONTEXT` times the box's longer side about its centre, resampled to
+        `BOX_SEARCH_SIDE` px, so that a small hand reaches the palm detector at a size it
+        finds; when it finds none there, MediaPipe on the whole image (on the real development
+        photos each view found hands the other missed, docs/predict.md).
+
+        Args:
+            image: (H, W, 3) uint8 RGB. box: (4,) (x0, y0, x1, y1) pixels of `image`.
+
+        Returns:
+            The found hand (score >= threshold) whose landmark box overlaps `box` most, in
+            pixels of `image` with its keypoints; None when no found hand overlaps `box`.
+        """
+        T = box_crop_matrix(box, BOX_SEARCH_SIDE, 1.0 / BOX_CONTEXT)
+        for view, T in ((warp_crop(image, T, BOX_SEARCH_SIDE), T), (image, np.eye(3))):
+            if holds_nothing(view):
+                continue
+            best, best_iou = None, 0.0
+            for h in self.hands.hands(view):
+                uv = ((h.keypoints.astype(np.float64) - T[:2, 2]) / T[0, 0]).astype(np.float32)
+                xyxy = np.concatenate([uv.min(0), uv.max(0)])
+                overlap = float(box_iou(xyxy, box)[0, 0])
+                if h.score >= self.threshold and overlap > best_iou:
+                    kp = FinderKeypoints(uv, h.world_m, f"mediapipe {self.hands.version} "
+                                         "landmarks in the given box")
+                    side = {"right": True, "left": False}.get(h.handedness)
+                    best = replace(_box(xyxy, h.score, side, self.name), keypoints=kp)
+                    best_iou = overlap
+            if best is not None:
+                return best
+        return None
 
 
 def crop_following(uv: np.ndarray, shifts: np.ndarray) -> float:

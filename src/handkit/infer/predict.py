@@ -28,7 +28,9 @@ wrist-relative, scaled so that the model's unit bone has the assumed length (Med
 metric size varies by 2-3x between photos of adult hands), then translated to where it
 projects best onto the 2D under the assumed K (`geometry.camera.fit_translation`). The JSON's
 ``keypoints_source`` says which it was; ``keypoints="network"`` restores the network on
-MediaPipe's box.
+MediaPipe's box. A box the user gives is searched by MediaPipe too, at a zoom that finds small
+hands (`infer.finders.MediaPipeFinder.find_in_box`); the network answers on the box when
+MediaPipe finds no hand there.
 
 **Assumptions for photos** (written into every JSON): the camera is unknown, so
 K = [[f, 0, W/2], [0, f, H/2], [0, 0, 1]] with f = max(W, H) (about 53° across the long side),
@@ -53,8 +55,9 @@ from handkit.data.hands import mirror_to_right
 from handkit.geometry.camera import fit_translation
 from handkit.hand.skeleton import JOINT_NAMES, mirror_xyz
 from handkit.eval.plots import image_mesh, overlay_gallery, plot_skeleton_3d
+from handkit.external.mediapipe import mediapipe_available
 from handkit.infer.finders import (Box, DetectorFinder, FinderKeypoints, HandFinder,
-                                   holds_nothing, make_finder)
+                                   MediaPipeFinder, holds_nothing, make_finder)
 from handkit.infer.fit_mesh import mesh_from_keypoints
 from handkit.infer.pipeline import DEFAULT_FILL, CropPrediction, photo_K, predict_on_boxes
 from handkit.models.checkpoint import load_model
@@ -79,6 +82,8 @@ _WORK_SIDE = 2048
 MESH_FORMATS = ("obj", "ply")
 RUNTIMES = ("torch", "onnx")
 KEYPOINT_SOURCES = ("auto", "network", "finder")
+_FINDER_IN_BOX = ("keypoints: 'finder' with a given box needs MediaPipe as the finder (it "
+                  "searches the box); use 'network' or 'auto'.")
 
 
 @dataclass
@@ -245,7 +250,11 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
     Args:
         finder: an `infer.finders` finder (default ``make_finder("auto", net)``).
         hand: "auto" (the finder's handedness, right if unknown), "right" or "left".
-        box: (x0, y0, x1, y1) pixels of the original image: skip the finder.
+        box: (x0, y0, x1, y1) pixels of the original image, the hand's box: no search of the
+            whole image. With a `MediaPipeFinder` as `finder` and `keypoints` not "network",
+            MediaPipe searches the box (`MediaPipeFinder.find_in_box`) and answers with its
+            keypoints there, the network on the box when it finds none ("auto"; "finder"
+            without MediaPipe is a ValueError); otherwise the network runs on the box.
         passes: crop passes on the box, 1 or 2 (default: the finder's ``passes``; 1 for `box`:
             on real photos a second pass made the labelled box's result worse, docs/predict.md).
         fit_mesh: a model without a mesh gets one fitted to its 2D keypoints (module doc);
@@ -258,11 +267,20 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
     check_choice(keypoints, KEYPOINT_SOURCES, name="keypoints")
     image, factor = read_image_rgb(path)
     finder = make_finder("auto", net) if finder is None and box is None else finder
+    if keypoints == "finder" and box is not None and not isinstance(finder, MediaPipeFinder):
+        raise ValueError(_FINDER_IN_BOX)
+    notes = []
     if box is not None:
         check_box_on_image(box, round(image.shape[1] * factor), round(image.shape[0] * factor))
-        found = Box(*(float(v) / factor for v in box), score=None, is_right=None, source="box")
+        given = Box(*(float(v) / factor for v in box), score=None, is_right=None, source="box")
+        found, threshold = given, None
+        if keypoints != "network" and isinstance(finder, MediaPipeFinder):
+            found = finder.find_in_box(image, given.xyxy) or given
+            threshold = finder.threshold if found is not given else None
+            if found is given:
+                notes.append(f"MediaPipe found no hand in the given box (palm score >= "
+                             f"{finder.threshold}); the network answers on the box")
         passes = 1 if passes is None else passes
-        threshold = None
     else:
         hands = finder.find_hands(image)
         threshold = finder.threshold
@@ -287,6 +305,8 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
     if keypoints != "network" and found.keypoints is not None:
         result = _finder_result(str(path), found, finder_record, K_orig, factor, net.unit,
                                 bone, side=side)
+        if box is not None:
+            result.crop["given_box_px"] = [float(v) for v in box]
         photo = None
     else:
         photo = predict_hand(net, image, found.xyxy, left=left, passes=passes,
@@ -298,7 +318,7 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
         result = PredictResult(path=str(path), uv=photo.uv * factor, xyz_bone=xyz - xyz[:1],
                                xyz_cam_m=xyz * bone if net.frame == "camera" else None,
                                handedness=side, score=found.score, finder=finder_record,
-                               crop=crop, K=K_orig)
+                               crop=crop, K=K_orig, notes=notes)
     if photo is not None and photo.vertices is not None and photo.faces is not None:
         result.vertices_rel_m = (photo.vertices - photo.xyz[:1]) * bone
         result.faces = photo.faces
@@ -514,13 +534,25 @@ def predict(source: str | Path, *, ckpt: str | Path | None = None,
         net = load_model(ckpt)[0]
         if runtime == "onnx":
             net = _onnx_runner(net, Path(tmp))
-        finder = None if box is not None else make_finder(
-            detector, net, threshold=threshold, detector_ckpt=detector_ckpt)
+        finder = (_box_finder(detector, threshold, keypoints) if box is not None else
+                  make_finder(detector, net, threshold=threshold, detector_ckpt=detector_ckpt))
+        if box is not None and keypoints == "finder" and finder is None:
+            raise ValueError(_FINDER_IN_BOX)
         if runtime == "onnx" and isinstance(finder, DetectorFinder):
             finder.net = _onnx_detector(finder.net, Path(tmp))
         return _predict_files(net, source, out_dir, progress=progress, hand=hand,
                               box=box, passes=passes, fit_mesh=fit_mesh, mano_dir=mano_dir,
                               mesh_format=mesh_format, finder=finder, keypoints=keypoints)
+
+
+def _box_finder(detector: str, threshold: float | None, keypoints: str) -> HandFinder | None:
+    """The finder that searches a given box: MediaPipe when it would be the finder and its
+    keypoints may answer (`MediaPipeFinder.find_in_box`), else None (the network on the box)."""
+    if keypoints == "network" or detector not in ("auto", "mediapipe"):
+        return None
+    if detector == "auto" and not mediapipe_available():
+        return None
+    return make_finder("mediapipe", threshold=threshold)
 
 
 def _onnx_runner(net: PoseNet, folder: Path):
