@@ -275,11 +275,12 @@ def predict_image(net: PoseNet, path: str | Path, *, finder: HandFinder | None =
         given = Box(*(float(v) / factor for v in box), score=None, is_right=None, source="box")
         found, threshold = given, None
         if keypoints != "network" and isinstance(finder, MediaPipeFinder):
-            found = finder.find_in_box(image, given.xyxy) or given
-            threshold = finder.threshold if found is not given else None
-            if found is given:
+            inside = finder.find_in_box(image, given.xyxy)
+            if inside is None:
                 notes.append(f"MediaPipe found no hand in the given box (palm score >= "
                              f"{finder.threshold}); the network answers on the box")
+            else:
+                found, threshold = inside, finder.threshold
         passes = 1 if passes is None else passes
     else:
         hands = finder.find_hands(image)
