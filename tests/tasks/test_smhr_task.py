@@ -87,6 +87,25 @@ def test_trains_checkpoints_and_resumes_bit_identically(world, tmp_path, stop_af
     assert len(pred.hands) == 1
 
 
+def test_a_run_started_from_init_resumes_without_the_init_file(world, tmp_path,
+                                                               stop_after_first_epoch):
+    import shutil
+    from dataclasses import replace
+
+    first = smhr(_tiny(world), tmp_path / "first")
+    init = tmp_path / "init.ckpt"
+    shutil.copy(first, init)
+    cfg = replace(_tiny(world), init=str(init))
+    straight = read_checkpoint(smhr(cfg, tmp_path / "a"))[0]
+    smhr(cfg, tmp_path / "b", callbacks=[stop_after_first_epoch])
+    init.unlink()  # resumed weights come from the run's own checkpoint
+    resumed = read_checkpoint(smhr(cfg, tmp_path / "b", resume=True))[0]
+    for key in straight:
+        assert torch.equal(resumed[key], straight[key]), key
+    with pytest.raises(FileNotFoundError):  # a new run still needs it
+        smhr(cfg, tmp_path / "c")
+
+
 def test_intrinsics_camera_with_rotated_crops_is_refused(tmp_path):
     cfg = load_config(SMHRConfig, config_path("smhr/cpu_single"), values={
         "data.root": str(tmp_path), "model.options": {"hand_model": "openhand",

@@ -197,8 +197,8 @@ def smhr(cfg: SMHRConfig, out_dir: str | Path, *, resume: bool = False,
 
     def build(c: SMHRConfig) -> tuple[SMHRTask, SMHRDataModule]:
         net = build_model(c.model)
-        if c.init:  # a resumed run then restores its own weights over these
-            load_init(net, c.init)
+        if c.init and not resume:  # a resumed run restores its own weights, so the init
+            load_init(net, c.init)    # file need not exist any more
         return SMHRTask(net, c), SMHRDataModule(c.data, image_size=c.model.image_size,
                                                 max_objs=net.max_hands, seed=c.seed)
 
