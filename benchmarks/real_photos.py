@@ -58,6 +58,7 @@ from handkit.infer.predict import predict_hand
 from handkit.models.checkpoint import load_model
 
 SOURCES = ("freihand", "onehand10k", "panoptic", "interhand26m", "coco_wholebody", "rhd")
+MEAN_POSE_3D = "mean pose (Procrustes mean of synthetic 3D)"
 SYNTHETIC_LOOKS = ("transfer", "default")  # the shipped file's training look, and the plain one
 
 
@@ -294,7 +295,7 @@ def main() -> None:
                 add(f"network on the labelled box, {passes} pass(es)", src, uv, hand)
                 if passes == 1:
                     add_3d("network on the labelled box, 1 pass", src, xyz, hand)
-            add_3d("mean pose (Procrustes mean of synthetic 3D)", src,
+            add_3d(MEAN_POSE_3D, src,
                    pose_3d * [-1.0 if left else 1.0, 1.0, 1.0], hand)
             uv = predict_hand(net, img, hand.box, left=left, fill=train_fill)[0]
             add("network on the labelled box, 1 pass(es), training fill", src, uv, hand)
@@ -354,12 +355,15 @@ def main() -> None:
     with_3d = [s for s in SOURCES if any(s in v for v in errors_3d.values())]
     print("\n3D on the hands labelled with it: PA-MPJPE mm (mean over the hands found) · "
           "found/hands")
-    print("| method | " + " | ".join(with_3d) + " | all |")
-    print("|---|" + "---|" * (len(with_3d) + 1))
+    print("| method | " + " | ".join(with_3d) + " | all | mean pose on the same hands |")
+    print("|---|" + "---|" * (len(with_3d) + 2))
+    reference = [e for s in with_3d for e in errors_3d[MEAN_POSE_3D].get(s, [])]
     for method, by_source in errors_3d.items():
         cells = [_cell_3d(by_source.get(s, [])) for s in with_3d]
         every = [e for s in with_3d for e in by_source.get(s, [])]
-        print(f"| {method} | " + " | ".join(cells) + f" | {_cell_3d(every)} |")
+        same = [r for r, e in zip(reference, every, strict=True) if e is not None]
+        print(f"| {method} | " + " | ".join(cells) + f" | {_cell_3d(every)} | "
+              f"{_cell_3d(same)} |")
     print("\nDoes the second pass help? Hands (real sources) whose mean error is lower with 2 "
           "passes than with 1, of the hands found:")
     names = ["labelled"] + [f.name for f in finders]

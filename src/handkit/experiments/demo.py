@@ -119,8 +119,8 @@ def run_demo(out_dir: str | Path = "runs/demo", *, quick: bool = False,
              f"apply to it. "
              f"PA-MPJPE: this demo's model {demo_mm:.1f} mm, which "
              f"{'beats' if demo_mm < mean_mm else 'does not beat'} the mean pose "
-             f"({mean_mm:.1f} mm); the shipped checkpoint (the same model fine-tuned for an hour "
-             f"from scratch on 26,250 synthetic images; docs/finetune.md) {shipped_mm:.1f} mm, "
+             f"({mean_mm:.1f} mm); the shipped checkpoint (the same model fine-tuned for two hours "
+             f"on 2 x 26,250 synthetic images; docs/finetune.md) {shipped_mm:.1f} mm, "
              f"which {'beats' if shipped_mm < mean_mm else 'does not beat'} it. A "
              f"{spec.finetune.epochs}-epoch CPU fine-tune is a smoke test of the pipeline, not a "
              f"trained model; docs/experiments.md measures how much compute the methods need.")
