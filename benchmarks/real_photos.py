@@ -99,28 +99,30 @@ def load_realdata(root: Path) -> list[Photo]:
     return photos
 
 
+def synthetic_hands(n: int, *, seed: int, size: int, look: str = "default") -> list:
+    """`n` synthetic right-hand samples (FreiHAND layout and format, both splits), images in
+    memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = synthesize("freihand", Path(tmp) / "synth", n, seed=seed, size=size,
+                          progress=False, appearance=look)
+        return [s for split in ("training", "evaluation")
+                for s in FreiHAND(root, split, masks=False)]
+
+
 def synthetic_poses(n: int = 64) -> tuple[list[np.ndarray], np.ndarray]:
     """2D keypoints (21, 2) px of `n` synthetic right hands (FreiHAND layout, seed 0), and
     their 3D keypoints (n, 21, 3) m, camera frame."""
-    with tempfile.TemporaryDirectory() as tmp:
-        root = synthesize("freihand", Path(tmp) / "synth", n, seed=0, size=128, progress=False)
-        samples = [s for split in ("training", "evaluation")
-                   for s in FreiHAND(root, split, masks=False)]
-        return ([np.asarray(s.keypoints_2d[0], np.float64) for s in samples],
-                np.stack([s.keypoints_3d[0] for s in samples]).astype(np.float64))
+    samples = synthetic_hands(n, seed=0, size=128)
+    return ([np.asarray(s.keypoints_2d[0], np.float64) for s in samples],
+            np.stack([s.keypoints_3d[0] for s in samples]).astype(np.float64))
 
 
 def synthetic_reference(net, pose: np.ndarray, look: str, n: int = 300) -> dict[str, Tally]:
     """The in-domain reference: the network and the mean pose on `n` synthetic right hands of
     appearance `look` (224 px, seed 77, a seed no shipped file trained on), each on its
     keypoint box, scored as the real photos are. Returns {"network": ..., "mean pose": ...}."""
-    with tempfile.TemporaryDirectory() as tmp:
-        root = synthesize("freihand", Path(tmp) / "synth", n, seed=77, size=224,
-                          progress=False, appearance=look)
-        samples = [s for split in ("training", "evaluation")
-                   for s in FreiHAND(root, split, masks=False)]
     out = {"network": Tally(), "mean pose": Tally()}
-    for s in samples:
+    for s in synthetic_hands(n, seed=77, size=224, look=look):
         kp = np.asarray(s.keypoints_2d[0], np.float64)
         hand = Hand(keypoint_box(kp), kp, True)
         out["network"].add(predict_hand(net, s.image, hand.box)[0], hand)

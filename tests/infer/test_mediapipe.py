@@ -200,3 +200,10 @@ def test_find_in_box_falls_back_to_the_whole_image(monkeypatch):
     found = MediaPipeFinder().find_in_box(_gradient_image(), box)
     assert [v.shape[:2] for v in graph.seen] == [(256, 256), (300, 400)]
     np.testing.assert_allclose(found.keypoints.uv, in_box, atol=1e-5)  # no mapping applied
+
+
+@pytest.mark.parametrize("box", [[10, 10, 5, 20], [0, 0, np.nan, 9], [1, 2, 3]])
+def test_find_in_box_refuses_a_bad_box(monkeypatch, box):
+    monkeypatch.setattr(finders, "shared_hands", lambda **kw: _CropGraph([]))
+    with pytest.raises(ValueError, match="box: expected finite"):
+        MediaPipeFinder().find_in_box(_gradient_image(), np.array(box, np.float64))

@@ -43,7 +43,8 @@ import torch
 from handkit.data.crop import box_crop_matrix, centre_box, warp_crop
 from handkit.data.smhr_inputs import whole_matrix
 from handkit.eval.multihand import box_iou
-from handkit.external.mediapipe import MediaPipeHands, mediapipe_available, shared_hands
+from handkit.external.mediapipe import (MediaPipeHand, MediaPipeHands, mediapipe_available,
+                                        shared_hands)
 from handkit.infer.pipeline import DEFAULT_FILL, CropPrediction, photo_K, run_crops
 from handkit.models.posenet import PoseNet
 from handkit.utils.check import check_choice, check_shape
@@ -198,12 +199,16 @@ class MediaPipeFinder:
         """Boxes of (H, W, 3) uint8 RGB `image`, most confident first."""
         if holds_nothing(image):
             return []
-        source = f"mediapipe {self.hands.version} landmarks"
-        found = [replace(_box(h.box, h.score, {"right": True, "left": False}.get(h.handedness),
-                              self.name),
-                         keypoints=FinderKeypoints(h.keypoints, h.world_m, source))
-                 for h in self.hands.hands(image)]
+        found = [self._box_of(h, h.keypoints, "landmarks") for h in self.hands.hands(image)]
         return sorted((b for b in found if b.score >= self.threshold), key=lambda b: -b.score)
+
+    def _box_of(self, hand: MediaPipeHand, uv: np.ndarray, what: str) -> Box:
+        """A `Box` for MediaPipe's `hand` with landmarks `uv` (21, 2) px of the image searched:
+        their bounding box, the palm score, the side, the keypoints."""
+        kp = FinderKeypoints(uv, hand.world_m, f"mediapipe {self.hands.version} {what}")
+        side = {"right": True, "left": False}.get(hand.handedness)
+        return replace(_box(np.concatenate([uv.min(0), uv.max(0)]), hand.score, side,
+                            self.name), keypoints=kp)
 
     def find_in_box(self, image: np.ndarray, box: np.ndarray) -> Box | None:
         """The hand in a box given by the user (``predict --box``). First MediaPipe on the
@@ -219,22 +224,23 @@ class MediaPipeFinder:
             The found hand (score >= threshold) whose landmark box overlaps `box` most, in
             pixels of `image` with its keypoints; None when no found hand overlaps `box`.
         """
-        T = box_crop_matrix(box, BOX_SEARCH_SIDE, 1.0 / BOX_CONTEXT)
-        for view, T in ((warp_crop(image, T, BOX_SEARCH_SIDE), T), (image, np.eye(3))):
+        box = np.asarray(box, np.float64)
+        if box.shape != (4,) or not np.isfinite(box).all() or not (
+                box[2] > box[0] and box[3] > box[1]):
+            raise ValueError(f"box: expected finite (x0, y0, x1, y1) with x1 > x0 and y1 > y0, "
+                             f"got {box.tolist()}.")
+        to_crop = box_crop_matrix(box, BOX_SEARCH_SIDE, 1.0 / BOX_CONTEXT)
+        views = ((warp_crop(image, to_crop, BOX_SEARCH_SIDE), to_crop), (image, np.eye(3)))
+        for view, T in views:  # T: image px -> px of the view
             if holds_nothing(view):
                 continue
-            best, best_iou = None, 0.0
-            for h in self.hands.hands(view):
-                uv = ((h.keypoints.astype(np.float64) - T[:2, 2]) / T[0, 0]).astype(np.float32)
-                xyxy = np.concatenate([uv.min(0), uv.max(0)])
-                overlap = float(box_iou(xyxy, box)[0, 0])
-                if h.score >= self.threshold and overlap > best_iou:
-                    kp = FinderKeypoints(uv, h.world_m, f"mediapipe {self.hands.version} "
-                                         "landmarks in the given box")
-                    side = {"right": True, "left": False}.get(h.handedness)
-                    best = replace(_box(xyxy, h.score, side, self.name), keypoints=kp)
-                    best_iou = overlap
-            if best is not None:
+            found = [self._box_of(h, ((h.keypoints - T[:2, 2]) / T[0, 0]).astype(np.float32),
+                                  "landmarks in the given box")
+                     for h in self.hands.hands(view)]
+            found = [(float(box_iou(b.xyxy, box)[0, 0]), b) for b in found
+                     if b.score >= self.threshold]
+            overlap, best = max(found, key=lambda f: f[0], default=(0.0, None))
+            if overlap > 0:
                 return best
         return None
 
